@@ -1,0 +1,60 @@
+"""Input checks that raise clear errors (never ``assert``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from patchsim.errors import ShapeError
+
+
+def check_shape(x: torch.Tensor, dims: Sequence[str | int], name: str = "tensor") -> dict[str, int]:
+    """Check that ``x`` is a tensor with the given dimensions.
+
+    Args:
+        x: tensor to check.
+        dims: one entry per dimension: an int or a digit string ("3") fixes the size; any other
+            string is a symbol ("B", "H") that binds to the first size seen and must then agree.
+        name: what to call ``x`` in the error message.
+
+    Returns:
+        mapping symbol -> bound size.
+
+    Raises:
+        ShapeError: naming ``x``, the expected and the actual shape.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ShapeError(f"{name}: expected a torch.Tensor of shape {list(dims)}, got {type(x).__name__}")
+    want = "(" + ", ".join(str(d) for d in dims) + ")"
+    if x.dim() != len(dims):
+        raise ShapeError(f"{name}: expected shape {want}, got {tuple(x.shape)}")
+    bound: dict[str, int] = {}
+    for d, n in zip(dims, x.shape):
+        if isinstance(d, int) or (isinstance(d, str) and d.isdigit()):
+            if int(d) != n:
+                raise ShapeError(f"{name}: expected shape {want}, got {tuple(x.shape)}")
+        elif d in bound and bound[d] != n:
+            raise ShapeError(f"{name}: expected shape {want} with equal '{d}' sizes, got {tuple(x.shape)}")
+        else:
+            bound[d] = n
+    return bound
+
+
+def check_finite(x: torch.Tensor, name: str = "tensor") -> None:
+    """Raise ShapeError if ``x`` holds NaN or infinite values."""
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise ShapeError(f"{name}: contains {bad} NaN or infinite value(s)")
+
+
+def check_image(x: torch.Tensor, name: str = "image", channels: int = 3) -> dict[str, int]:
+    """Check a float image batch ``(B, C, H, W)`` with values finite and in [0, 1]."""
+    sizes = check_shape(x, ["B", channels, "H", "W"], name)
+    if not x.is_floating_point():
+        raise ShapeError(f"{name}: expected a floating point tensor, got {x.dtype}")
+    check_finite(x, name)
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise ShapeError(f"{name}: values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
+    return sizes

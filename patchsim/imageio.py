@@ -1,0 +1,90 @@
+"""Image files at the edge of the torch code: reading with clear errors and atomic writing.
+
+Arrays here are numpy ``(H, W, C)`` uint8 RGB(A); tensors are ``(C, H, W)`` float32 in [0, 1]."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from patchsim.errors import PatchsimError
+
+
+def read_image(path: str | Path, alpha: bool = False) -> np.ndarray:
+    """Read an image file as uint8 RGB ``(H, W, 3)``, or RGBA ``(H, W, 4)`` when ``alpha`` (an image
+    without alpha gets alpha 255). Raises PatchsimError naming the file if missing or undecodable."""
+    p = Path(path)
+    if not p.is_file():
+        raise PatchsimError(f"image file not found: {p}")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise PatchsimError(f"cannot decode image (corrupt or unsupported format): {p}")
+    if img.dtype == np.uint16:
+        img = (img / 257.0 + 0.5).astype(np.uint8)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        rgba = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    else:
+        rgba = np.concatenate([cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB),
+                               np.full(img.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    return rgba if alpha else np.ascontiguousarray(rgba[:, :, :3])
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """uint8 ``(H, W, C)`` -> float32 ``(C, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(255.0)
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    """float ``(C, H, W)`` in [0, 1] -> uint8 ``(H, W, C)`` (rounded, clipped)."""
+    return (t.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and a rename: never half-written."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_png(path: str | Path, img: np.ndarray | torch.Tensor, dpi: float | None = None) -> None:
+    """Atomically write an RGB(A) image (uint8 HWC array or float CHW tensor) as PNG. ``dpi`` adds a
+    pHYs chunk so that printers size the image physically."""
+    arr = to_uint8(img) if isinstance(img, torch.Tensor) else img
+    if arr.ndim == 2:
+        arr = arr[:, :, None].repeat(3, axis=2)
+    code = cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(arr, code))
+    if not ok:
+        raise PatchsimError(f"PNG encoding failed for {path}")
+    data = buf.tobytes()
+    if dpi is not None:
+        data = _with_phys(data, dpi)
+    atomic_write_bytes(path, data)
+
+
+def _with_phys(png: bytes, dpi: float) -> bytes:
+    """Insert a pHYs chunk (pixels per metre) right after IHDR."""
+    import struct
+    import zlib
+
+    ppm = int(round(dpi / 0.0254))
+    body = b"pHYs" + struct.pack(">IIB", ppm, ppm, 1)
+    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    return png[:ihdr_end] + chunk + png[ihdr_end:]

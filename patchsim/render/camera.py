@@ -1,0 +1,87 @@
+"""Camera effects on linear radiance: defocus and motion blur, exposure, sensor noise, tone curve
+(sRGB encoding and extra gamma), clipping and differentiable JPEG.
+
+Images are ``(B, 3, H, W)`` float32; blur and noise act on linear radiance, JPEG on the sRGB result.
+Identity settings (sigma 0, no motion, 0 EV, no noise, gamma 1, JPEG quality 100) leave an image
+unchanged apart from clipping to [0, 1]."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from kornia.color import linear_rgb_to_rgb
+from kornia.enhance import jpeg_codec_differentiable
+from kornia.filters import gaussian_blur2d
+from kornia.geometry.transform import translate
+
+from patchsim.checks import check_shape
+
+JPEG_LOSSLESS = 99.5  # quality at or above this skips JPEG
+MOTION_TAPS = 7
+
+
+def _col(x: torch.Tensor) -> torch.Tensor:
+    return x.view(-1, 1, 1, 1)
+
+
+def defocus_blur(img: torch.Tensor, sigma_px: torch.Tensor) -> torch.Tensor:
+    """Gaussian blur with a per-image sigma ``(B,)`` in pixels (0 = no blur)."""
+    check_shape(img, ["B", "C", "H", "W"], "image")
+    check_shape(sigma_px, [img.shape[0]], "sigma_px")
+    smax = float(sigma_px.max())
+    if smax < 1e-3:
+        return img
+    k = min(2 * math.ceil(3 * smax) + 1, 2 * (min(img.shape[-2:]) // 2) - 1)
+    sigma = sigma_px.clamp(min=1e-3).to(img)[:, None].expand(-1, 2)
+    return gaussian_blur2d(img, (k, k), sigma, border_type="replicate")
+
+
+def motion_blur(img: torch.Tensor, shift_px: torch.Tensor, taps: int = MOTION_TAPS) -> torch.Tensor:
+    """Box motion blur: the mean of ``taps`` copies translated evenly along ``shift_px`` ``(B, 2)`` pixels
+    (centred on the original position)."""
+    check_shape(img, ["B", "C", "H", "W"], "image")
+    check_shape(shift_px, [img.shape[0], 2], "shift_px")
+    if float(shift_px.abs().max()) < 1e-3:
+        return img
+    out = torch.zeros_like(img)
+    for t in torch.linspace(-0.5, 0.5, taps).tolist():
+        out = out + translate(img, (shift_px * t).to(img), padding_mode="border", align_corners=True)
+    return out / taps
+
+
+def sensor_noise(img: torch.Tensor, noise_std: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+    """Add signal-dependent sensor noise to linear ``img``: std ``noise_std * sqrt(0.3 + 0.7 x)``.
+    Each image's noise field comes from its own int64 seed, so it replays exactly."""
+    check_shape(img, ["B", "C", "H", "W"], "image")
+    if float(noise_std.max()) <= 0:
+        return img
+    fields = []
+    for s in seeds.tolist():
+        g = torch.Generator().manual_seed(int(s))
+        fields.append(torch.randn(img.shape[1:], generator=g))
+    n = torch.stack(fields).to(img)
+    return img + _col(noise_std.to(img)) * torch.sqrt(0.3 + 0.7 * img.clamp(min=0)) * n
+
+
+def tone(img: torch.Tensor, exposure_ev: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """Exposure (x 2^EV), clip to [0, 1], sRGB encoding, then ``** gamma``: sRGB ``(B, 3, H, W)``."""
+    x = (img * _col(torch.exp2(exposure_ev).to(img))).clamp(0.0, 1.0)
+    y = linear_rgb_to_rgb(x)
+    if bool((gamma == 1).all()):
+        return y
+    return y.clamp(min=1e-6) ** _col(gamma.to(img))
+
+
+def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """Differentiable JPEG (kornia) at per-image ``quality`` ``(B,)`` in [1, 100]; quality >= 99.5 is
+    passed through unchanged. Images whose sides are not multiples of 16 are edge-padded for coding."""
+    check_shape(img, ["B", 3, "H", "W"], "image")
+    if bool((quality >= JPEG_LOSSLESS).all()):
+        return img
+    h, w = img.shape[-2:]
+    ph, pw = (-h) % 16, (-w) % 16
+    x = torch.nn.functional.pad(img, (0, pw, 0, ph), mode="replicate") if ph or pw else img
+    y = jpeg_codec_differentiable(x, quality.to(img).clamp(1, 100))[..., :h, :w]
+    keep = _col((quality >= JPEG_LOSSLESS).to(img))
+    return (keep * img + (1 - keep) * y).clamp(0, 1)

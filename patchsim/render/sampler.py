@@ -1,0 +1,118 @@
+"""Seeded samplers that draw :class:`Conditions` from a scene's ranges.
+
+Shared by the optimiser (EOT batches) and the evaluator (drive-by sequences and grids). Every sampler
+takes an explicit ``torch.Generator``; the same generator state gives the same record."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from patchsim.errors import PatchsimError
+from patchsim.render.conditions import Conditions
+from patchsim.scene import Scene
+
+SEED_MAX = 2**62
+EOT_BACKGROUNDS = 128  # EOT draws backgrounds from this many procedural seeds (cached by the renderer)
+
+
+def _uniform(lo_hi: tuple[float, float], n: int, g: torch.Generator) -> torch.Tensor:
+    lo, hi = lo_hi
+    return lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64).float()
+
+
+def _seeds(n: int, g: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, SEED_MAX, (n,), generator=g, dtype=torch.int64)
+
+
+def _environment(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Lighting and camera-effect fields, drawn from the scene's ranges."""
+    out = {f.name: _uniform(getattr(scene.lighting, f.name), n, g) for f in dataclasses.fields(scene.lighting)}
+    out.update({f.name: _uniform(getattr(scene.effects, f.name), n, g) for f in dataclasses.fields(scene.effects)})
+    out["glare_u"] = _uniform((0.2, 0.8), n, g)
+    out["glare_v"] = _uniform((0.2, 0.8), n, g)
+    out["shadow_angle_deg"] = _uniform((0.0, 360.0), n, g)
+    out["shadow_offset"] = _uniform((-0.5, 0.5), n, g)
+    return out
+
+
+def _per_frame(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Fields that change every frame even in a sequence: crop jitter and the sensor-noise seed."""
+    j, s = scene.crop.jitter, scene.crop.scale_jitter
+    return {
+        "jitter_x": _uniform((-j, j), n, g),
+        "jitter_y": _uniform((-j, j), n, g),
+        "jitter_scale": _uniform((-s, s), n, g),
+        "noise_seed": _seeds(n, g),
+    }
+
+
+def _check_n(n: int) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise PatchsimError(f"number of conditions must be a positive integer, got {n!r}")
+
+
+def sample_eot(scene: Scene, n: int, generator: torch.Generator) -> Conditions:
+    """``n`` independent conditions drawn uniformly from the scene's EOT, lighting and effect ranges."""
+    _check_n(n)
+    pose = {f.name: _uniform(getattr(scene.eot, f.name), n, generator) for f in dataclasses.fields(scene.eot)}
+    backgrounds = torch.randint(0, EOT_BACKGROUNDS, (n,), generator=generator, dtype=torch.int64)
+    return Conditions(**pose, **_environment(scene, n, generator), **_per_frame(scene, n, generator),
+                      background_seed=backgrounds)
+
+
+def sign_centre_height(scene: Scene) -> float:
+    """Height of the sign's centre above the camera (m)."""
+    return scene.sign.mount_height_m + scene.sign.size_m / 2 - scene.camera.height_m
+
+
+def driveby_distances(scene: Scene) -> torch.Tensor:
+    """Forward distances (m) of the drive-by frames, from ``start_m`` down to ``end_m`` at the scene's
+    speed and frame rate: ``(T,)`` float32."""
+    d = scene.driveby
+    if d is None:
+        raise PatchsimError(f"scene {scene.name!r} has no 'driveby' section")
+    step = d.speed_mps / d.fps
+    t = int(math.floor((d.start_m - d.end_m) / step + 1e-9)) + 1
+    return (d.start_m - step * torch.arange(t, dtype=torch.float64)).float()
+
+
+def sample_driveby(scene: Scene, generator: torch.Generator) -> Conditions:
+    """The scene's drive-by as a sequence: the pose follows the trajectory; light, camera settings and
+    background are drawn once for the whole approach; crop jitter and noise are drawn per frame."""
+    z = driveby_distances(scene)
+    t = z.shape[0]
+    env = {k: v.expand(t).clone() for k, v in _environment(scene, 1, generator).items()}
+    full = lambda v: torch.full((t,), float(v))  # noqa: E731
+    pose = dict(
+        distance_m=z,
+        lateral_m=full(scene.sign.lateral_m - scene.driveby.lane_offset_m),
+        vertical_m=full(sign_centre_height(scene)),
+        yaw_deg=full(scene.sign.yaw_deg),
+        pitch_deg=full(0.0),
+        roll_deg=full(0.0),
+        speed_mps=full(scene.driveby.speed_mps),
+    )
+    background = _seeds(1, generator).expand(t).clone()  # one world for the whole approach
+    return Conditions(**pose, **env, **_per_frame(scene, t, generator), background_seed=background)
+
+
+def sample_grid(scene: Scene, generator: torch.Generator) -> Conditions:
+    """RP2's stationary protocol: every distance x viewing angle x ambient level of the scene's grid,
+    camera at the sign's height, straight in front (the angle is the sign's yaw). Other lighting and
+    effect fields are drawn per frame."""
+    gr = scene.grid
+    if gr is None:
+        raise PatchsimError(f"scene {scene.name!r} has no 'grid' section")
+    combos = [(d, a, l) for d in gr.distances_m for a in gr.angles_deg for l in gr.ambient]
+    n = len(combos)
+    d, a, l = (torch.tensor([c[i] for c in combos], dtype=torch.float32) for i in range(3))
+    env = _environment(scene, n, generator)
+    env["ambient"] = l
+    zeros = torch.zeros(n)
+    pose = dict(distance_m=d, lateral_m=zeros, vertical_m=zeros.clone(), yaw_deg=a, pitch_deg=zeros.clone(),
+                roll_deg=zeros.clone(), speed_mps=zeros.clone())
+    background = _seeds(1, generator).expand(n).clone()  # one lab
+    return Conditions(**pose, **env, **_per_frame(scene, n, generator), background_seed=background)

@@ -1,0 +1,239 @@
+"""Validation of scene YAML data into :mod:`patchsim.scene` dataclasses.
+
+Each error names the file, the dotted field path, the bad value and what is allowed."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from patchsim.errors import SceneError
+from patchsim.scene import (
+    BackgroundConfig,
+    CameraConfig,
+    CropConfig,
+    DriveByConfig,
+    EffectRanges,
+    FaceSource,
+    GridConfig,
+    LightingRanges,
+    PoseRanges,
+    Scene,
+    SignConfig,
+    StickerConfig,
+    StickerRegion,
+)
+
+INF = math.inf
+
+# Allowed (lo, hi) for every numeric field, by dataclass and field name.
+BOUNDS: dict[type, dict[str, tuple[float, float]]] = {
+    PoseRanges: dict(distance_m=(0.3, 500), lateral_m=(-50, 50), vertical_m=(-20, 20), yaw_deg=(-85, 85),
+                     pitch_deg=(-85, 85), roll_deg=(-180, 180), speed_mps=(0, 80)),
+    LightingRanges: dict(ambient=(0, 10), sun=(0, 10), sun_azimuth_deg=(-90, 90), sun_elevation_deg=(-90, 90),
+                         glare=(0, 5), glare_radius=(0.005, 2), shadow=(0, 1), shadow_softness=(0.001, 1),
+                         color_temp_k=(1500, 15000)),
+    EffectRanges: dict(exposure_ev=(-5, 5), gamma=(0.2, 5), noise_std=(0, 0.5), jpeg_quality=(1, 100),
+                       defocus_px=(0, 20), exposure_s=(0, 0.5)),
+    CameraConfig: dict(width=(16, 8192), height=(16, 8192), hfov_deg=(1, 170), height_m=(0, 20),
+                       aperture_mm=(0, 100), focus_m=(0.1, INF), supersample=(1, 8)),
+    DriveByConfig: dict(start_m=(0.5, 1000), end_m=(0.3, 1000), speed_mps=(0.01, 80), fps=(0.1, 1000),
+                        lane_offset_m=(-20, 20)),
+    CropConfig: dict(size=(8, 1024), margin=(0, 2), jitter=(0, 0.5), scale_jitter=(0, 0.9), supersample=(1, 8)),
+    SignConfig: dict(size_m=(0.05, 10), mount_height_m=(-5, 20), lateral_m=(-50, 50), yaw_deg=(-85, 85),
+                     post_width_m=(0, 1)),
+}
+INT_FIELDS = {"width", "height", "supersample", "size"}
+
+
+class _Ctx:
+    def __init__(self, file: str):
+        self.file = file
+
+    def fail(self, path: str, value: Any, allowed: str) -> SceneError:
+        return SceneError(f"{self.file}: field '{path}' = {value!r} is invalid: {allowed}")
+
+    def mapping(self, data: Any, path: str, allowed: set[str]) -> dict:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise self.fail(path, data, "must be a mapping")
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise self.fail(f"{path}.{unknown[0]}" if path else unknown[0], data[unknown[0]],
+                            f"unknown key; allowed keys: {', '.join(sorted(allowed))}")
+        return data
+
+    def number(self, value: Any, path: str, lo: float, hi: float, integer: bool = False) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if integer:
+            ok = ok and float(value).is_integer()
+        kind = "an integer" if integer else "a finite number"
+        if not ok or not (lo <= value <= hi):
+            raise self.fail(path, value, f"must be {kind} in [{lo:g}, {hi:g}]")
+        return int(value) if integer else float(value)
+
+    def range(self, value: Any, path: str, lo: float, hi: float) -> tuple[float, float]:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            v = self.number(value, path, lo, hi)
+            return (v, v)
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise self.fail(path, value, f"must be a number or a [lo, hi] pair within [{lo:g}, {hi:g}]")
+        a = self.number(value[0], f"{path}[0]", lo, hi)
+        b = self.number(value[1], f"{path}[1]", lo, hi)
+        if a > b:
+            raise self.fail(path, value, "lo must not exceed hi")
+        return (a, b)
+
+    def numbers(self, value: Any, path: str, lo: float, hi: float) -> tuple[float, ...]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise self.fail(path, value, "must be a non-empty list of numbers")
+        return tuple(self.number(v, f"{path}[{i}]", lo, hi) for i, v in enumerate(value))
+
+    def string(self, value: Any, path: str, choices: tuple[str, ...] | None = None) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, value, "must be a non-empty string")
+        if choices is not None and value not in choices:
+            raise self.fail(path, value, f"must be one of: {', '.join(choices)}")
+        return value
+
+
+def _plain(ctx: _Ctx, cls: type, data: Any, path: str, ranges: bool = False, **extra: Any):
+    """Parse a dataclass whose fields are all numbers (or (lo, hi) ranges when ``ranges``)."""
+    names = {f.name for f in dataclasses.fields(cls)} - set(extra) - {"class_name", "face"}
+    d = ctx.mapping(data, path, names)
+    bounds = BOUNDS[cls]
+    kw = dict(extra)
+    for k, v in d.items():
+        lo, hi = bounds[k]
+        p = f"{path}.{k}"
+        kw[k] = ctx.range(v, p, lo, hi) if ranges else ctx.number(v, p, lo, hi, integer=k in INT_FIELDS)
+    return cls(**kw)
+
+
+def _point(ctx: _Ctx, v: Any, path: str) -> tuple[float, float]:
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
+        raise ctx.fail(path, v, "must be an [x, y] pair")
+    return (ctx.number(v[0], f"{path}[0]", -INF, INF), ctx.number(v[1], f"{path}[1]", -INF, INF))
+
+
+def _face(ctx: _Ctx, data: Any, path: str) -> FaceSource:
+    if data is None or data == "procedural":
+        return FaceSource()
+    d = ctx.mapping(data, path, {"kind", "path", "corners"})
+    kind = ctx.string(d.get("kind"), f"{path}.kind", ("procedural", "rgba", "photo"))
+    if kind == "procedural":
+        return FaceSource()
+    file = ctx.string(d.get("path"), f"{path}.path")
+    corners = None
+    if kind == "photo":
+        c = d.get("corners")
+        if not isinstance(c, (list, tuple)) or len(c) != 4:
+            raise ctx.fail(f"{path}.corners", c, "must be 4 [x, y] pixel points: top-left, top-right, "
+                                                    "bottom-right, bottom-left")
+        corners = tuple(_point(ctx, p, f"{path}.corners[{i}]") for i, p in enumerate(c))
+    elif "corners" in d:
+        raise ctx.fail(f"{path}.corners", d["corners"], "only allowed with kind: photo")
+    return FaceSource(kind=kind, path=file, corners=corners)
+
+
+def _sign(ctx: _Ctx, data: Any) -> SignConfig:
+    from patchsim.signs import SIGNS
+
+    d = ctx.mapping(data, "sign", {"class", "face", "size_m", "mount_height_m", "lateral_m", "yaw_deg",
+                                   "post_width_m"})
+    if "class" not in d:
+        raise ctx.fail("sign.class", None, f"required; one of: {', '.join(sorted(SIGNS))}")
+    cls = ctx.string(d["class"], "sign.class", tuple(sorted(SIGNS)))
+    rest = {k: v for k, v in d.items() if k not in ("class", "face")}
+    rest.setdefault("size_m", SIGNS[cls].size_m)
+    return _plain(ctx, SignConfig, rest, "sign", class_name=cls, face=_face(ctx, d.get("face"), "sign.face"))
+
+
+def _sticker(ctx: _Ctx, data: Any, size_m: float) -> StickerConfig:
+    d = ctx.mapping(data, "sticker", {"regions", "mask"})
+    regions = []
+    raw = d.get("regions", [])
+    if not isinstance(raw, list):
+        raise ctx.fail("sticker.regions", raw, "must be a list of {rect: [x, y, w, h]} or {polygon: [[x, y], ...]}")
+    side = size_m * 1000.0
+    for i, r in enumerate(raw):
+        p = f"sticker.regions[{i}]"
+        r = ctx.mapping(r, p, {"rect", "polygon"})
+        if len(r) != 1:
+            raise ctx.fail(p, r, "must have exactly one of: rect, polygon")
+        if "rect" in r:
+            v = r["rect"]
+            if not isinstance(v, (list, tuple)) or len(v) != 4:
+                raise ctx.fail(f"{p}.rect", v, "must be [x_mm, y_mm, width_mm, height_mm]")
+            x, y = (ctx.number(v[k], f"{p}.rect[{k}]", 0, side) for k in (0, 1))
+            w, h = (ctx.number(v[k], f"{p}.rect[{k}]", 1e-3, side) for k in (2, 3))
+            if x + w > side + 1e-6 or y + h > side + 1e-6:
+                raise ctx.fail(f"{p}.rect", v, f"must lie inside the face's {side:g} mm bounding square")
+            pts = ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+        else:
+            v = r["polygon"]
+            if not isinstance(v, (list, tuple)) or len(v) < 3:
+                raise ctx.fail(f"{p}.polygon", v, "must be a list of at least 3 [x_mm, y_mm] points")
+            pts = tuple(_point(ctx, q, f"{p}.polygon[{k}]") for k, q in enumerate(v))
+            for k, (x, y) in enumerate(pts):
+                if not (0 <= x <= side and 0 <= y <= side):
+                    raise ctx.fail(f"{p}.polygon[{k}]", list(v[k]), f"must lie inside [0, {side:g}] mm")
+        regions.append(StickerRegion(points=pts))
+    mask = ctx.string(d["mask"], "sticker.mask") if "mask" in d else None
+    if not regions and mask is None:
+        raise ctx.fail("sticker", data, "needs at least one region or a mask image")
+    return StickerConfig(regions=tuple(regions), mask_path=mask)
+
+
+def _grid(ctx: _Ctx, data: Any) -> GridConfig:
+    d = ctx.mapping(data, "grid", {"distances_m", "angles_deg", "ambient"})
+    kw = {}
+    for k, (lo, hi) in dict(distances_m=(0.3, 500), angles_deg=(-85, 85), ambient=(0, 10)).items():
+        if k in d:
+            kw[k] = ctx.numbers(d[k], f"grid.{k}", lo, hi)
+    return GridConfig(**kw)
+
+
+def _background(ctx: _Ctx, data: Any) -> BackgroundConfig:
+    d = ctx.mapping(data, "background", {"kind", "images"})
+    kind = ctx.string(d.get("kind", "procedural"), "background.kind", ("procedural", "images"))
+    images = d.get("images", [])
+    if not isinstance(images, list) or not all(isinstance(s, str) and s for s in images):
+        raise ctx.fail("background.images", images, "must be a list of image paths")
+    if kind == "images" and not images:
+        raise ctx.fail("background.images", images, "must list at least one image when kind is images")
+    return BackgroundConfig(kind=kind, images=tuple(images))
+
+
+TOP_KEYS = {"name", "sign", "sticker", "camera", "driveby", "grid", "eot", "lighting", "camera_effects",
+            "crop", "background"}
+
+
+def parse_scene(data: Any, file: str = "<scene>") -> Scene:
+    """Validate parsed YAML ``data`` and build a :class:`Scene`. Raises SceneError on any bad field."""
+    ctx = _Ctx(file)
+    if not isinstance(data, dict):
+        raise SceneError(f"{file}: a scene file must hold a mapping at top level, got {type(data).__name__}")
+    d = ctx.mapping(data, "", TOP_KEYS)
+    sign = _sign(ctx, d.get("sign"))
+    driveby = _plain(ctx, DriveByConfig, d["driveby"], "driveby") if "driveby" in d else None
+    if driveby is not None and driveby.end_m >= driveby.start_m:
+        raise ctx.fail("driveby.end_m", driveby.end_m, f"must be less than start_m ({driveby.start_m:g})")
+    name = ctx.string(d.get("name", "scene"), "name")
+    scene = Scene(
+        name=name,
+        sign=sign,
+        sticker=_sticker(ctx, d.get("sticker"), sign.size_m),
+        camera=_plain(ctx, CameraConfig, d.get("camera"), "camera"),
+        driveby=driveby,
+        grid=_grid(ctx, d["grid"]) if "grid" in d else None,
+        eot=_plain(ctx, PoseRanges, d.get("eot"), "eot", ranges=True),
+        lighting=_plain(ctx, LightingRanges, d.get("lighting"), "lighting", ranges=True),
+        effects=_plain(ctx, EffectRanges, d.get("camera_effects"), "camera_effects", ranges=True),
+        crop=_plain(ctx, CropConfig, d.get("crop"), "crop"),
+        background=_background(ctx, d.get("background")),
+        path=file,
+    )
+    return scene

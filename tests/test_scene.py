@@ -1,0 +1,124 @@
+import copy
+
+import pytest
+import yaml
+
+from patchsim.errors import SceneError
+from patchsim.scene import find_scene, load_scene
+from patchsim.scene_schema import parse_scene
+
+from conftest import ROOT
+
+
+def base():
+    return yaml.safe_load((ROOT / "scenes" / "stop_driveby.yaml").read_text())
+
+
+def test_packaged_scenes_load(driveby_scene, lab_scene):
+    s = driveby_scene
+    assert s.sign.class_name == "stop" and s.sign.size_m == 0.75 and s.sign.mount_height_m == 2.1
+    assert (s.camera.width, s.camera.height, s.camera.hfov_deg, s.camera.height_m) == (1280, 720, 60.0, 1.4)
+    assert (s.driveby.start_m, s.driveby.end_m, s.driveby.speed_mps, s.driveby.fps) == (40.0, 5.0, 10.0, 30.0)
+    assert len(s.sticker.regions) == 2
+    assert lab_scene.grid.distances_m[0] == 1.5 and lab_scene.grid.distances_m[-1] == 12.0
+    assert max(lab_scene.grid.angles_deg) == 30.0
+    assert lab_scene.lighting.sun == (0.0, 0.0)
+
+
+def test_scene_by_name():
+    assert find_scene("stop_lab").name == "stop_lab.yaml"
+    with pytest.raises(SceneError, match="packaged scenes: .*stop_driveby"):
+        find_scene("no_such_scene")
+
+
+def test_scene_is_frozen(driveby_scene):
+    with pytest.raises(Exception):
+        driveby_scene.camera.width = 10
+
+
+def _set(d, path, value):
+    keys = path.split(".")
+    for k in keys[:-1]:
+        d = d[k]
+    if value is _DELETE:
+        del d[keys[-1]]
+    else:
+        d[keys[-1]] = value
+
+
+_DELETE = object()
+
+# (field to set, bad value, field path named in the error, value shown, what is allowed)
+BAD = [
+    ("camera.hfov_deg", 200, "camera.hfov_deg", "200", "must be a finite number in [1, 170]"),
+    ("camera.width", 12.5, "camera.width", "12.5", "must be an integer in [16, 8192]"),
+    ("camera.height", "tall", "camera.height", "'tall'", "must be an integer"),
+    ("sign.class", "stopp", "sign.class", "'stopp'", "must be one of"),
+    ("sign.size_m", -1, "sign.size_m", "-1", "[0.05, 10]"),
+    ("sign.colour", "red", "sign.colour", "'red'", "unknown key"),
+    ("eot.distance_m", [40, 5], "eot.distance_m", "[40, 5]", "lo must not exceed hi"),
+    ("eot.yaw_deg", [-100, 10], "eot.yaw_deg[0]", "-100", "[-85, 85]"),
+    ("lighting.ambient", [0.5, float("nan")], "lighting.ambient[1]", "nan", "finite number"),
+    ("lighting.color_temp_k", [100, 200], "lighting.color_temp_k[0]", "100", "[1500, 15000]"),
+    ("camera_effects.jpeg_quality", [0, 90], "camera_effects.jpeg_quality[0]", "0", "[1, 100]"),
+    ("camera_effects.noise_std", "lots", "camera_effects.noise_std", "'lots'", "[lo, hi] pair"),
+    ("driveby.end_m", 50.0, "driveby.end_m", "50.0", "less than start_m"),
+    ("crop.size", 4, "crop.size", "4", "[8, 1024]"),
+    ("sticker.regions", [{"rect": [700, 0, 100, 50]}], "sticker.regions[0].rect", "[700, 0, 100, 50]", "inside the face"),
+    ("sticker.regions", [{"circle": [1, 2]}], "sticker.regions[0].circle", "[1, 2]", "unknown key"),
+    ("sticker.regions", [{"polygon": [[0, 0], [10, 10]]}], "sticker.regions[0].polygon", "[[0, 0], [10, 10]]",
+     "at least 3"),
+    ("sticker.regions", [], "sticker", "'regions': []", "at least one region or a mask"),
+    ("background.kind", "space", "background.kind", "'space'", "procedural, images"),
+    ("weather", "rain", "weather", "'rain'", "unknown key"),
+]
+
+
+@pytest.mark.parametrize("path,value,field,shown,allowed", BAD, ids=[b[0] + "=" + repr(b[1]) for b in BAD])
+def test_invalid_field_named(path, value, field, shown, allowed, tmp_path):
+    d = base()
+    _set(d, path, copy.deepcopy(value))
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(d))
+    with pytest.raises(SceneError) as e:
+        load_scene(f)
+    msg = str(e.value)
+    assert msg.startswith(f"{f}: field '{field}' = ")
+    assert shown in msg and allowed in msg
+
+
+def test_missing_sign_class():
+    d = base()
+    del d["sign"]["class"]
+    with pytest.raises(SceneError, match="'sign.class' = None is invalid: required"):
+        parse_scene(d, "x.yaml")
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(SceneError, match="not found"):
+        load_scene(tmp_path / "nope.yaml")
+    f = tmp_path / "broken.yaml"
+    f.write_text("sign: [unclosed")
+    with pytest.raises(SceneError, match="invalid YAML"):
+        load_scene(f)
+    f.write_text("- a list")
+    with pytest.raises(SceneError, match="mapping at top level"):
+        load_scene(f)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    f = tmp_path / "evil.yaml"
+    f.write_text("name: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(SceneError, match="invalid YAML"):
+        load_scene(f)
+
+
+def test_scalar_range_and_relative_paths(tmp_path):
+    d = base()
+    d["eot"]["speed_mps"] = 3.0
+    d["sticker"] = {"mask": "mask.png"}
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(d))
+    s = load_scene(f)
+    assert s.eot.speed_mps == (3.0, 3.0)
+    assert s.resolve(s.sticker.mask_path) == tmp_path / "mask.png"
