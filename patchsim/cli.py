@@ -30,11 +30,95 @@ def _cmd_render(args) -> int:
     return 0
 
 
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the shipped models with their classes and accuracy")
+    p.set_defaults(func=lambda args: print(__import__("patchsim.models.commands", fromlist=["x"]).list_models()) or 0)
+
+    p = sub.add_parser("classify", help="print the top 3 classes for each image")
+    p.add_argument("model", help="shipped model name, TorchScript/ONNX file or package.module:factory")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--weights", help="weights file (shipped architecture or factory)")
+    p.add_argument("--labels", help="labels file for your own model (one class name per line)")
+    p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("train", help="train a shipped GTSRB model from ../shared/data/gtsrb")
+    p.add_argument("model", help="gtsrb-cnn or gtsrb-resnet")
+    p.add_argument("--out", required=True, help="weights file to write (.safetensors; the card goes beside it)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    p.add_argument("--data", help="folder holding train.npz and test.npz (default ../shared/data/gtsrb)")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_classify(args) -> int:
+    from patchsim.models.commands import classify
+
+    for path, top in classify(args.model, args.images, args.weights, args.labels):
+        print(path + ": " + ", ".join(f"{name} {p:.3f}" for name, p in top))
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from patchsim.models.train import train_model
+
+    c = train_model(args.model, args.out, seed=args.seed, data_dir=args.data, epochs=args.epochs)
+    print(f"{args.model}: test accuracy {100 * c['test_acc']:.2f}%, weights {args.out}")
+    return 0
+
+
+def _add_attack(sub) -> None:
+    p = sub.add_parser("attack", help="optimise a printable sticker with expectation over transformation")
+    p.add_argument("scene", help="scene YAML file or packaged scene name")
+    p.add_argument("--model", default="gtsrb-cnn", help="model to attack (default gtsrb-cnn)")
+    p.add_argument("--weights", help="weights for the model (e.g. ../shared/data/rp2/lisa_cnn.npz for lisa-cnn)")
+    p.add_argument("--labels", help="labels file for your own model")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--target", default="speed_limit_80", help="target class name or id (default speed_limit_80)")
+    g.add_argument("--untargeted", action="store_true", help="any class but the true one")
+    p.add_argument("--true-class", help="the sign's class in the model (default: the scene's sign class)")
+    p.add_argument("--out", default="runs/attack", help="output folder (default runs/attack)")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=["sticker", "poster"], default="sticker")
+    p.add_argument("--batch", type=int, default=32, help="EOT conditions per step")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--loss", choices=["ce", "margin"])
+    p.add_argument("--norm", choices=["linf", "l2"], help="poster budget norm")
+    p.add_argument("--eps", type=float, help="poster budget")
+    p.add_argument("--nps-weight", type=float)
+    p.add_argument("--tv-weight", type=float)
+    p.add_argument("--l2-weight", type=float)
+    p.add_argument("--palette", help="printable palette JSON (default: shipped inkjet palette)")
+    p.add_argument("--printer", help="printer colour profile JSON (patchsim calibrate)")
+    p.add_argument("--val-every", type=int)
+    p.add_argument("--early-stop", type=float, help="stop at this validation success (default 0.99)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--paper", choices=["A4", "letter"], default="A4")
+    p.add_argument("--dpi", type=float, default=300.0)
+    p.set_defaults(func=_cmd_attack)
+
+
+def _cmd_attack(args) -> int:
+    from patchsim.attack.job import run_attack
+
+    rec = run_attack(args.scene, args.out, model=args.model, weights=args.weights, labels=args.labels,
+                     target=None if args.untargeted else args.target, true_class=args.true_class, resume=args.resume,
+                     printer=args.printer, dpi=args.dpi, paper=args.paper, steps=args.steps, seed=args.seed,
+                     mode=args.mode, batch=args.batch, lr=args.lr, loss=args.loss, norm=args.norm, eps=args.eps,
+                     nps_weight=args.nps_weight, tv_weight=args.tv_weight, l2_weight=args.l2_weight,
+                     palette=args.palette, val_every=args.val_every, early_stop=args.early_stop)
+    print(f"validation success {100 * rec['final_success']:.1f}% after {rec['steps_run']} steps; "
+          f"sticker area {100 * rec['sticker_area_fraction']:.1f}% of the face; outputs in {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patchsim", description="Physical-world adversarial patch simulator")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_render(sub)
+    _add_models(sub)
+    _add_attack(sub)
     return parser
 
 

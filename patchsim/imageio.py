@@ -55,6 +55,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
@@ -69,7 +72,8 @@ def write_png(path: str | Path, img: np.ndarray | torch.Tensor, dpi: float | Non
     if arr.ndim == 2:
         arr = arr[:, :, None].repeat(3, axis=2)
     code = cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(arr, code))
+    level = 1 if arr.shape[0] * arr.shape[1] > 4_000_000 else 3  # big print files: fast compression
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(arr, code), [cv2.IMWRITE_PNG_COMPRESSION, level])
     if not ok:
         raise PatchsimError(f"PNG encoding failed for {path}")
     data = buf.tobytes()

@@ -93,8 +93,8 @@ def get_sign(name: str) -> SignSpec:
 
 def draw_face_array(name: str, resolution: int) -> np.ndarray:
     """The anti-aliased face of sign ``name`` as uint8 RGBA ``(resolution, resolution, 4)``."""
-    if not isinstance(resolution, int) or not 8 <= resolution <= 4096:
-        raise PatchsimError(f"face resolution must be an integer in [8, 4096], got {resolution!r}")
+    if not isinstance(resolution, int) or not 8 <= resolution <= 16384:
+        raise PatchsimError(f"face resolution must be an integer in [8, 16384], got {resolution!r}")
     c = Canvas(resolution)
     get_sign(name).draw(c)
     return c.result()

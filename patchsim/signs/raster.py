@@ -11,12 +11,17 @@ import numpy as np
 SS = 4  # supersampling factor for anti-aliasing
 
 
+def supersampling_for(n: int) -> int:
+    """Anti-aliasing factor for an ``n``-pixel canvas: 4x up to 2048 px, less above (print resolutions)."""
+    return max(1, min(SS, 8192 // max(n, 1)))
+
+
 class Canvas:
-    """An RGBA drawing surface of ``n`` x ``n`` output pixels, drawn at ``SS``x and area-downsampled."""
+    """An RGBA drawing surface of ``n`` x ``n`` output pixels, drawn supersampled and area-downsampled."""
 
     def __init__(self, n: int):
         self.n = n
-        self.big = n * SS
+        self.big = n * supersampling_for(n)
         self.rgb = np.zeros((self.big, self.big, 3), np.uint8)
         self.alpha = np.zeros((self.big, self.big), np.uint8)
 
@@ -58,6 +63,8 @@ class Canvas:
     def result(self) -> np.ndarray:
         """The anti-aliased RGBA uint8 image ``(n, n, 4)``; colour is premultiplied then un-premultiplied
         so that edges do not bleed the black canvas."""
+        if self.big == self.n:  # print resolutions: no supersampling, nothing to resolve
+            return np.concatenate([self.rgb, self.alpha[..., None]], axis=2)
         a = self.alpha.astype(np.float32) / 255.0
         rgb = self.rgb.astype(np.float32) * a[..., None]
         size = (self.n, self.n)
@@ -74,7 +81,7 @@ def polygon_mask(polys: list, n: int) -> np.ndarray:
     for p in polys:
         c.polygon(p, (255, 255, 255), alpha=True)
     a = c.alpha.astype(np.float32) / 255.0
-    return cv2.resize(a, (n, n), interpolation=cv2.INTER_AREA)
+    return cv2.resize(a, (n, n), interpolation=cv2.INTER_AREA) if c.big != n else a
 
 
 def regular_polygon(k: int, rotation_deg: float, radius: float = 0.5, centre=(0.5, 0.5)) -> np.ndarray:

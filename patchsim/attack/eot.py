@@ -1,0 +1,217 @@
+"""Expectation-over-transformation sticker optimiser (RP2 / EOT).
+
+Each step draws a batch of conditions from the scene's EOT ranges with the shared sampler, renders
+classifier crops of the sign with the current sticker, classifies them and backpropagates the objective
+plus regularisers to the sticker parameters (Adam, cosine schedule). A fixed validation set, drawn with
+a seed the optimiser never uses, is scored every ``val_every`` steps; checkpoints allow ``resume``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from patchsim.attack import losses
+from patchsim.attack.config import AttackConfig
+from patchsim.errors import PatchsimError, SignNotVisibleError
+from patchsim.render import Conditions, Renderer, sample_eot
+from patchsim.scene import Scene
+
+log = logging.getLogger(__name__)
+
+VAL_SEED_OFFSET = 1_000_003  # validation conditions: seed + this (never the optimiser's stream)
+Objective = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class AttackResult:
+    """sticker ``(1, 3, N, N)`` sRGB in [0, 1] (the full face colours in poster mode), validation
+    ``history`` (list of {step, success, loss}), ``final_success`` on the validation set, ``steps`` run,
+    ``wall_s`` seconds, ``stopped_early``."""
+
+    sticker: torch.Tensor
+    history: list = field(default_factory=list)
+    final_success: float = 0.0
+    steps: int = 0
+    wall_s: float = 0.0
+    stopped_early: bool = False
+
+
+def default_objective(cfg: AttackConfig) -> Objective:
+    """The attack loss on logits ``(B, K)`` chosen by ``cfg.loss`` and ``cfg.target``."""
+    if cfg.target is not None:
+        if cfg.loss == "ce":
+            return lambda z: losses.targeted_ce(z, cfg.target)
+        return lambda z: losses.targeted_margin(z, cfg.target, cfg.kappa)
+    if cfg.loss == "ce":
+        return lambda z: losses.untargeted_ce(z, cfg.true_class)
+    return lambda z: losses.untargeted_margin(z, cfg.true_class, cfg.kappa)
+
+
+def success(logits: torch.Tensor, cfg: AttackConfig) -> torch.Tensor:
+    """Per-condition success ``(B,)`` bool: predicted == target, or != true class when untargeted."""
+    pred = logits.argmax(1)
+    return pred == cfg.target if cfg.target is not None else pred != cfg.true_class
+
+
+def draw_visible(scene: Scene, renderer: Renderer, n: int, g: torch.Generator) -> Conditions:
+    """``n`` EOT conditions in which the sign is visible (redraws the few that are not)."""
+    from patchsim.render.geometry import visibility
+
+    cond = sample_eot(scene, n, g)
+    for _ in range(20):
+        bad = visibility(cond, renderer.camera, renderer.size_m)
+        if not bad:
+            return cond
+        keep = torch.ones(len(cond), dtype=torch.bool)
+        keep[list(bad)] = False
+        cond = Conditions.cat([cond[keep], sample_eot(scene, len(bad), g)])
+    raise SignNotVisibleError(bad)
+
+
+class EOTAttack:
+    """Optimises a sticker for ``model`` on ``scene``. ``objective`` maps logits to a loss (default from
+    the config); the renderer and model are used as given (the model must be differentiable)."""
+
+    def __init__(self, scene: Scene, renderer: Renderer, model: torch.nn.Module, cfg: AttackConfig,
+                 objective: Objective | None = None):
+        if renderer.face_resolution != cfg.face_resolution:
+            raise PatchsimError(f"renderer face resolution {renderer.face_resolution} != config {cfg.face_resolution}")
+        h, w = model.input_size
+        if h != w:
+            raise PatchsimError(f"model input must be square for sign crops, got {h}x{w}")
+        self.scene, self.renderer, self.model, self.cfg = scene, renderer, model, cfg
+        self.objective = objective or default_objective(cfg)
+        self.crop_size = h
+        self.palette = losses.load_palette(cfg.palette)
+        face = renderer.face[:, :3]
+        self.clean = face
+        if cfg.mode == "poster":
+            self.mask = (renderer.face[:, 3:] > 0).float()
+            renderer.sticker_mask = self.mask
+        else:
+            self.mask = renderer.sticker_mask
+        if float(self.mask.sum()) == 0:
+            raise PatchsimError("the sticker mask is empty: nothing to optimise")
+        self.val_cond = draw_visible(scene, renderer, cfg.val_size, torch.Generator().manual_seed(cfg.seed + VAL_SEED_OFFSET))
+
+    # ---- parameterisation ------------------------------------------------------------------------------
+    def init_params(self, g: torch.Generator) -> torch.Tensor:
+        n = self.cfg.face_resolution
+        if self.cfg.mode == "sticker":
+            return (torch.randn(1, 3, n, n, generator=g) * 0.5).requires_grad_()
+        return (torch.randn(1, 3, n, n, generator=g) * 0.01).requires_grad_()
+
+    def sticker_from_params(self, w: torch.Tensor) -> torch.Tensor:
+        """Sticker colours ``(1, 3, N, N)`` in [0, 1] from the unconstrained parameters."""
+        if self.cfg.mode == "sticker":
+            return torch.sigmoid(w)
+        if self.cfg.norm == "linf":
+            delta = self.cfg.eps * torch.tanh(w)
+        else:
+            rms = torch.sqrt((w**2 * self.mask).sum() / (3 * self.mask.sum()) + 1e-12)
+            delta = w * torch.clamp(self.cfg.eps / rms, max=1.0)
+        return (self.clean + delta * self.mask).clamp(0, 1)
+
+    # ---- evaluation ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score(self, sticker: torch.Tensor | None, cond: Conditions, chunk: int = 128) -> tuple[float, torch.Tensor]:
+        """Success rate on ``cond`` and the per-condition probabilities ``(B, K)``."""
+        probs = []
+        for i in range(0, len(cond), chunk):
+            crops = self.renderer.render_crops(cond[i:i + chunk], sticker, size=self.crop_size).images
+            probs.append(self.model(crops).softmax(1))
+        p = torch.cat(probs)
+        return float(success(p, self.cfg).float().mean()), p
+
+    def loss(self, w: torch.Tensor, cond: Conditions) -> tuple[torch.Tensor, torch.Tensor]:
+        sticker = self.sticker_from_params(w)
+        logits = self.model(self.renderer.render_crops(cond, sticker, size=self.crop_size).images)
+        cfg = self.cfg
+        total = self.objective(logits)
+        if cfg.nps_weight:
+            total = total + cfg.nps_weight * losses.nps_loss(sticker, self.palette, self.mask)
+        if cfg.tv_weight:
+            total = total + cfg.tv_weight * losses.tv_loss(sticker, self.mask)
+        if cfg.l2_weight:
+            total = total + cfg.l2_weight * losses.l2_loss(sticker, self.clean, self.mask)
+        return total, logits
+
+    # ---- the loop -----------------------------------------------------------------------------------------
+    def run(self, checkpoint: str | Path | None = None, resume: bool = False, progress: bool = True,
+            stop_after: int | None = None) -> AttackResult:
+        """Optimise. With ``checkpoint`` a checkpoint is written every ``checkpoint_every`` steps; with
+        ``resume`` the run continues from it. ``stop_after`` ends the run after that many steps in this
+        call (for tests of interrupted runs)."""
+        cfg = self.cfg
+        g = torch.Generator().manual_seed(cfg.seed)
+        w = self.init_params(g)
+        opt = torch.optim.Adam([w], lr=cfg.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: cfg.lr_floor + (1 - cfg.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+        history: list = []
+        start, wall0 = 0, 0.0
+        if resume:
+            if checkpoint is None or not Path(checkpoint).is_file():
+                raise PatchsimError(f"--resume: no checkpoint at {checkpoint}")
+            start, wall0, history = self._load_checkpoint(checkpoint, w, opt, sched, g)
+            log.info("resumed from %s at step %d", checkpoint, start)
+        t0 = time.time() - wall0
+        stopped_early = False
+        bar = tqdm(range(start, cfg.steps), desc="attack", initial=start, total=cfg.steps, disable=not progress or None)
+        step = start
+        for step in bar:
+            cond = draw_visible(self.scene, self.renderer, cfg.batch, g)
+            loss, logits = self.loss(w, cond)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            done = step + 1
+            if done % cfg.val_every == 0 or done == cfg.steps:
+                rate, _ = self.score(self.sticker_from_params(w.detach()), self.val_cond)
+                history.append({"step": done, "success": rate, "loss": loss.item(), "wall_s": round(time.time() - t0, 2)})
+                bar.set_postfix(loss=f"{float(loss):.3f}", val=f"{rate:.3f}")
+                log.debug("step %d loss %.4f val success %.4f", done, float(loss), rate)
+                if rate >= cfg.early_stop:
+                    stopped_early = done < cfg.steps
+            if checkpoint is not None and (done % cfg.checkpoint_every == 0 or stopped_early or done == cfg.steps):
+                self._save_checkpoint(checkpoint, done, time.time() - t0, history, w, opt, sched, g)
+            if stopped_early or (stop_after is not None and done - start >= stop_after):
+                break
+        final = history[-1]["success"] if history else self.score(self.sticker_from_params(w.detach()), self.val_cond)[0]
+        return AttackResult(self.sticker_from_params(w.detach()).detach(), history, final, step + 1 if cfg.steps else 0,
+                            time.time() - t0, stopped_early)
+
+    def _save_checkpoint(self, path, step, wall, history, w, opt, sched, g) -> None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().clone(),
+                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
+                 "config": self.cfg.to_dict()}
+        tmp = p.with_name(p.name + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(p)
+
+    def _load_checkpoint(self, path, w, opt, sched, g):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001
+            raise PatchsimError(f"cannot read checkpoint {path} safely: {e}") from e
+        saved = dict(state.get("config", {}))
+        mine = self.cfg.to_dict()
+        differ = [k for k in mine if k not in ("steps", "checkpoint_every", "early_stop") and saved.get(k) != mine[k]]
+        if differ:
+            raise PatchsimError(f"checkpoint {path} was made with different settings: {differ}")
+        with torch.no_grad():
+            w.copy_(state["params"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        g.set_state(state["generator"])
+        return int(state["step"]), float(state["wall_s"]), list(state["history"])

@@ -1,0 +1,110 @@
+"""Print-ready outputs of an attack: sticker.png, sign.png (RGBA at print DPI, framing the face's
+bounding square), sticker.pdf (pieces at true size), attack.json and curves.png. Every file is
+written atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from patchsim.attack.pdf import write_pieces_pdf
+from patchsim.attack.pieces import find_pieces
+from patchsim.imageio import atomic_write_bytes, write_png
+from patchsim.signs import load_face, sticker_mask
+
+log = logging.getLogger(__name__)
+MAX_PRINT_PX = 12000
+
+
+def print_pixels(size_m: float, dpi: float) -> int:
+    """Pixels across the face's bounding square at ``dpi``."""
+    n = int(round(size_m / 0.0254 * dpi))
+    if n > MAX_PRINT_PX:
+        raise ValueError(f"{dpi} DPI of a {size_m} m sign is {n} px across; the limit is {MAX_PRINT_PX}")
+    return n
+
+
+def _upsample(t: torch.Tensor, n: int) -> torch.Tensor:
+    """``(1, 3, N, N)`` -> ``(3, n, n)`` bilinear, pixel-area aligned (as the renderer samples it)."""
+    return torch.nn.functional.interpolate(t.detach().float(), size=(n, n), mode="bilinear", align_corners=False)[0]
+
+
+def print_images(scene, sticker: torch.Tensor, clean_lowres: torch.Tensor, mode: str, dpi: float = 300.0):
+    """(sticker RGBA, sign RGBA) uint8 ``(P, P, 4)`` and the mask float ``(P, P)`` at print resolution.
+    In poster mode the optimised perturbation is added to the full-resolution clean face."""
+    n = print_pixels(scene.sign.size_m, dpi)
+    with torch.no_grad():
+        face = load_face(scene, n)  # (4, n, n)
+        if mode == "poster":
+            mask = face[3:].clone()
+            colour = (face[:3] + _upsample(sticker - clean_lowres, n)).clamp_(0, 1)
+        else:
+            mask = sticker_mask(scene, n)
+            colour = _upsample(sticker, n).clamp_(0, 1)
+        to8 = lambda a: a.mul(255).round_().byte().permute(1, 2, 0).numpy()  # noqa: E731
+        sticker_rgba = to8(torch.cat([colour, mask]))
+        sign_rgba = to8(torch.cat([face[:3] + (colour - face[:3]) * mask, face[3:]]))
+    return sticker_rgba, sign_rgba, mask[0].numpy()
+
+
+def silhouette_outline_mm(scene, n: int = 750) -> np.ndarray:
+    """The sign's outline ``(K, 2)`` in face millimetres."""
+    from patchsim.signs import shape_mask
+
+    a = (shape_mask(scene.sign.class_name, n)[0].numpy() >= 0.5).astype(np.uint8)
+    contours, _ = cv2.findContours(a, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    c = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    return (c + 0.5) * scene.sign.size_m * 1000 / n
+
+
+def write_curves(path: Path, history: list, title: str) -> None:
+    """Validation success and loss against step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    steps = [h["step"] for h in history]
+    ax.plot(steps, [100 * h["success"] for h in history], "o-", color="tab:red", label="validation success")
+    ax.set_xlabel("step")
+    ax.set_ylabel("success (%)")
+    ax.set_ylim(0, 100)
+    ax2 = ax.twinx()
+    ax2.plot(steps, [h["loss"] for h in history], "--", color="tab:blue", label="training loss")
+    ax2.set_ylabel("loss")
+    ax.set_title(title, fontsize=9)
+    fig.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mode: str, record: dict,
+                  dpi: float = 300.0, paper: str = "A4") -> dict:
+    """Write all outputs of an attack into ``out``; returns the attack.json record written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    st, sign, mask = print_images(scene, result.sticker, clean_lowres, mode, dpi)
+    write_png(out / "sticker.png", st, dpi=dpi)
+    write_png(out / "sign.png", sign, dpi=dpi)
+    side_mm = scene.sign.size_m * 1000
+    small = cv2.resize(mask, (int(round(side_mm)),) * 2, interpolation=cv2.INTER_AREA)  # 1 px per mm
+    pieces = find_pieces(small, side_mm)
+    pages = write_pieces_pdf(out / "sticker.pdf", st, side_mm, pieces, paper, title=f"patchsim {record.get('model')}",
+                             silhouette_mm=silhouette_outline_mm(scene))
+    area = float(mask.sum()) / float(max(sign[..., 3].astype(np.float64).sum() / 255.0, 1e-9))
+    record = {**record, "dpi": dpi, "paper": paper, "pdf_pages": pages, "sticker_area_fraction": round(area, 4),
+              "pieces": [{"label": p.label, "x_mm": round(p.x_mm, 2), "y_mm": round(p.y_mm, 2),
+                          "w_mm": round(p.w_mm, 2), "h_mm": round(p.h_mm, 2)} for p in pieces]}
+    atomic_write_bytes(out / "attack.json", json.dumps(record, indent=1).encode())
+    write_curves(out / "curves.png", result.history, f"{record.get('model')} -> {record.get('target_name')}")
+    log.info("wrote sticker.png, sign.png, sticker.pdf (%d pages), attack.json, curves.png to %s", pages, out)
+    return record

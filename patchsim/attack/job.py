@@ -1,0 +1,70 @@
+"""``patchsim attack``: scene + model -> optimised sticker and its print-ready outputs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from patchsim.attack.config import AttackConfig
+from patchsim.attack.eot import EOTAttack
+from patchsim.attack.export import export_attack
+from patchsim.errors import PatchsimError
+from patchsim.models import freeze, load, resolve_class
+from patchsim.render import Renderer
+from patchsim.render.printer import PrinterModel
+from patchsim.scene import load_scene, scene_to_dict
+
+log = logging.getLogger(__name__)
+
+
+def true_class_of(scene, classes: list[str], override: str | int | None = None) -> int:
+    """The model's index of the scene's sign class (or of ``override``)."""
+    if override is not None:
+        return resolve_class(classes, override)
+    name = scene.sign.class_name
+    if name not in classes:
+        raise PatchsimError(f"the scene's sign class {name!r} is not among the model's classes; pass --true-class")
+    return classes.index(name)
+
+
+def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
+               labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
+               resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
+               progress: bool = True, **overrides) -> dict:
+    """Run an EOT attack and export it. ``target=None`` is untargeted. ``overrides`` are
+    :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...)."""
+    t0 = time.time()
+    scene = load_scene(scene_path)
+    net = freeze(load(model, weights=weights, labels=labels))
+    true_idx = true_class_of(scene, net.classes, true_class)
+    target_idx = resolve_class(net.classes, target) if target is not None else None
+    cfg = AttackConfig.from_dict({**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx,
+                                  "true_class": true_idx})
+    pm = PrinterModel.load(printer) if printer else None
+    renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=pm)
+    attack = EOTAttack(scene, renderer, net, cfg)
+    out = Path(out)
+    clean_rate, _ = attack.score(None, attack.val_cond)
+    log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name,
+             "targeted" if target_idx is not None else "untargeted", clean_rate)
+    result = attack.run(checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
+    record = {
+        "scene": str(scene.path), "scene_resolved": scene_to_dict(scene), "model": model, "weights": weights,
+        "classes": net.classes, "true_class": true_idx, "true_name": net.classes[true_idx],
+        "target": target_idx, "target_name": net.classes[target_idx] if target_idx is not None else None,
+        "config": cfg.to_dict(), "seed": cfg.seed, "steps_run": result.steps, "stopped_early": result.stopped_early,
+        "wall_s_optimise": round(result.wall_s, 2), "validation_size": cfg.val_size,
+        "validation_clean_success": clean_rate, "validation_curve": result.history,
+        "final_success": result.final_success, "printer_profile": printer,
+    }
+    record = export_attack(out, scene, result, attack.clean, cfg.mode, record, dpi=dpi, paper=paper)
+    record["wall_s_total"] = round(time.time() - t0, 2)
+    from patchsim.imageio import atomic_write_bytes
+    import json
+
+    atomic_write_bytes(out / "attack.json", json.dumps(record, indent=1).encode())
+    log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps, record["wall_s_total"])
+    return record

@@ -1,0 +1,90 @@
+"""Attack objectives and sticker regularisers, each a small function.
+
+Logits are ``(B, K)``; stickers ``(1, 3, N, N)`` sRGB in [0, 1]; masks ``(1, 1, N, N)`` in [0, 1]."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from patchsim.checks import check_shape
+from patchsim.errors import PatchsimError
+
+DEFAULT_PALETTE = Path(__file__).resolve().parents[1] / "data" / "palette_default.json"
+
+
+def targeted_ce(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """Cross-entropy towards class ``target``, mean over the batch (lower = more target-like)."""
+    check_shape(logits, ["B", "K"], "logits")
+    return F.cross_entropy(logits, torch.full((logits.shape[0],), target, dtype=torch.long, device=logits.device))
+
+
+def targeted_margin(logits: torch.Tensor, target: int, kappa: float = 5.0) -> torch.Tensor:
+    """CW-style margin ``max(max_{j != t} z_j - z_t, -kappa)``, mean over the batch: pushes the target
+    logit above every other by ``kappa``, then stops pulling."""
+    check_shape(logits, ["B", "K"], "logits")
+    z_t = logits[:, target]
+    other = logits.clone()
+    other[:, target] = float("-inf")
+    return (other.max(1).values - z_t).clamp(min=-kappa).mean()
+
+
+def untargeted_ce(logits: torch.Tensor, true_class: int) -> torch.Tensor:
+    """Negative log of the probability of *not* being ``true_class``: ``-log(1 - p_true)``, mean."""
+    check_shape(logits, ["B", "K"], "logits")
+    p_true = logits.softmax(1)[:, true_class]
+    return -torch.log1p(-p_true.clamp(max=1 - 1e-6)).mean()
+
+
+def untargeted_margin(logits: torch.Tensor, true_class: int, kappa: float = 5.0) -> torch.Tensor:
+    """``max(z_true - max_{j != true} z_j, -kappa)``, mean: pushes another class above the true one."""
+    check_shape(logits, ["B", "K"], "logits")
+    z = logits[:, true_class]
+    other = logits.clone()
+    other[:, true_class] = float("-inf")
+    return (z - other.max(1).values).clamp(min=-kappa).mean()
+
+
+def load_palette(path: str | Path | None = None) -> torch.Tensor:
+    """Printable colours ``(P, 3)`` sRGB in [0, 1] from a JSON file with a ``colors`` list (default: the
+    shipped consumer-inkjet palette)."""
+    p = Path(path) if path else DEFAULT_PALETTE
+    try:
+        colors = torch.tensor(json.loads(p.read_text())["colors"], dtype=torch.float32)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise PatchsimError(f"cannot read palette {p}: {e}") from e
+    if colors.dim() != 2 or colors.shape[1] != 3 or colors.shape[0] < 1:
+        raise PatchsimError(f"palette {p}: 'colors' must be a list of [r, g, b], got shape {tuple(colors.shape)}")
+    if not torch.isfinite(colors).all() or colors.min() < 0 or colors.max() > 1:
+        raise PatchsimError(f"palette {p}: colours must be finite and in [0, 1]")
+    return colors
+
+
+def nps_loss(sticker: torch.Tensor, palette: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Non-printability score: mask-weighted mean over pixels of the Euclidean distance from each pixel's
+    colour to the nearest printable colour. 0 when every masked pixel is a palette colour."""
+    check_shape(sticker, ["B", 3, "N", "M"], "sticker")
+    check_shape(palette, ["P", 3], "palette")
+    px = sticker.permute(0, 2, 3, 1).reshape(-1, 3)
+    d = torch.cdist(px, palette.to(px))  # (BNM, P)
+    nearest = d.min(1).values.view(sticker.shape[0], 1, *sticker.shape[2:])
+    w = mask.expand_as(nearest)
+    return (nearest * w).sum() / w.sum().clamp(min=1e-8)
+
+
+def tv_loss(sticker: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Total variation inside the mask: mean absolute difference between neighbouring pixels (both in
+    the mask), so the sticker stays smooth enough to print and to survive blur."""
+    check_shape(sticker, ["B", 3, "N", "M"], "sticker")
+    dx = (sticker[..., :, 1:] - sticker[..., :, :-1]).abs() * (mask[..., :, 1:] * mask[..., :, :-1])
+    dy = (sticker[..., 1:, :] - sticker[..., :-1, :]).abs() * (mask[..., 1:, :] * mask[..., :-1, :])
+    return (dx.sum() + dy.sum()) / (3 * mask.sum().clamp(min=1e-8))
+
+
+def l2_loss(sticker: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mask-weighted mean squared distance of the sticker from the clean face colours."""
+    check_shape(sticker, ["B", 3, "N", "M"], "sticker")
+    return (((sticker - clean) ** 2) * mask).sum() / (3 * mask.sum().clamp(min=1e-8))

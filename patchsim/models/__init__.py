@@ -1,0 +1,42 @@
+"""Target classifiers: shipped GTSRB models, RP2's LISA-CNN, and bring-your-own loaders.
+
+``load(name_or_path, weights=None)`` returns a :class:`Classifier` in eval mode taking ``(B, 3, H, W)``
+RGB in [0, 1] and returning logits, with ``classes`` and ``input_size`` attributes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from patchsim.errors import PatchsimError
+from patchsim.models.architectures import Classifier
+from patchsim.models.classes import resolve_class
+from patchsim.models.registry import SHIPPED, card, freeze, load_shipped
+
+__all__ = ["Classifier", "SHIPPED", "card", "freeze", "load", "resolve_class"]
+
+
+def load(name_or_path: str | Path, weights: str | Path | None = None, labels: str | Path | None = None,
+         input_size: tuple[int, int] = (32, 32)) -> Classifier:
+    """Load a classifier.
+
+    Args:
+        name_or_path: a shipped model name (``gtsrb-cnn``, ``gtsrb-resnet``, ``lisa-cnn``), a TorchScript
+            file (``.pt``/``.pth``/``.ts``), an ONNX file (``.onnx``), or ``package.module:factory``.
+        weights: weights file for a shipped architecture or a factory (safetensors, npz, torch state_dict).
+        labels: labels file (one class name per line) for your own models.
+        input_size: (H, W) your own model expects.
+    """
+    s = str(name_or_path)
+    if s in SHIPPED:
+        return load_shipped(s, weights)
+    from patchsim.models import byo
+
+    if ":" in s and not Path(s).exists():
+        return byo.load_factory(s, weights, labels, input_size)
+    p = Path(s)
+    if p.suffix.lower() == ".onnx":
+        return byo.load_onnx(p, labels, input_size)
+    if p.suffix.lower() in (".pt", ".pth", ".ts", ".jit"):
+        return byo.load_torchscript(p, labels, input_size)
+    raise PatchsimError(f"unknown model {s!r}: give a shipped name ({', '.join(SHIPPED)}), a TorchScript "
+                        "(.pt/.ts) or ONNX (.onnx) file, or package.module:factory")

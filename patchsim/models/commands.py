@@ -1,0 +1,40 @@
+"""Implementations of ``patchsim models``, ``patchsim classify`` and ``patchsim train``."""
+
+from __future__ import annotations
+
+import cv2
+import torch
+
+from patchsim.imageio import read_image, to_tensor
+from patchsim.models import SHIPPED, card, load
+
+
+def list_models() -> str:
+    """A table of the shipped models: name, classes, test accuracy, description."""
+    lines = []
+    for name, spec in SHIPPED.items():
+        c = card(name)
+        acc = f"{100 * c['test_acc']:.2f}% GTSRB test" if "test_acc" in c else "weights from --weights"
+        lines.append(f"{name:14s} {len(spec['classes']):3d} classes  {acc:24s} {spec['description']}")
+        lines.append("    classes: " + ", ".join(spec["classes"]))
+    return "\n".join(lines)
+
+
+def load_input_image(path: str, size: tuple[int, int]) -> torch.Tensor:
+    """An image file resized (area interpolation) to the model input: ``(3, H, W)`` float in [0, 1]."""
+    img = read_image(path)
+    h, w = size
+    interp = cv2.INTER_AREA if img.shape[0] > h or img.shape[1] > w else cv2.INTER_LINEAR
+    return to_tensor(cv2.resize(img, (w, h), interpolation=interp))
+
+
+def classify(model_name: str, images: list[str], weights: str | None = None, labels: str | None = None,
+             top: int = 3) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Top-``top`` (class, probability) for each image file."""
+    model = load(model_name, weights=weights, labels=labels)
+    batch = torch.stack([load_input_image(p, model.input_size) for p in images])
+    with torch.no_grad():
+        prob = model(batch).softmax(1)
+    k = min(top, prob.shape[1])
+    values, idx = prob.topk(k, 1)
+    return [(p, [(model.classes[int(i)], float(v)) for v, i in zip(values[j], idx[j])]) for j, p in enumerate(images)]

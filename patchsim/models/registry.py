@@ -1,0 +1,116 @@
+"""Shipped models and ``load``: names -> architecture, classes, weights and model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from patchsim.errors import PatchsimError
+from patchsim.models.architectures import Classifier, GtsrbCNN, GtsrbResNet, LisaCNN
+from patchsim.models.classes import GTSRB_CLASSES, LISA_CLASSES
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+GTSRB_MEAN = (0.34, 0.31, 0.32)
+GTSRB_STD = (0.27, 0.26, 0.27)
+
+SHIPPED = {
+    "gtsrb-cnn": dict(arch=GtsrbCNN, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
+                      weights="gtsrb-cnn.safetensors",
+                      description="RP2's GTSRB-CNN (multi-scale CNN of Yadav), trained on real GTSRB"),
+    "gtsrb-resnet": dict(arch=GtsrbResNet, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
+                         weights="gtsrb-resnet.safetensors",
+                         description="small residual network (3 stages x 2 blocks), trained on real GTSRB"),
+    "lisa-cnn": dict(arch=LisaCNN, classes=LISA_CLASSES, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), weights=None,
+                     description="RP2's LISA-CNN; weights=../shared/data/rp2/lisa_cnn.npz gives the model RP2 attacked"),
+}
+
+
+def build(name: str) -> Classifier:
+    """An untrained :class:`Classifier` of shipped architecture ``name``."""
+    if name not in SHIPPED:
+        raise PatchsimError(f"unknown model {name!r}; shipped models: {', '.join(SHIPPED)}")
+    s = SHIPPED[name]
+    return Classifier(s["arch"](num_classes=len(s["classes"])), s["classes"], (32, 32), s["mean"], s["std"], name)
+
+
+def load_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``.safetensors``, ``.npz`` (arrays, RP2 layout) or a torch file loaded with
+    ``weights_only=True`` (a pickle that would run code is refused)."""
+    p = Path(path)
+    if not p.is_file():
+        raise PatchsimError(f"weights file not found: {p}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(p))
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as d:
+                return {k: torch.from_numpy(np.array(d[k], dtype=np.float32)) for k in d.files}
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except PatchsimError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any unpickling / format failure is reported with the file
+        raise PatchsimError(f"cannot load weights {p} safely ({type(e).__name__}: {e}); only tensors are accepted "
+                            "(safetensors, npz, or a torch state_dict saved without code)") from e
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PatchsimError(f"{p}: expected a state_dict of tensors")
+    return state
+
+
+def _lisa_from_npz(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map RP2's npz names (conv1_weight, ..., fc_bias) to :class:`LisaCNN` parameter names."""
+    out = {}
+    for k, v in state.items():
+        out[k.replace("_weight", ".weight").replace("_bias", ".bias")] = v
+    return out
+
+
+def load_weights_into(model: Classifier, path: str | Path) -> Classifier:
+    """Load a weights file into ``model.net`` strictly; mismatched keys or shapes raise PatchsimError."""
+    state = load_state(path)
+    if isinstance(model.net, LisaCNN) and any("_weight" in k for k in state):
+        state = _lisa_from_npz(state)
+    try:
+        model.net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise PatchsimError(f"weights {path} do not fit {model.name}: {e}") from e
+    return model
+
+
+def card(name: str) -> dict:
+    """The model card of a shipped model (empty if it ships without weights)."""
+    w = SHIPPED[name]["weights"]
+    p = WEIGHTS_DIR / Path(w).with_suffix(".json") if w else None
+    return json.loads(p.read_text()) if p and p.is_file() else {}
+
+
+def load_shipped(name: str, weights: str | Path | None = None) -> Classifier:
+    """Shipped model ``name`` with its packaged weights, or ``weights`` when given."""
+    model = build(name)
+    spec = SHIPPED[name]
+    if weights is None:
+        if spec["weights"] is None:
+            raise PatchsimError(f"model {name!r} ships without weights; pass weights= (for the RP2 model: "
+                                "../shared/data/rp2/lisa_cnn.npz)")
+        weights = WEIGHTS_DIR / spec["weights"]
+        if not Path(weights).is_file():
+            raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train {name} --out {weights}`")
+        model.card = card(name)
+    load_weights_into(model, weights)
+    return model.eval()
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Eval mode and no parameter gradients (attacks differentiate inputs only)."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model

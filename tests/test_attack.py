@@ -1,0 +1,153 @@
+import re
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from patchsim.attack import AttackConfig, EOTAttack
+from patchsim.attack.losses import load_palette, nps_loss, targeted_margin, tv_loss, untargeted_ce
+from patchsim.attack.pdf import PAPERS_MM, write_pieces_pdf
+from patchsim.attack.pieces import find_pieces
+from patchsim.errors import PatchsimError
+from patchsim.models import freeze, load
+from patchsim.render import Renderer
+from patchsim.signs import draw_face
+
+from conftest import SHARED
+
+
+def _model():
+    lisa = SHARED / "rp2" / "lisa_cnn.npz"
+    if lisa.exists():
+        return freeze(load("lisa-cnn", weights=lisa)), 12, 14
+    return freeze(load("gtsrb-cnn")), 5, 14
+
+
+def _attack(scene, **kw):
+    model, target, true = _model()
+    cfg = AttackConfig(**{"target": target, "true_class": true, "steps": 30, "batch": 8, "val_size": 16,
+                          "val_every": 10, "face_resolution": 64, "seed": 3, **kw})
+    return EOTAttack(scene, Renderer.from_scene(scene, face_resolution=64), model, cfg)
+
+
+def test_sticker_never_changes_pixels_outside_mask(driveby_scene):
+    a = _attack(driveby_scene)
+    w = a.init_params(torch.Generator().manual_seed(0))
+    face = a.renderer.textured_face(a.sticker_from_params(w))
+    outside = a.mask[0, 0] == 0
+    assert torch.equal(face[0, :, outside], a.renderer.face[0, :, outside])
+    assert (face[0, :3, ~outside] - a.renderer.face[0, :3, ~outside]).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_poster_respects_budget(driveby_scene, norm):
+    a = _attack(driveby_scene, mode="poster", norm=norm, eps=0.05)
+    w = torch.randn(1, 3, 64, 64) * 10
+    poster = a.sticker_from_params(w)
+    delta = (poster - a.clean) * a.mask
+    if norm == "linf":
+        assert float(delta.abs().max()) <= 0.05 + 1e-6
+    else:
+        rms = float(torch.sqrt((delta**2).sum() / (3 * a.mask.sum())))
+        assert rms <= 0.05 + 1e-6
+    assert torch.equal(poster[..., a.mask[0, 0] == 0], a.clean[..., a.mask[0, 0] == 0])
+
+
+def test_nps_zero_on_palette_and_grows_away():
+    pal = load_palette()
+    mask = torch.ones(1, 1, 2, 2)
+    on = pal[7].view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    assert float(nps_loss(on, pal, mask)) < 1e-6
+    away = [float(nps_loss((on + d).clamp(0, 1), pal, mask)) for d in (0.02, 0.05, 0.09)]
+    assert 0 < away[0] < away[1] < away[2]
+    neon = torch.tensor([0.0, 1.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)  # saturated green: not printable
+    assert float(nps_loss(neon, pal, mask)) > 0.1
+
+
+def test_tv_and_objectives():
+    m = torch.ones(1, 1, 8, 8)
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert float(tv_loss(flat, m)) == 0.0 and float(tv_loss(torch.rand(1, 3, 8, 8), m)) > 0
+    z = torch.tensor([[0.0, 10.0, 0.0]])
+    assert float(targeted_margin(z, 1, kappa=5.0)) == -5.0 and float(targeted_margin(z, 0)) == 10.0
+    assert float(untargeted_ce(z, 0)) < 1e-3 < float(untargeted_ce(z, 1))
+
+
+def test_short_attack_raises_target_probability(driveby_scene):
+    a = _attack(driveby_scene, steps=30)
+    cond = a.val_cond
+    _, before = a.score(None, cond)
+    res = a.run(progress=False)
+    _, after = a.score(res.sticker, cond)
+    t = a.cfg.target
+    assert float(after[:, t].mean()) > float(before[:, t].mean()) + 0.05
+    assert len(res.history) == 3 and res.steps == 30
+
+
+def test_resumed_run_matches_uninterrupted(driveby_scene, tmp_path):
+    a = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3)
+    full = a.run(progress=False).sticker
+    b = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3)
+    ck = tmp_path / "checkpoint.pt"
+    part = b.run(checkpoint=ck, progress=False, stop_after=3)  # killed after step 3
+    assert part.steps == 3 and ck.is_file()
+    c = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3)
+    resumed = c.run(checkpoint=ck, resume=True, progress=False)
+    assert torch.equal(resumed.sticker, full)
+    assert [h["step"] for h in resumed.history] == [3, 6]
+    d = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3, seed=4)
+    with pytest.raises(PatchsimError, match="different settings: \\['seed'\\]"):
+        d.run(checkpoint=ck, resume=True, progress=False)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(PatchsimError, match="mode = 'sticky'"):
+        AttackConfig(mode="sticky")
+    with pytest.raises(PatchsimError, match="unknown keys \\['stepz'\\]"):
+        AttackConfig.from_dict({"stepz": 3})
+    with pytest.raises(PatchsimError, match="must differ from the true class"):
+        AttackConfig(target=14, true_class=14)
+
+
+def _pdf_pages_and_images(data: bytes):
+    boxes = [tuple(float(v) for v in m) for m in re.findall(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)]
+    draws = []
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            text = zlib.decompress(m.group(1))
+        except zlib.error:
+            continue
+        # image placement: "w 0 0 -h 0 h cm /In Do" (flipped vertically by matplotlib)
+        pat = rb"([\d.]+)\s+0\s+0\s+(-?[\d.]+)\s+-?[\d.]+\s+-?[\d.]+\s+cm\s*/I\d+ Do"
+        draws += [(abs(float(w)), abs(float(h))) for w, h in re.findall(pat, text)]
+    return boxes, draws
+
+
+@pytest.mark.parametrize("paper", ["A4", "letter"])
+def test_pdf_pages_and_pieces_at_true_size(tmp_path, paper):
+    side = 750.0
+    mask = np.zeros((750, 750), np.float32)
+    mask[150:225, 165:585] = 1  # 420 x 75 mm
+    mask[400:460, 300:360] = 1  # 60 x 60 mm
+    pieces = find_pieces(mask, side)
+    assert [(p.label, round(p.w_mm), round(p.h_mm)) for p in pieces] == [("A", 420, 75), ("B", 60, 60)]
+    rgba = np.zeros((1500, 1500, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = 255
+    pages = write_pieces_pdf(tmp_path / "s.pdf", rgba, side, pieces, paper)
+    boxes, draws = _pdf_pages_and_images((tmp_path / "s.pdf").read_bytes())
+    w_mm, h_mm = PAPERS_MM[paper.lower()]
+    assert len(boxes) == pages >= 3
+    for bw, bh in boxes:
+        assert abs(bw / 72 * 25.4 - w_mm) < 0.5 and abs(bh / 72 * 25.4 - h_mm) < 0.5
+    mm = sorted((round(w / 72 * 25.4, 2), round(h / 72 * 25.4, 2)) for w, h in draws)
+    # piece A (420 mm) is split into equal tiles that fit the page; B is one 60 x 60 mm image
+    a_tiles = [d for d in mm if abs(d[1] - 75) < 0.5]
+    assert abs(sum(w for w, _ in a_tiles) - 420) < 0.5
+    assert any(abs(w - 60) < 0.5 and abs(h - 60) < 0.5 for w, h in mm)
+
+
+def test_clean_face_palette_is_printable():
+    face = draw_face("stop", 64)[None, :3]
+    assert float(nps_loss(face, load_palette(), torch.ones(1, 1, 64, 64))) < 0.15
