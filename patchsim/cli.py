@@ -112,6 +112,32 @@ def _cmd_attack(args) -> int:
     return 0
 
 
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a sticker over a drive-by or grid with the independent simulator")
+    p.add_argument("scene", help="scene YAML file or packaged scene name")
+    p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean sign only)")
+    p.add_argument("--model", default="gtsrb-cnn")
+    p.add_argument("--weights")
+    p.add_argument("--labels")
+    p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
+    p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-video", action="store_true")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from patchsim.evaluate.job import run_evaluate
+
+    s = run_evaluate(args.scene, args.sticker, args.model, args.out, mode=args.mode, weights=args.weights,
+                     labels=args.labels, target=args.target, seed=args.seed, video=not args.no_video)
+    m = s["metrics"]
+    print(f"fooled frames: clean {100 * m['clean']['success']:.1f}%, attacked {100 * m['attacked']['success']:.1f}% "
+          f"of {s['frames']}; report: {args.out}/report.html")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patchsim", description="Physical-world adversarial patch simulator")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -119,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(sub)
     _add_models(sub)
     _add_attack(sub)
+    _add_evaluate(sub)
     return parser
 
 

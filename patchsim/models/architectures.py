@@ -71,15 +71,16 @@ class _Block(nn.Module):
 
 
 class GtsrbResNet(nn.Module):
-    """A small pre-activation-free residual network for 32x32 signs: stem 32, stages (32, 64, 128) of
-    ``blocks`` basic blocks each (strides 1, 2, 2), global average pooling, linear."""
+    """A small residual network for 32x32 signs: 3x3 stem (``widths[0]`` channels), stages of
+    ``blocks[i]`` basic blocks with ``widths[i]`` channels (strides 1, 2, 2), global average pooling,
+    linear."""
 
-    def __init__(self, num_classes: int = 43, widths: Sequence[int] = (32, 64, 128), blocks: int = 2):
+    def __init__(self, num_classes: int = 43, widths: Sequence[int] = (24, 48, 96), blocks: Sequence[int] = (1, 2, 2)):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
         layers, cin = [], widths[0]
         for i, w in enumerate(widths):
-            for j in range(blocks):
+            for j in range(blocks[i]):
                 layers.append(_Block(cin, w, 2 if (j == 0 and i > 0) else 1))
                 cin = w
         self.layers = nn.Sequential(*layers)

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from patchsim.errors import PatchsimError
+from patchsim.evaluate.metrics import (Goal, binned, ema_filter, flip_rate, longest_streak, majority_filter, runs,
+                                       sequence_metrics)
+
+STOP, TARGET, OTHER = 14, 5, 1
+
+
+def test_flip_rate_exact():
+    assert flip_rate(np.array([14, 14, 5, 5, 14, 1])) == 3 / 5
+    assert flip_rate(np.array([14])) == 0.0 and flip_rate(np.array([5, 5, 5])) == 0.0
+
+
+def test_runs_and_streak_exact():
+    fooled = np.array([0, 1, 1, 0, 1, 1, 1, 0, 1], bool)
+    assert runs(fooled) == [(1, 3), (4, 7), (8, 9)]
+    s = longest_streak(fooled, fps=30.0, speed_mps=10.0)
+    assert s["frames"] == 3 and s["start"] == 4
+    assert s["seconds"] == pytest.approx(0.1) and s["metres"] == pytest.approx(1.0)
+    assert longest_streak(np.zeros(4, bool))["frames"] == 0
+
+
+def test_majority_filter_exact():
+    pred = np.array([14, 5, 5, 14, 5, 14, 14, 14])
+    # 2-of-3: t0 {14}:no(1<2) ; t1 {14,5}: no ; t2 {14,5,5}: 5 ; t3 {5,5,14}: 5 ; t4 {5,14,5}: 5 ;
+    # t5 {14,5,14}: 14 ; t6 {5,14,14}: 14 ; t7: 14
+    assert majority_filter(pred, 2, 3).tolist() == [-1, -1, 5, 5, 5, 14, 14, 14]
+    assert majority_filter(pred, 1, 1).tolist() == pred.tolist()
+    with pytest.raises(PatchsimError, match="1 <= k <= n"):
+        majority_filter(pred, 4, 3)
+
+
+def test_ema_filter_exact():
+    p = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
+    # alpha 0.4: m1 = (0.6, 0.4) -> 0; m2 = (0.36, 0.64) -> 1
+    assert ema_filter(p, 0.4).tolist() == [0, 0, 1, 1]
+    assert ema_filter(p, 1.0).tolist() == [0, 1, 1, 1]
+
+
+def test_sequence_metrics_known_answer():
+    pred = np.array([STOP, STOP, TARGET, TARGET, TARGET, STOP, TARGET, TARGET, OTHER, TARGET])
+    probs = np.eye(43)[pred]
+    dist = np.linspace(40, 31, 10)
+    m = sequence_metrics(pred, probs, dist, Goal(STOP, TARGET), fps=30.0, speed_mps=30.0, k=2, n=3, alpha=1.0)
+    assert m["success"] == 0.6 and m["flip_rate"] == 5 / 9
+    assert m["longest_fooled_streak"]["frames"] == 3 and m["longest_fooled_streak"]["metres"] == pytest.approx(3.0)
+    assert m["first_fooled_distance_m"] == 38.0 and m["last_fooled_distance_m"] == 31.0
+    # 2-of-3 decisions: -1,-1? t0 [S]:-1 ; t1 [S,S]:S ; t2 [S,S,T]:S ; t3 [S,T,T]:T ; t4 T ; t5 [T,T,S]:T ;
+    # t6 [T,S,T]:T ; t7 [S,T,T]:T ; t8 [T,T,O]:T ; t9 [T,O,T]:T  -> 7 of 10 fooled
+    assert m["k_of_n"]["success"] == 0.7 and m["k_of_n"]["final_fooled"]
+    untargeted = sequence_metrics(pred, probs, dist, Goal(STOP), k=2, n=3)
+    assert untargeted["success"] == 0.7
+
+
+def test_binned():
+    b = binned(np.array([1.0, 2.0, 6.0, 7.0]), np.array([1, 0, 1, 1], bool), [0, 5, 10, 20])
+    assert [x["success"] for x in b] == [0.5, 1.0, None] and [x["n"] for x in b] == [2, 2, 0]
+
+
+def test_sequence_metrics_rejects_mismatch():
+    with pytest.raises(PatchsimError, match="equal length"):
+        sequence_metrics(np.array([1, 2]), np.zeros((3, 4)), np.zeros(2), Goal(1))
