@@ -122,10 +122,18 @@ class CameraSimulator:
 
     # ---- appearance -----------------------------------------------------------------------------------
     def background(self, seed: int) -> np.ndarray:
-        """Linear-light background (H, W, 3) float32 for a seed: sky gradient with clouds, a dark tree
-        band, grey road and green verges (numpy RNG; cached per seed)."""
+        """Linear-light background (H, W, 3) float32 for a seed: the scene's images (chosen by seed), or
+        a sky gradient with clouds, a dark tree band, grey road and green verges (numpy RNG). Cached."""
         if seed in self._bg_cache:
             return self._bg_cache[seed]
+        if self.scene.background.kind == "images":
+            from patchsim.imageio import read_image
+
+            paths = self.scene.background.images
+            img = read_image(self.scene.resolve(paths[seed % len(paths)])).astype(np.float32) / 255
+            lin = _srgb_to_linear(cv2.resize(img, (self.w, self.h), interpolation=cv2.INTER_AREA))
+            self._bg_cache[seed] = lin
+            return lin
         rng = np.random.default_rng(seed)
         h, w = self.h, self.w
         y = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]

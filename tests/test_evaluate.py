@@ -1,0 +1,139 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from kornia.color import rgb_to_linear_rgb
+
+from patchsim.cli import main
+from patchsim.evaluate import consistency
+from patchsim.evaluate.camera_sim import CameraSimulator, detector_crop
+from patchsim.evaluate.runner import condition_rows
+from patchsim.imageio import write_png
+from patchsim.render import Renderer, sample_eot
+from patchsim.scene import load_scene
+from patchsim.signs import draw_face_array
+
+from conftest import ROOT
+from identity import identity_conditions
+
+
+@pytest.fixture(scope="module")
+def grey_scene(tmp_path_factory):
+    """The drive-by scene with a plain grey background image (both simulators honour it)."""
+    d = tmp_path_factory.mktemp("grey")
+    write_png(d / "grey.png", np.full((90, 160, 3), 128, np.uint8))
+    data = yaml.safe_load((ROOT / "scenes" / "stop_driveby.yaml").read_text())
+    data["background"] = {"kind": "images", "images": ["grey.png"]}
+    data["driveby"]["start_m"] = 12.0
+    (d / "scene.yaml").write_text(yaml.safe_dump(data))
+    return load_scene(d / "scene.yaml")
+
+
+def test_simulator_and_renderer_agree_on_corners(driveby_scene):
+    sim = CameraSimulator(driveby_scene, draw_face_array("stop", 256))
+    cond = sample_eot(driveby_scene, 50, torch.Generator().manual_seed(3))
+    from patchsim.render.geometry import project_corners
+
+    ours = project_corners(cond, driveby_scene.camera, driveby_scene.sign.size_m).numpy()
+    theirs = np.stack([sim.corners(r) for r in condition_rows(cond)])
+    assert np.abs(ours - theirs).max() < 1.0
+
+
+def test_simulator_and_renderer_agree_on_clean_colour(grey_scene):
+    """Same conditions, clean sign: the mean colour of the frame and of the sign region agree."""
+    base = dict(distance_m=[6.0, 9.0], lateral_m=1.5, vertical_m=0.8, yaw_deg=[0.0, 20.0], ambient=[0.8, 1.0],
+                sun=0.3, color_temp_k=5500.0)
+    cond = identity_conditions(2, **base)
+    renderer = Renderer.from_scene(grey_scene, face_resolution=256)
+    ren = renderer.render_frames(cond).images
+    sim = CameraSimulator(grey_scene, draw_face_array("stop", 512))
+    for i, row in enumerate(condition_rows(cond)):
+        s = torch.from_numpy(sim.render(row).image).permute(2, 0, 1).float() / 255
+        r = ren[i]
+        assert (s.mean((1, 2)) - r.mean((1, 2))).abs().max() < 0.01
+        corners = sim.corners(row)
+        x0, y0 = corners.min(0).astype(int) + 8
+        x1, y1 = corners.max(0).astype(int) - 8
+        sign_s = rgb_to_linear_rgb(s[None, :, y0:y1, x0:x1])[0].mean((1, 2))
+        sign_r = rgb_to_linear_rgb(r[None, :, y0:y1, x0:x1])[0].mean((1, 2))
+        assert (sign_s - sign_r).abs().max() < 0.03
+        assert sign_s[0] > 2 * sign_s[1]  # it is the red sign
+
+
+def test_detector_crop_geometry():
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[40:60, 20:40] = 255  # a 20 px white square at x 20..39, y 40..59
+    crop = detector_crop(img, (19.5, 39.5, 20.0), 10)
+    assert crop.min() == 255  # the box covers exactly the square
+    crop = detector_crop(img, (9.5, 29.5, 40.0), 8)  # square in the middle half
+    assert crop[2:6, 2:6].min() == 255 and crop[0, 0].max() == 0
+
+
+class _Threshold(torch.nn.Module):
+    """Class 1 when the crop's mean brightness exceeds a threshold: fragile to imperceptible change."""
+
+    def __init__(self, thr):
+        super().__init__()
+        self.thr = thr
+
+    def forward(self, x):
+        p = (x.mean((1, 2, 3)) > self.thr).float()
+        return torch.stack([1 - p, p], 1) * 10
+
+
+def test_flow_check_flags_prediction_change_without_image_change():
+    rng = np.random.default_rng(0)
+    base = (rng.random((120, 160, 3)) * 200).astype(np.uint8)
+    base = cv2.GaussianBlur(base, (0, 0), 3)
+    cur = base.copy()
+    cur[50:70, 70:90] += 1  # imperceptible change
+    box = (60.0, 40.0, 40.0)
+    warped = consistency.warp_previous(base, cur, box)
+    # no motion: the warped previous frame is the previous frame
+    assert np.abs(warped.astype(int) - base.astype(int)).mean() < 1.0
+    c_cur = torch.from_numpy(detector_crop(cur, box, 16)).permute(2, 0, 1)[None].float() / 255
+    c_warp = torch.from_numpy(detector_crop(warped, box, 16)).permute(2, 0, 1)[None].float() / 255
+    thr = float((c_cur.mean() + c_warp.mean()) / 2)
+    model = _Threshold(thr)
+    flagged = int(model(c_cur).argmax()) != int(model(c_warp).argmax())
+    assert flagged
+    # a stable model on the same pair is not flagged
+    stable = _Threshold(0.99)
+    assert int(stable(c_cur).argmax()) == int(stable(c_warp).argmax())
+
+
+def test_flow_follows_motion():
+    rng = np.random.default_rng(1)
+    prev = cv2.GaussianBlur((rng.random((120, 160, 3)) * 255).astype(np.uint8), (0, 0), 2)
+    cur = np.roll(prev, 3, axis=1)  # the scene moved 3 px right
+    warped = consistency.warp_previous(prev, cur, (50.0, 30.0, 50.0))
+    inner = (slice(35, 75), slice(60, 95))
+    after = np.abs(warped[inner].astype(int) - cur[inner].astype(int)).mean()
+    before = np.abs(prev[inner].astype(int) - cur[inner].astype(int)).mean()
+    assert after < 0.35 * before and before > 5
+
+
+def test_evaluate_cli_end_to_end(grey_scene, tmp_path):
+    st = np.zeros((300, 300, 4), np.uint8)
+    st[60:90, 66:234] = (20, 160, 220, 255)
+    st[210:240, 66:234] = (20, 160, 220, 255)
+    write_png(tmp_path / "sticker.png", st)
+    out = tmp_path / "ev"
+    from conftest import SHARED
+
+    lisa = SHARED / "rp2" / "lisa_cnn.npz"
+    args = ["--model", "lisa-cnn", "--weights", str(lisa)] if lisa.exists() else ["--model", "gtsrb-cnn"]
+    assert main(["evaluate", str(grey_scene.path), "--sticker", str(tmp_path / "sticker.png"), *args,
+                 "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["frames"] == 22 and set(m["metrics"]) == {"clean", "attacked"}
+    assert m["metrics"]["clean"]["success"] <= 0.2  # the clean sign is read as stop
+    lines = (out / "frames.csv").read_text().strip().splitlines()
+    assert len(lines) == 23 and "attacked_pred" in lines[0]
+    cap = cv2.VideoCapture(str(out / "driveby.mp4"))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 22
+    for f in ("report.html", "success_vs_distance.png", "filters.png", "timeline.png"):
+        assert (out / f).stat().st_size > 1000
