@@ -138,6 +138,52 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _add_evaluate_real(sub) -> None:
+    p = sub.add_parser("evaluate-real", help="per-frame and temporal metrics on real footage or GTSRB tracks")
+    p.add_argument("source", help="folder of cropped sign images, a video of a sign, or 'gtsrb' (real tracks)")
+    p.add_argument("--model", default="gtsrb-cnn")
+    p.add_argument("--weights")
+    p.add_argument("--labels")
+    p.add_argument("--true-class", default="stop")
+    p.add_argument("--target")
+    p.add_argument("--data", help="GTSRB folder (default ../shared/data/gtsrb)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_evaluate_real)
+
+
+def _cmd_evaluate_real(args) -> int:
+    from patchsim.evaluate.real_job import run_real
+
+    s = run_real(args.source, args.model, args.out, args.true_class, args.target, args.weights, args.labels, args.data)
+    if args.source == "gtsrb":
+        print(f"{s['tracks']} real tracks: frame accuracy {100 * s['frame_accuracy']:.2f}%, "
+              f"{100 * s['tracks_that_flicker']:.1f}% of tracks flicker, mean flip rate {s['mean_flip_rate']:.4f}")
+    else:
+        m = s["metrics"]
+        print(f"{s['frames']} frames: fooled {100 * m['success']:.1f}%, flip rate {m['flip_rate']:.3f}")
+    return 0
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="evaluate scenes x models x stickers x seeds into one results table")
+    p.add_argument("--scenes", nargs="+", required=True)
+    p.add_argument("--models", nargs="+", default=["gtsrb-cnn"], help="model names, or NAME@WEIGHTS")
+    p.add_argument("--stickers", nargs="*", default=[], help="sticker.png files (none: clean only)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
+    p.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (optional extra 'ray')")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args) -> int:
+    from patchsim.evaluate.sweep import run_sweep
+
+    rows = run_sweep(args.scenes, args.models, args.stickers or [None], args.seeds, args.out, args.mode, args.ray)
+    print(f"{len(rows)} evaluations; table: {args.out}/results.csv, plot: {args.out}/summary.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patchsim", description="Physical-world adversarial patch simulator")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -146,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_attack(sub)
     _add_evaluate(sub)
+    _add_evaluate_real(sub)
+    _add_sweep(sub)
     return parser
 
 

@@ -137,3 +137,65 @@ def test_evaluate_cli_end_to_end(grey_scene, tmp_path):
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 22
     for f in ("report.html", "success_vs_distance.png", "filters.png", "timeline.png"):
         assert (out / f).stat().st_size > 1000
+
+
+def test_real_folder_sequence(tmp_path):
+    from conftest import SHARED
+
+    src = SHARED / "rp2" / "victims_256"
+    if not src.exists():
+        pytest.skip(f"real data not found at {src}")
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i, name in enumerate(["1.png", "2.png", "3.png", "4.png"]):
+        (folder / f"{i:03d}.png").write_bytes((src / name).read_bytes())
+    out = tmp_path / "r"
+    assert main(["evaluate-real", str(folder), "--model", "lisa-cnn", "--weights", str(SHARED / "rp2" / "lisa_cnn.npz"),
+                 "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["frames"] == 4 and m["metrics"]["success"] == 0.0 and m["metrics"]["flip_rate"] == 0.0
+
+
+def test_gtsrb_tracks_flicker_stats():
+    from patchsim.evaluate.real import gtsrb_tracks
+    from patchsim.models import load
+
+    class Oracle(torch.nn.Module):
+        """Right on every frame except frame 2 of each track."""
+
+        classes = [str(i) for i in range(43)]
+
+        def __init__(self, y):
+            super().__init__()
+            self.y = y
+            self.i = 0
+
+        def forward(self, x):
+            out = torch.zeros(len(x), 43)
+            for j in range(len(x)):
+                k = self.i + j
+                out[j, int(self.y[k]) if k % 5 != 2 else 0] = 10
+            self.i += len(x)
+            return out
+
+    y = np.repeat([14, 5], 5)
+    data = {"x": np.zeros((10, 32, 32, 3), np.uint8), "y": y, "track": np.repeat([7, 8], 5)}
+    s = gtsrb_tracks(Oracle(y), data, k=2, n=3)
+    assert s["tracks"] == 2 and s["frame_accuracy"] == 0.8
+    assert s["mean_flip_rate"] == 0.5 and s["tracks_that_flicker"] == 1.0 and s["k_of_n_final_correct"] == 1.0
+
+
+def test_sweep_table(grey_scene, tmp_path):
+    import csv
+
+    from conftest import SHARED
+
+    lisa = SHARED / "rp2" / "lisa_cnn.npz"
+    if not lisa.exists():
+        pytest.skip(f"real data not found at {lisa}")
+    assert main(["sweep", "--scenes", str(grey_scene.path), "--models", f"lisa-cnn@{lisa}", "--seeds", "0", "1",
+                 "--out", str(tmp_path / "sw")]) == 0
+    table = list(csv.DictReader((tmp_path / "sw" / "results.csv").open()))
+    assert [r["seed"] for r in table] == ["0", "1"] and all(r["frames"] == "22" for r in table)
+    assert all(float(r["clean_fooled"]) <= 0.2 for r in table)
+    assert (tmp_path / "sw" / "summary.png").is_file() and (tmp_path / "sw" / "run001" / "metrics.json").is_file()

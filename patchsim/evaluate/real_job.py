@@ -1,0 +1,62 @@
+"""``patchsim evaluate-real``: the evaluator's metrics on real footage of already-cropped signs (a folder
+of images or a video) or on GTSRB's real tracks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from patchsim.errors import PatchsimError
+from patchsim.evaluate import real, report
+from patchsim.evaluate.metrics import Goal
+from patchsim.models import load, resolve_class
+
+log = logging.getLogger(__name__)
+
+
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    interp = cv2.INTER_AREA if min(img.shape[:2]) > size else cv2.INTER_LINEAR
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
+             weights: str | None = None, labels: str | None = None, data_dir: str | None = None) -> dict:
+    """Score ``source``: a folder of sign images, a video of a sign filling the frame, or ``gtsrb`` (the
+    real tracks of ``train.npz``). Writes metrics.json, frames.csv (not for gtsrb: tracks.csv) and
+    report.html into ``out``."""
+    model = load(model_name, weights=weights, labels=labels)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if source == "gtsrb":
+        from patchsim.models.train import default_data_dir, load_gtsrb
+
+        data = load_gtsrb(data_dir or default_data_dir(), "train")
+        summary = real.gtsrb_tracks(model, data)
+        per = summary.pop("per_track")
+        report.write_json(out / "metrics.json", {"source": "gtsrb train tracks", "model": model_name, **summary})
+        report.write_frames_csv(out / "tracks.csv", per)
+        log.info("GTSRB tracks: %.1f%% flicker, mean flip rate %.4f", 100 * summary["tracks_that_flicker"],
+                 summary["mean_flip_rate"])
+        return summary
+    src = Path(source)
+    if src.is_dir():
+        frames, fps = real.folder_frames(src), None
+    elif src.is_file():
+        frames, fps = real.video_frames(src), real.video_fps(src)
+    else:
+        raise PatchsimError(f"source not found: {source} (a folder of images, a video file, or 'gtsrb')")
+    size = model.input_size[0]
+    names, crops = [], []
+    for name, img in frames:
+        names.append(name)
+        crops.append(_resize(img, size))
+    goal = Goal(resolve_class(model.classes, true_class),
+                resolve_class(model.classes, target) if target is not None else None)
+    res = real.sequence_from_crops(model, names, crops, goal, fps)
+    summary = {"source": str(source), "model": model_name, "fps": fps, "frames": len(names), "metrics": res["metrics"]}
+    report.write_json(out / "metrics.json", summary)
+    report.write_frames_csv(out / "frames.csv", res["frames"])
+    return summary
