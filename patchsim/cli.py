@@ -184,6 +184,60 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _add_photo(sub) -> None:
+    p = sub.add_parser("print", help="print-ready PDF of an attack's sticker pieces and a calibration chart")
+    p.add_argument("dir", help="an attack output folder (sticker.png, attack.json)")
+    p.add_argument("--paper", choices=["A4", "letter"], default="A4")
+    p.add_argument("--dpi", type=float, default=300.0)
+    p.add_argument("--out", help="PDF to write (default DIR/print.pdf)")
+    p.set_defaults(func=_cmd_print)
+
+    p = sub.add_parser("calibrate", help="fit a printer+camera colour profile from a photo of the chart")
+    p.add_argument("photo")
+    p.add_argument("--out", required=True, help="profile JSON (a .palette.json of printable colours goes beside it)")
+    p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("score", help="score real photos or video of a sign exactly like the simulation")
+    p.add_argument("sources", nargs="+", help="photos, folders of photos, or video files")
+    p.add_argument("--model", default="gtsrb-cnn")
+    p.add_argument("--weights")
+    p.add_argument("--labels")
+    p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
+    p.add_argument("--target", help="target class of the sticker (default: untargeted)")
+    p.add_argument("--corners", help="JSON corners file (4 points, or per frame)")
+    p.add_argument("--fps", type=float)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_score)
+
+
+def _cmd_print(args) -> int:
+    from patchsim.photo.print_job import run_print
+
+    path, pages = run_print(args.dir, args.paper, args.dpi, args.out)
+    print(f"wrote {path} ({pages} pages); print at 100% scale")
+    return 0
+
+
+def _cmd_calibrate(args) -> int:
+    from patchsim.photo.calibrate import calibrate_photo
+
+    p = calibrate_photo(args.photo, args.out)
+    print(f"profile {args.out}: mean CIEDE2000 {p['fit']['mean_ciede2000']:.2f}, max {p['fit']['max_ciede2000']:.2f} "
+          f"over {p['fit']['patches']} patches")
+    return 0
+
+
+def _cmd_score(args) -> int:
+    from patchsim.photo.score import run_score
+
+    s = run_score(args.sources, args.model, args.out, args.sign, args.target, args.corners, args.weights,
+                  args.labels, fps=args.fps)
+    m = s["metrics"]["real"]
+    print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
+          f"{100 * m['success']:.1f}%, flip rate {m['flip_rate']:.3f}; report {args.out}/report.html")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patchsim", description="Physical-world adversarial patch simulator")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -194,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_evaluate_real(sub)
     _add_sweep(sub)
+    _add_photo(sub)
     return parser
 
 

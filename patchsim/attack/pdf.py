@@ -62,9 +62,11 @@ def _scale_bar(ax, x: float, y: float) -> None:
 
 
 def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces: list[Piece], paper: str = "A4",
-                     title: str = "patchsim sticker", silhouette_mm: np.ndarray | None = None) -> int:
+                     title: str = "patchsim sticker", silhouette_mm: np.ndarray | None = None,
+                     chart: tuple[np.ndarray, float, float] | None = None) -> int:
     """Write the PDF; returns the number of pages. ``rgba`` ``(P, P, 4)`` uint8 covers the face's
-    bounding square of ``side_mm`` millimetres; ``silhouette_mm`` ``(K, 2)`` outlines the sign."""
+    bounding square of ``side_mm`` millimetres; ``silhouette_mm`` ``(K, 2)`` outlines the sign;
+    ``chart`` (RGB image, width mm, height mm) adds a calibration-chart page at true size."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,6 +133,21 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
                     pdf.savefig(fig)
                     plt.close(fig)
                     pages += 1
+            if chart is not None:
+                img, cw, chh = chart
+                fig, ax = _page(plt, paper)
+                ax.text(MARGIN_MM, MARGIN_MM, "Colour calibration chart (true size)", fontsize=10, va="top", weight="bold")
+                ax.text(MARGIN_MM, MARGIN_MM + 6, "Print on the same printer, paper and settings as the sticker; "
+                        "photograph it with the camera you will film with; run `patchsim calibrate PHOTO`.",
+                        fontsize=7, va="top")
+                x0, y0 = (pw - cw) / 2, MARGIN_MM + HEADER_MM + 4
+                ax.imshow(img, extent=(x0, x0 + cw, y0 + chh, y0), interpolation="none")
+                ax.set_xlim(0, pw)
+                ax.set_ylim(ph, 0)
+                _scale_bar(ax, MARGIN_MM, ph - MARGIN_MM - 10)
+                pdf.savefig(fig)
+                plt.close(fig)
+                pages += 1
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

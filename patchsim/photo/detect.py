@@ -1,0 +1,101 @@
+"""Finding the sign in a real photo or video frame: ArUco markers on the print, a red-octagon contour
+detector for stop signs, or corners the user gives. Corners are the face's bounding square (TL, TR, BR,
+BL) in pixels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from patchsim.errors import PatchsimError
+from patchsim.photo.chart import detect_markers
+
+SIGN_MARKER_IDS = (10, 11, 12, 13)  # printed at the face square's TL, TR, BR, BL corners, outside the face
+
+
+def corners_from_markers(photo: np.ndarray) -> np.ndarray | None:
+    """Face-square corners from markers 10-13 placed so that each marker's inner corner touches the
+    face square's corner (TL marker: its bottom-right corner; TR: bottom-left; BR: top-left; BL:
+    top-right). None unless all four are seen."""
+    found = detect_markers(photo)
+    if not all(i in found for i in SIGN_MARKER_IDS):
+        return None
+    inner = {10: 2, 11: 3, 12: 0, 13: 1}  # OpenCV corner order TL, TR, BR, BL
+    return np.stack([found[i][inner[i]] for i in SIGN_MARKER_IDS])
+
+
+def red_mask(photo: np.ndarray) -> np.ndarray:
+    """Pixels of sign red (two hue bands around 0 deg, saturated, not dark): uint8 0/255."""
+    hsv = cv2.cvtColor(photo, cv2.COLOR_RGB2HSV)
+    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    m = (((h <= 10) | (h >= 160)) & (s >= 60) & (v >= 35)).astype(np.uint8) * 255
+    k = max(3, int(round(min(photo.shape[:2]) / 100)) | 1)
+    return cv2.morphologyEx(m, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+
+
+def find_stop_sign(photo: np.ndarray, min_area: float = 0.005) -> np.ndarray | None:
+    """Corners ``(4, 2)`` of the bounding square of the largest red octagon-like region (convex hull of
+    a red contour that is solid, roughly square and fills its box like an octagon), or None."""
+    mask = red_mask(photo)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    img_area = photo.shape[0] * photo.shape[1]
+    best, best_area = None, 0.0
+    for c in contours:
+        hull = cv2.convexHull(c)
+        area = cv2.contourArea(hull)
+        if area < min_area * img_area:
+            continue
+        x, y, w, h = cv2.boundingRect(hull)
+        aspect = w / h
+        fill = area / (w * h)
+        solidity = cv2.contourArea(c) / max(area, 1e-9)
+        if 0.6 <= aspect <= 1.6 and 0.65 <= fill <= 0.95 and solidity >= 0.5 and area > best_area:
+            best, best_area = (x, y, w, h), area
+    if best is None:
+        return None
+    x, y, w, h = best
+    side = max(w, h)  # a sign seen at an angle is narrower than tall: keep the square of its height
+    cx, cy = x + w / 2 - 0.5, y + h / 2 - 0.5
+    s = side / 2
+    return np.array([[cx - s, cy - s], [cx + s, cy - s], [cx + s, cy + s], [cx - s, cy + s]])
+
+
+def load_corners(path: str | Path) -> dict[str, np.ndarray] | np.ndarray:
+    """A corners file: JSON, either one list of 4 [x, y] points for every frame, or {frame name or index:
+    4 points}."""
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise PatchsimError(f"cannot read corners file {path}: {e}") from e
+
+    def pts(v, where):
+        a = np.asarray(v, dtype=np.float64)
+        if a.shape != (4, 2) or not np.isfinite(a).all():
+            raise PatchsimError(f"corners file {path}: {where} must be 4 [x, y] points (TL, TR, BR, BL)")
+        return a
+
+    if isinstance(d, list):
+        return pts(d, "the list")
+    if isinstance(d, dict):
+        return {str(k): pts(v, f"entry {k!r}") for k, v in d.items()}
+    raise PatchsimError(f"corners file {path}: expected a list or a mapping")
+
+
+def locate(photo: np.ndarray, sign: str, name: str, corners=None) -> tuple[np.ndarray | None, str]:
+    """(corners, method) for one frame: user corners if given for it, else markers, else the octagon
+    detector (stop signs). (None, "not found") when nothing works."""
+    if corners is not None:
+        c = corners.get(name) if isinstance(corners, dict) else corners
+        if c is not None:
+            return c, "corners"
+    c = corners_from_markers(photo)
+    if c is not None:
+        return c, "markers"
+    if sign == "stop":
+        c = find_stop_sign(photo)
+        if c is not None:
+            return c, "octagon"
+    return None, "not found"

@@ -1,0 +1,116 @@
+"""``patchsim score``: real photos or video of a printed sticker on a sign, scored exactly like the
+simulation: locate the sign, cut the detector crop, classify, per-frame and temporal metrics, report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from patchsim.errors import PatchsimError
+from patchsim.evaluate import real, report
+from patchsim.evaluate.camera_sim import detector_crop
+from patchsim.evaluate.metrics import Goal
+from patchsim.imageio import read_image
+from patchsim.models import load, resolve_class
+from patchsim.photo.detect import load_corners, locate
+
+log = logging.getLogger(__name__)
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
+
+
+def frames_of(sources: list[str]):
+    """(name, RGB frame) from image files, folders of images and video files, in the order given."""
+    for s in sources:
+        p = Path(s)
+        if p.is_dir():
+            yield from real.folder_frames(p)
+        elif p.suffix.lower() in VIDEO_SUFFIXES:
+            yield from ((f"{p.stem}:{i}", f) for i, f in real.video_frames(p))
+        elif p.is_file():
+            yield p.name, read_image(p)
+        else:
+            raise PatchsimError(f"not found: {s}")
+
+
+def box_from_corners(corners: np.ndarray, margin: float) -> tuple[float, float, float]:
+    """The detector box the simulator uses: square around the corners, ``margin`` per side, no jitter."""
+    lo, hi = corners.min(0), corners.max(0)
+    side = float((hi - lo).max()) * (1 + 2 * margin)
+    return float((lo[0] + hi[0]) / 2 - side / 2), float((lo[1] + hi[1]) / 2 - side / 2), side
+
+
+def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = "stop", target=None,
+              corners_file: str | None = None, weights: str | None = None, labels: str | None = None,
+              margin: float = 0.1, fps: float | None = None) -> dict:
+    """Score real footage; writes metrics.json, frames.csv, crops.png, filters.png and report.html."""
+    model = load(model_name, weights=weights, labels=labels)
+    if sign not in model.classes:
+        raise PatchsimError(f"sign class {sign!r} is not among the model's classes: {', '.join(model.classes)}")
+    goal = Goal(model.classes.index(sign), resolve_class(model.classes, target) if target is not None else None)
+    corners = load_corners(corners_file) if corners_file else None
+    if fps is None:
+        vids = [s for s in sources if Path(s).suffix.lower() in VIDEO_SUFFIXES]
+        fps = real.video_fps(vids[0]) if vids else None
+    size = model.input_size[0]
+    names, crops, methods, missing = [], [], [], []
+    for name, img in frames_of(sources):
+        c, how = locate(img, sign, name, corners)
+        if c is None:
+            missing.append(name)
+            continue
+        names.append(name)
+        methods.append(how)
+        crops.append(detector_crop(img, box_from_corners(c, margin), size))
+    if not crops:
+        raise PatchsimError(f"the sign was found in none of the {len(missing)} frames; give --corners")
+    res = real.sequence_from_crops(model, names, crops, goal, fps)
+    for r, how in zip(res["frames"], methods):
+        r["located_by"] = how
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"sources": sources, "model": model_name, "sign": sign,
+               "target": model.classes[goal.target] if goal.target is not None else None, "fps": fps,
+               "frames_scored": len(names), "frames_without_sign": missing, "metrics": {"real": res["metrics"]}}
+    report.write_json(out / "metrics.json", summary)
+    report.write_frames_csv(out / "frames.csv", res["frames"])
+    _crop_sheet(out / "crops.png", crops, res["frames"])
+    log.info("%d frames scored (%d without a sign): fooled %.1f%%", len(names), len(missing),
+             100 * res["metrics"]["success"])
+    _html(out, summary)
+    return summary
+
+
+def _crop_sheet(path: Path, crops: list[np.ndarray], rows: list[dict], limit: int = 24) -> None:
+    import cv2
+
+    from patchsim.imageio import write_png
+
+    tiles = []
+    for crop, r in list(zip(crops, rows))[:limit]:
+        t = cv2.resize(crop, (96, 96), interpolation=cv2.INTER_NEAREST)
+        bar = np.full((20, 96, 3), 255, np.uint8)
+        colour = (200, 30, 30) if r["fooled"] else (20, 140, 40)
+        cv2.putText(bar, f"{r['pred'][:13]} {r['conf']:.2f}", (2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.33, colour, 1, cv2.LINE_AA)
+        tiles.append(np.concatenate([t, bar], 0))
+    while len(tiles) % 8:
+        tiles.append(np.full_like(tiles[0], 255))
+    write_png(path, np.concatenate([np.concatenate(tiles[i:i + 8], 1) for i in range(0, len(tiles), 8)], 0))
+
+
+def _html(out: Path, summary: dict) -> None:
+    import html
+
+    from patchsim.imageio import atomic_write_bytes
+
+    m = summary["metrics"]["real"]
+    body = (f"<h1>patchsim score: {html.escape(summary['model'])}</h1><p>{summary['frames_scored']} frames scored, "
+            f"{len(summary['frames_without_sign'])} without a sign found.</p><table>"
+            f"<tr><td>fooled frames</td><td>{100 * m['success']:.1f}%</td></tr>"
+            f"<tr><td>flip rate</td><td>{100 * m['flip_rate']:.1f}%</td></tr>"
+            f"<tr><td>k-of-n filtered fooled</td><td>{100 * m['k_of_n']['success']:.1f}%</td></tr>"
+            f"<tr><td>EMA filtered fooled</td><td>{100 * m['ema']['success']:.1f}%</td></tr>"
+            f"<tr><td>longest fooled streak</td><td>{m['longest_fooled_streak']['frames']} frames</td></tr></table>"
+            "<img src='crops.png'><p><a href='metrics.json'>metrics.json</a> <a href='frames.csv'>frames.csv</a></p>")
+    atomic_write_bytes(out / "report.html", f"<!doctype html><meta charset='utf-8'><body style='font-family:sans-serif'>{body}".encode())
