@@ -11,6 +11,14 @@ from patchsim.errors import PatchsimError
 log = logging.getLogger("patchsim")
 
 
+def _model_args(p, default: str | None = "gtsrb-cnn") -> None:
+    """--model, --weights and --labels, shared by the commands that load a classifier."""
+    p.add_argument("--model", default=default, help=f"shipped model, TorchScript/ONNX file or package.module:factory"
+                   f"{f' (default {default})' if default else ''}")
+    p.add_argument("--weights", help="weights file (e.g. ../shared/data/rp2/lisa_cnn.npz for lisa-cnn)")
+    p.add_argument("--labels", help="labels file for your own model (one class name per line)")
+
+
 def _add_render(sub) -> None:
     p = sub.add_parser("render", help="render frames and classifier crops of a scene")
     p.add_argument("scene", help="scene YAML file, or the name of a packaged scene (stop_driveby, stop_lab)")
@@ -69,9 +77,7 @@ def _cmd_train(args) -> int:
 def _add_attack(sub) -> None:
     p = sub.add_parser("attack", help="optimise a printable sticker with expectation over transformation")
     p.add_argument("scene", help="scene YAML file or packaged scene name")
-    p.add_argument("--model", default="gtsrb-cnn", help="model to attack (default gtsrb-cnn)")
-    p.add_argument("--weights", help="weights for the model (e.g. ../shared/data/rp2/lisa_cnn.npz for lisa-cnn)")
-    p.add_argument("--labels", help="labels file for your own model")
+    _model_args(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--target", default="speed_limit_80", help="target class name or id (default speed_limit_80)")
     g.add_argument("--untargeted", action="store_true", help="any class but the true one")
@@ -116,9 +122,7 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a sticker over a drive-by or grid with the independent simulator")
     p.add_argument("scene", help="scene YAML file or packaged scene name")
     p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean sign only)")
-    p.add_argument("--model", default="gtsrb-cnn")
-    p.add_argument("--weights")
-    p.add_argument("--labels")
+    _model_args(p)
     p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
     p.add_argument("--seed", type=int, default=0)
@@ -141,9 +145,7 @@ def _cmd_evaluate(args) -> int:
 def _add_evaluate_real(sub) -> None:
     p = sub.add_parser("evaluate-real", help="per-frame and temporal metrics on real footage or GTSRB tracks")
     p.add_argument("source", help="folder of cropped sign images, a video of a sign, or 'gtsrb' (real tracks)")
-    p.add_argument("--model", default="gtsrb-cnn")
-    p.add_argument("--weights")
-    p.add_argument("--labels")
+    _model_args(p)
     p.add_argument("--true-class", default="stop")
     p.add_argument("--target")
     p.add_argument("--data", help="GTSRB folder (default ../shared/data/gtsrb)")
@@ -199,9 +201,7 @@ def _add_photo(sub) -> None:
 
     p = sub.add_parser("score", help="score real photos or video of a sign exactly like the simulation")
     p.add_argument("sources", nargs="+", help="photos, folders of photos, or video files")
-    p.add_argument("--model", default="gtsrb-cnn")
-    p.add_argument("--weights")
-    p.add_argument("--labels")
+    _model_args(p)
     p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
     p.add_argument("--target", help="target class of the sticker (default: untargeted)")
     p.add_argument("--corners", help="JSON corners file (4 points, or per frame)")

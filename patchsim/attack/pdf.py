@@ -54,6 +54,16 @@ def _page(plt, paper: str):
     return fig, ax
 
 
+def _finish_page(pdf, plt, fig, ax, paper: str) -> None:
+    """Fix the page's millimetre frame (images may have moved it), add the scale bar and save it."""
+    pw, ph = paper_size(paper)
+    ax.set_xlim(0, pw)
+    ax.set_ylim(ph, 0)
+    _scale_bar(ax, MARGIN_MM, ph - MARGIN_MM - 10)
+    pdf.savefig(fig)
+    plt.close(fig)
+
+
 def _scale_bar(ax, x: float, y: float) -> None:
     ax.plot([x, x + 100], [y, y], color="black", lw=1.2)
     for k in range(11):
@@ -105,9 +115,7 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
                 ax.text(MARGIN_MM, y, f"Piece {p.label}: {p.w_mm:.1f} x {p.h_mm:.1f} mm, top-left at "
                         f"x = {p.x_mm:.1f} mm, y = {p.y_mm:.1f} mm ({n} page{'s' if n > 1 else ''})", fontsize=7, va="top")
                 y += 4.5
-            _scale_bar(ax, MARGIN_MM, ph - MARGIN_MM - 10)
-            pdf.savefig(fig)
-            plt.close(fig)
+            _finish_page(pdf, plt, fig, ax, paper)
             pages += 1
             for p in pieces:
                 ts = tiles(p, paper)
@@ -127,11 +135,7 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
                     cx = np.clip(c[:, 0], tx, tx + tw) - tx + x0
                     cy = np.clip(c[:, 1], ty, ty + th) - ty + y0
                     ax.plot(cx, cy, color="black", lw=0.4)
-                    ax.set_xlim(0, pw)
-                    ax.set_ylim(ph, 0)
-                    _scale_bar(ax, MARGIN_MM, ph - MARGIN_MM - 10)
-                    pdf.savefig(fig)
-                    plt.close(fig)
+                    _finish_page(pdf, plt, fig, ax, paper)
                     pages += 1
             if chart is not None:
                 img, cw, chh = chart
@@ -142,11 +146,7 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
                         fontsize=7, va="top")
                 x0, y0 = (pw - cw) / 2, MARGIN_MM + HEADER_MM + 4
                 ax.imshow(img, extent=(x0, x0 + cw, y0 + chh, y0), interpolation="none")
-                ax.set_xlim(0, pw)
-                ax.set_ylim(ph, 0)
-                _scale_bar(ax, MARGIN_MM, ph - MARGIN_MM - 10)
-                pdf.savefig(fig)
-                plt.close(fig)
+                _finish_page(pdf, plt, fig, ax, paper)
                 pages += 1
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

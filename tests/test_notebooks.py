@@ -1,0 +1,23 @@
+"""The notebooks run end to end (tiny budget)."""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NB = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize("name", ["01_stop_sign_sticker.ipynb", "02_print_and_photograph.ipynb"])
+def test_notebook_runs(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATCHSIM_NB_STEPS", "4")
+    monkeypatch.setenv("PATCHSIM_NB_DPI", "50")
+    monkeypatch.setenv("PATCHSIM_NB_OUT", str(tmp_path / "out"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(NB / name, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    assert any((tmp_path / "out").iterdir())
