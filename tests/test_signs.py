@@ -52,10 +52,10 @@ def test_unknown_sign_lists_names():
 def test_sticker_mask_from_regions(driveby_scene):
     m = sticker_mask(driveby_scene, 750)  # 1 mm per pixel
     assert m.shape == (1, 750, 750)
-    # two 420 x 75 mm bars: 63000 mm^2
-    assert abs(float(m.sum()) - 2 * 420 * 75) / (2 * 420 * 75) < 0.01
-    assert float(m[0, 150 + 37, 165 + 200]) == 1.0 and float(m[0, 375, 375]) == 0.0
-    assert float(m.sum()) / float(shape_mask("stop", 750).sum()) < 0.15
+    # two 460 x 75 mm bars across the legend: 69000 mm^2, 14.8% of the octagon
+    assert abs(float(m.sum()) - 2 * 460 * 75) / (2 * 460 * 75) < 0.01
+    assert float(m[0, 285 + 37, 145 + 200]) == 1.0 and float(m[0, 375, 375]) == 0.0 and float(m[0, 200, 375]) == 0.0
+    assert float(m.sum()) / float(shape_mask("stop", 750).sum()) <= 0.15
 
 
 def test_face_from_rgba_and_photo_roundtrip(tmp_path):

@@ -144,6 +144,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     tmp = out.with_suffix(".tmp")
     save_file({k: v.detach().contiguous() for k, v in model.net.state_dict().items()}, str(tmp),
               metadata={"model": name, "seed": str(seed)})
+    tmp.chmod(0o644)
     tmp.replace(out)
     from patchsim.imageio import atomic_write_bytes
 
