@@ -178,7 +178,7 @@ class EOTAttack:
                 rate, _ = self.score(self.sticker_from_params(w.detach()), self.val_cond)
                 history.append({"step": done, "success": rate, "loss": loss.item(), "wall_s": round(time.time() - t0, 2)})
                 bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{rate:.3f}")
-                log.debug("step %d loss %.4f val success %.4f", done, float(loss), rate)
+                log.debug("step %d loss %.4f val success %.4f", done, loss.item(), rate)
                 if rate >= cfg.early_stop:
                     stopped_early = done < cfg.steps
             if checkpoint is not None and (done % cfg.checkpoint_every == 0 or stopped_early or done == cfg.steps):
