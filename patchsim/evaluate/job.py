@@ -64,15 +64,17 @@ def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str
         raise PatchsimError(f"mode must be driveby or grid, got {mode!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sink = report.VideoSink(out / "driveby.mp4", fps) if video and mode == "driveby" else None
+    sink = report.VideoSink(out / "driveby.mp4", fps, model.classes, goal.fooled) if video and mode == "driveby" else None
     strip_at = set(np.linspace(0, len(cond) - 1, 8).round().astype(int).tolist())
     thumbs: dict[int, dict] = {}
     size = model.input_size[0]
 
-    def on_frame(i, row, frames):
+    def on_frame(i, row, frames, probs_of):
         if sink is not None:
-            sink.add(i, frames, {"width": scene.camera.width, **{r: f.box for r, f in frames.items()}})
-        if i in strip_at:
+            if frames is not None:
+                sink.add(i, frames, scene.camera.width, row["distance_m"])
+            sink.drain(probs_of)
+        if frames is not None and i in strip_at:
             thumbs[i] = {r: detector_crop(f.image, f.box, size) for r, f in frames.items()}
 
     result = evaluate_sequence(scene, model, goal, cond, sticker_rgba, settings, fps, speed, on_frame, progress)
@@ -85,7 +87,6 @@ def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str
         report.plot_heatmap(out / "heatmap.png", rows)
         images.insert(1, "heatmap.png")
     if sink is not None:
-        sink.flush(rows)
         sink.close()
     summary = {
         "scene": str(scene.path), "mode": mode, "model": model_name, "sticker": sticker, "seed": seed,

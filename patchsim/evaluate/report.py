@@ -19,39 +19,46 @@ VIDEO_SIZE = (640, 360)  # each half of the side-by-side video
 
 
 class VideoSink:
-    """Side-by-side clean | attacked annotated video, written as frames arrive (predictions are drawn
-    once known, so up to ``batch`` frames are buffered at 640x360)."""
+    """Side-by-side clean | attacked annotated video, written while the sequence streams: a frame is
+    buffered (at 640x360) only until its predictions exist, so memory stays bounded by the classifier's
+    batch, not the sequence length."""
 
-    def __init__(self, path: Path, fps: float):
+    def __init__(self, path: Path, fps: float, classes: list[str], fooled):
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp.mp4")
-        self.fps = fps
+        self.classes, self.fooled = classes, fooled
         self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * VIDEO_SIZE[0], VIDEO_SIZE[1]))
         if not self.writer.isOpened():
             raise RuntimeError(f"OpenCV cannot write MP4 video to {self.tmp}")
-        self.pending: list[tuple[int, dict[str, np.ndarray], dict]] = []
+        self.pending: list[tuple[int, dict, dict, float]] = []
 
-    def add(self, i: int, frames: dict, boxes: dict) -> None:
+    def add(self, i: int, frames: dict, width: int, distance_m: float) -> None:
         small = {run: cv2.resize(f.image, VIDEO_SIZE, interpolation=cv2.INTER_AREA) for run, f in frames.items()}
-        self.pending.append((i, small, boxes))
+        boxes = {run: tuple(v * VIDEO_SIZE[0] / width for v in f.box) for run, f in frames.items()}
+        self.pending.append((i, small, boxes, distance_m))
 
-    def flush(self, rows: list[dict]) -> None:
-        """Annotate and write the buffered frames, given the per-frame records (with predictions)."""
-        for i, small, boxes in self.pending:
+    def drain(self, probs_of) -> None:
+        """Write, in order, every buffered frame whose predictions ``probs_of(run, i)`` (a list holding a
+        probability vector, or empty) are known."""
+        while self.pending:
+            i, small, boxes, dist = self.pending[0]
+            probs = {run: probs_of(run, i) for run in ("clean", "attacked")}
+            if not all(probs.values()):
+                return
             halves = []
             for run in ("clean", "attacked"):
                 img = small[run].copy()
-                r = rows[i]
-                x, y, s = (v * img.shape[1] / boxes["width"] for v in boxes[run])
-                colour = (220, 40, 40) if r[f"{run}_fooled"] else (40, 200, 60)
+                p = probs[run][0]
+                k = int(np.argmax(p))
+                colour = (220, 40, 40) if bool(self.fooled(np.array([k]))[0]) else (40, 200, 60)
+                x, y, s = boxes[run]
                 cv2.rectangle(img, (int(x), int(y)), (int(x + s), int(y + s)), colour, 2)
-                label = f"{run}: {r[f'{run}_pred']} {r[f'{run}_conf']:.2f}"
-                cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2, cv2.LINE_AA)
-                cv2.putText(img, f"{r['distance_m']:.1f} m", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
+                cv2.putText(img, f"{run}: {self.classes[k]} {p[k]:.2f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2,
                             cv2.LINE_AA)
+                cv2.putText(img, f"{dist:.1f} m", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
                 halves.append(img)
             self.writer.write(cv2.cvtColor(np.concatenate(halves, 1), cv2.COLOR_RGB2BGR))
-        self.pending = []
+            self.pending.pop(0)
 
     def close(self) -> None:
         self.writer.release()

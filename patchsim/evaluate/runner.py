@@ -85,11 +85,13 @@ class _Classifier:
 
 def evaluate_sequence(scene, model, goal: Goal, cond: Conditions, sticker_rgba: np.ndarray | None,
                       settings: EvalSettings = EvalSettings(), fps: float | None = None, speed_mps: float | None = None,
-                      on_frame: Callable[[int, dict, dict[str, SimFrame]], None] | None = None,
+                      on_frame: Callable[[int, dict, dict[str, SimFrame], Callable], None] | None = None,
                       progress: bool = True) -> dict:
     """Evaluate one sequence clean and attacked. Returns {"frames": per-frame records, "metrics":
-    {run: sequence metrics}, "consistency": detection / false-alarm rates}. ``on_frame(i, row, frames)``
-    sees every simulated frame (for videos and strips) before it is dropped."""
+    {run: sequence metrics}, "consistency": detection / false-alarm rates}. ``on_frame(i, row, frames,
+    probs_of)`` sees every simulated frame (for videos and strips) before it is dropped; ``probs_of(run, j)``
+    gives the probabilities of frame j once classified. It is called once more with ``frames=None`` at the
+    end, when every frame is classified."""
     size = model.input_size[0]
     sims = {"clean": CameraSimulator(scene, sticker_face(scene, None, settings.face_resolution)),
             "attacked": CameraSimulator(scene, sticker_face(scene, sticker_rgba, settings.face_resolution))}
@@ -110,11 +112,13 @@ def evaluate_sequence(scene, model, goal: Goal, cond: Conditions, sticker_rgba: 
                 clf.add(run, "spatial", i, crop)
             prev[run] = f.image
         if on_frame is not None:
-            on_frame(i, row, frames)
+            on_frame(i, row, frames, lambda run, j: clf.get(run, "main", j))
         rows.append({"frame": i, "distance_m": row["distance_m"], "yaw_deg": row["yaw_deg"],
                      "lateral_m": row["lateral_m"], "ambient": row["ambient"],
                      "box_px": round(frames["attacked"].box[2], 2)})
     clf.flush()
+    if on_frame is not None:
+        on_frame(len(cond), None, None, lambda run, j: clf.get(run, "main", j))
     return summarise(rows, clf, goal, settings, model.classes, fps, speed_mps)
 
 
