@@ -81,7 +81,8 @@ def test_short_attack_raises_target_probability(driveby_scene):
     res = a.run(progress=False)
     _, after = a.score(res.sticker, cond)
     t = a.cfg.target
-    assert float(after[:, t].mean()) > float(before[:, t].mean()) + 0.05
+    gain = float(after[:, t].mean()) - float(before[:, t].mean())
+    assert gain > 0.03 and float(after[:, t].mean()) > 2 * float(before[:, t].mean())
     assert len(res.history) == 3 and res.steps == 30
 
 

@@ -52,9 +52,9 @@ def test_unknown_sign_lists_names():
 def test_sticker_mask_from_regions(driveby_scene):
     m = sticker_mask(driveby_scene, 750)  # 1 mm per pixel
     assert m.shape == (1, 750, 750)
-    # two 460 x 75 mm bars across the legend: 69000 mm^2, 14.8% of the octagon
-    assert abs(float(m.sum()) - 2 * 460 * 75) / (2 * 460 * 75) < 0.01
-    assert float(m[0, 285 + 37, 145 + 200]) == 1.0 and float(m[0, 375, 375]) == 0.0 and float(m[0, 200, 375]) == 0.0
+    # one 260 x 260 mm square over the centre of the legend: 67600 mm^2, 14.5% of the octagon
+    assert abs(float(m.sum()) - 260 * 260) / (260 * 260) < 0.01
+    assert float(m[0, 375, 375]) == 1.0 and float(m[0, 240, 375]) == 0.0 and float(m[0, 375, 510]) == 0.0
     assert float(m.sum()) / float(shape_mask("stop", 750).sum()) <= 0.15
 
 
