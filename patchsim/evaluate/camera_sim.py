@@ -11,6 +11,7 @@ there are identical to those of a full-frame encode."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -30,12 +31,18 @@ def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=64)
+def _tone_lut(gamma: float, n: int = 16384) -> np.ndarray:
+    """uint8 sRGB (with extra ``gamma``) of ``n`` linear levels in [0, 1]."""
+    lut = _linear_to_srgb(np.linspace(0, 1, n, dtype=np.float32)) ** np.float32(gamma)
+    return (np.clip(lut, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def _tone(lin: np.ndarray, c: dict) -> np.ndarray:
     """Exposure (x 2^EV), clip, sRGB encoding and extra gamma: linear float -> uint8 sRGB, through a
     16384-entry table (finer than 8-bit output needs everywhere above the darkest 0.1%)."""
     n = 16384
-    lut = _linear_to_srgb(np.linspace(0, 1, n, dtype=np.float32)) ** np.float32(c["gamma"])
-    lut = (np.clip(lut, 0, 1) * 255 + 0.5).astype(np.uint8)
+    lut = _tone_lut(float(c["gamma"]), n)
     idx = np.clip(lin * np.float32((n - 1) * 2.0 ** c["exposure_ev"]) + 0.5, 0, n - 1).astype(np.int32)
     return lut[idx]
 

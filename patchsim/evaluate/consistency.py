@@ -14,7 +14,7 @@ import numpy as np
 
 from patchsim.evaluate.camera_sim import detector_crop
 
-FLOW_MAX_SIDE = 96  # flow is computed on the box region, downscaled to at most this many pixels
+FLOW_MAX_SIDE = 64  # flow is computed on the box region, downscaled to at most this many pixels
 
 
 def sub_boxes(box: tuple[float, float, float], k: int, seed: int, scale=(0.8, 0.95)) -> list[tuple[float, float, float]]:
