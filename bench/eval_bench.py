@@ -54,7 +54,7 @@ def main() -> None:
     if a.child:
         child(a.child, a.model, a.weights, not a.no_video)
         return
-    print("1280x720 drive-by, clean + attacked, flow + 4 spatial sub-crops per frame, plots" +
+    print("1280x720 drive-by, clean + attacked, flow + 3 spatial sub-crops per frame, plots" +
           ("" if a.no_video else ", MP4 video"))
     for n in a.frames:
         cmd = [sys.executable, __file__, "--child", str(n), "--model", a.model] + (["--weights", a.weights] if a.weights else []) \

@@ -29,7 +29,7 @@ class EvalSettings:
     check. k, n: k-of-n filter. alpha: EMA weight. face_resolution: face texture pixels."""
 
     batch: int = 64
-    spatial_k: int = 4
+    spatial_k: int = 3
     flow: bool = True
     k: int = 3
     n: int = 5
@@ -37,10 +37,11 @@ class EvalSettings:
     face_resolution: int = 512
 
 
-def sticker_face(scene, sticker_rgba: np.ndarray | None, n: int) -> np.ndarray:
-    """The scene's face ``(n, n, 4)`` uint8 with a printed sticker image (RGBA over the face's bounding
-    square, alpha = where it is stuck) composited on it."""
-    face = (load_face(scene, n).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+def sticker_face(scene, sticker_rgba: np.ndarray | None, n: int, face: np.ndarray | None = None) -> np.ndarray:
+    """The scene's face ``(n, n, 4)`` uint8 (drawn, or ``face`` when given) with a printed sticker image
+    (RGBA over the face's bounding square, alpha = where it is stuck) composited on it."""
+    if face is None:
+        face = (load_face(scene, n).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     if sticker_rgba is None:
         return face
     st = cv2.resize(sticker_rgba, (n, n), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
@@ -57,7 +58,9 @@ def condition_rows(cond: Conditions) -> Iterator[dict]:
 
 
 class _Classifier:
-    """Queues crops and classifies them in batches; results land in ``probs[(run, kind)][i]``."""
+    """Queues crops and classifies them in batches; results land in ``probs[(run, kind)][i]``: the
+    probability vector (float32 copy) for ``main`` crops, only the predicted class for the others, so
+    what is kept per frame stays small."""
 
     def __init__(self, model, batch: int):
         self.model, self.batch = model, batch
@@ -76,7 +79,8 @@ class _Classifier:
         x = torch.from_numpy(np.stack([q[3] for q in self.queue])).permute(0, 3, 1, 2).float() / 255
         p = self.model(x).softmax(1).numpy()
         for (run, kind, i, _), row in zip(self.queue, p):
-            self.probs.setdefault((run, kind), {}).setdefault(i, []).append(row)
+            kept = row.copy() if kind == "main" else int(row.argmax())
+            self.probs.setdefault((run, kind), {}).setdefault(i, []).append(kept)
         self.queue = []
 
     def get(self, run: str, kind: str, i: int) -> list[np.ndarray]:
@@ -93,8 +97,9 @@ def evaluate_sequence(scene, model, goal: Goal, cond: Conditions, sticker_rgba: 
     gives the probabilities of frame j once classified. It is called once more with ``frames=None`` at the
     end, when every frame is classified."""
     size = model.input_size[0]
-    sims = {"clean": CameraSimulator(scene, sticker_face(scene, None, settings.face_resolution)),
-            "attacked": CameraSimulator(scene, sticker_face(scene, sticker_rgba, settings.face_resolution))}
+    clean = sticker_face(scene, None, settings.face_resolution)
+    sims = {"clean": CameraSimulator(scene, clean),
+            "attacked": CameraSimulator(scene, sticker_face(scene, sticker_rgba, settings.face_resolution, clean))}
     clf = _Classifier(model, settings.batch)
     prev: dict[str, np.ndarray | None] = {r: None for r in RUNS}
     rows = []
@@ -132,8 +137,8 @@ def summarise(rows: list[dict], clf: _Classifier, goal: Goal, settings: EvalSett
         pred = probs.argmax(1)
         fooled = goal.fooled(pred)
         flow_pred = [clf.get(run, "flow", i) for i in range(t)]
-        flow_flag = np.array([bool(fp) and int(fp[0].argmax()) != pred[i] for i, fp in enumerate(flow_pred)])
-        agree = np.array([np.mean([int(p.argmax()) == pred[i] for p in clf.get(run, "spatial", i)])
+        flow_flag = np.array([bool(fp) and fp[0] != pred[i] for i, fp in enumerate(flow_pred)])
+        agree = np.array([np.mean([k == pred[i] for k in clf.get(run, "spatial", i)])
                           if clf.get(run, "spatial", i) else 1.0 for i in range(t)])
         flags[run] = {"flow": flow_flag, "spatial": agree < 0.5}
         m = sequence_metrics(pred, probs, dist, goal, fps, speed_mps, settings.k, settings.n, settings.alpha)
