@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from patchsim.attack.job import run_attack
-from patchsim.evaluate.camera_sim import detector_crop
 from patchsim.imageio import read_image
 from patchsim.models import freeze, load
 from patchsim.photo.detect import find_stop_sign

@@ -37,6 +37,19 @@ def read_image(path: str | Path, alpha: bool = False) -> np.ndarray:
     return rgba if alpha else np.ascontiguousarray(rgba[:, :, :3])
 
 
+def resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an image array: area averaging when shrinking, bilinear when enlarging."""
+    shrink = img.shape[1] > width or img.shape[0] > height
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def check_square(img: np.ndarray, path, what: str) -> None:
+    """Raise PatchsimError unless ``img`` is square within 2% (an image of the face's bounding square)."""
+    h, w = img.shape[:2]
+    if abs(h - w) > 0.02 * max(h, w):
+        raise PatchsimError(f"{path}: {what} must be square (the face's bounding square), got {w}x{h}")
+
+
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """uint8 ``(H, W, C)`` -> float32 ``(C, H, W)`` in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(255.0)

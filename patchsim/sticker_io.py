@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import torch
 
-from patchsim.imageio import read_image, to_tensor
-from patchsim.errors import PatchsimError
+from patchsim.imageio import check_square, read_image, resize, to_tensor
 
 
 def load_sticker(path: str, resolution: int) -> torch.Tensor:
@@ -14,8 +12,5 @@ def load_sticker(path: str, resolution: int) -> torch.Tensor:
     float32 RGB ``(3, resolution, resolution)`` in [0, 1]. Only its colour is used; where it applies
     is the scene's sticker mask."""
     img = read_image(path)
-    h, w = img.shape[:2]
-    if abs(h - w) > 0.02 * max(h, w):
-        raise PatchsimError(f"{path}: a sticker image must be square (the face's bounding square), got {w}x{h}")
-    interp = cv2.INTER_AREA if h > resolution else cv2.INTER_LINEAR
-    return to_tensor(cv2.resize(img, (resolution, resolution), interpolation=interp))
+    check_square(img, path, "a sticker image")
+    return to_tensor(resize(img, resolution, resolution))

@@ -158,7 +158,6 @@ def test_real_folder_sequence(tmp_path):
 
 def test_gtsrb_tracks_flicker_stats():
     from patchsim.evaluate.real import gtsrb_tracks
-    from patchsim.models import load
 
     class Oracle(torch.nn.Module):
         """Right on every frame except frame 2 of each track."""

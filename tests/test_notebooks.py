@@ -1,6 +1,5 @@
 """The notebooks run end to end (tiny budget)."""
 
-import os
 from pathlib import Path
 
 import nbformat

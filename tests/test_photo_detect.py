@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from patchsim.evaluate.camera_sim import CameraSimulator, detector_crop

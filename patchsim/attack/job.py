@@ -6,7 +6,6 @@ import logging
 import time
 from pathlib import Path
 
-import torch
 
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack

@@ -6,20 +6,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
 from patchsim.evaluate.metrics import Goal
+from patchsim.imageio import resize
 from patchsim.models import load, resolve_class
 
 log = logging.getLogger(__name__)
-
-
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    interp = cv2.INTER_AREA if min(img.shape[:2]) > size else cv2.INTER_LINEAR
-    return cv2.resize(img, (size, size), interpolation=interp)
 
 
 def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
@@ -52,7 +45,7 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
     names, crops = [], []
     for name, img in frames:
         names.append(name)
-        crops.append(_resize(img, size))
+        crops.append(resize(img, size, size))
     goal = Goal(resolve_class(model.classes, true_class),
                 resolve_class(model.classes, target) if target is not None else None)
     res = real.sequence_from_crops(model, names, crops, goal, fps)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import torch
 
-from patchsim.imageio import read_image, to_tensor
+from patchsim.imageio import read_image, resize, to_tensor
 from patchsim.models import SHIPPED, card, load
 
 
@@ -22,10 +21,8 @@ def list_models() -> str:
 
 def load_input_image(path: str, size: tuple[int, int]) -> torch.Tensor:
     """An image file resized (area interpolation) to the model input: ``(3, H, W)`` float in [0, 1]."""
-    img = read_image(path)
     h, w = size
-    interp = cv2.INTER_AREA if img.shape[0] > h or img.shape[1] > w else cv2.INTER_LINEAR
-    return to_tensor(cv2.resize(img, (w, h), interpolation=interp))
+    return to_tensor(resize(read_image(path), w, h))
 
 
 def classify(model_name: str, images: list[str], weights: str | None = None, labels: str | None = None,

@@ -12,7 +12,7 @@ from patchsim.attack.export import silhouette_outline_mm
 from patchsim.attack.pdf import write_pieces_pdf
 from patchsim.attack.pieces import find_pieces
 from patchsim.errors import PatchsimError
-from patchsim.imageio import read_image
+from patchsim.imageio import read_image, resize
 from patchsim.photo.chart import ChartLayout, draw_chart
 from patchsim.scene import load_scene
 
@@ -30,7 +30,7 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
     side_mm = scene.sign.size_m * 1000
     n = int(round(side_mm / 25.4 * dpi))
     if sticker.shape[0] != n:
-        sticker = cv2.resize(sticker, (n, n), interpolation=cv2.INTER_AREA if sticker.shape[0] > n else cv2.INTER_LINEAR)
+        sticker = resize(sticker, n, n)
     mask = cv2.resize(sticker[..., 3].astype(np.float32) / 255, (int(round(side_mm)),) * 2, interpolation=cv2.INTER_AREA)
     pieces = find_pieces(mask, side_mm)
     layout = ChartLayout()

@@ -12,23 +12,16 @@ import numpy as np
 import torch
 
 from patchsim.errors import PatchsimError
-from patchsim.imageio import read_image, to_tensor
+from patchsim.imageio import check_square, read_image, resize, to_tensor
 from patchsim.signs.catalogue import draw_face_array
-
-
-def _resize_area(img: np.ndarray, n: int) -> np.ndarray:
-    interp = cv2.INTER_AREA if img.shape[0] > n else cv2.INTER_LINEAR
-    return cv2.resize(img, (n, n), interpolation=interp)
 
 
 def face_from_rgba(path: str | Path, sign: str, resolution: int = 256) -> torch.Tensor:
     """Face from an image of the bounding square: float32 RGBA ``(4, N, N)``. An image without an
     alpha channel (all opaque) takes the catalogue sign's silhouette as alpha."""
     img = read_image(path, alpha=True)
-    h, w = img.shape[:2]
-    if abs(h - w) > 0.02 * max(h, w):
-        raise PatchsimError(f"{path}: a face image must be square (the sign's bounding square), got {w}x{h}")
-    img = _resize_area(img, resolution)
+    check_square(img, path, "a face image")
+    img = resize(img, resolution, resolution)
     if img[:, :, 3].min() == 255:
         img[:, :, 3] = draw_face_array(sign, resolution)[:, :, 3]
     return to_tensor(img)
