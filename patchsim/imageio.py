@@ -78,6 +78,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
+    """Atomically write a matplotlib figure as PNG."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def write_png(path: str | Path, img: np.ndarray | torch.Tensor, dpi: float | None = None) -> None:
     """Atomically write an RGB(A) image (uint8 HWC array or float CHW tensor) as PNG. ``dpi`` adds a
     pHYs chunk so that printers size the image physically."""

@@ -14,7 +14,7 @@ import torch
 
 from patchsim.attack.pdf import write_pieces_pdf
 from patchsim.attack.pieces import find_pieces
-from patchsim.imageio import atomic_write_bytes, write_png
+from patchsim.imageio import atomic_write_bytes, save_figure, write_png
 from patchsim.signs import load_face, sticker_mask
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,19 @@ def silhouette_outline_mm(scene, n: int = 750) -> np.ndarray:
     return (c + 0.5) * scene.sign.size_m * 1000 / n
 
 
+def write_sticker_pdf(path: str | Path, scene, sticker_rgba: np.ndarray, paper: str, title: str,
+                      chart: tuple[np.ndarray, float, float] | None = None) -> tuple[list, int]:
+    """The print PDF of a sticker image (RGBA over the face's bounding square, alpha = where it goes):
+    its pieces found at 1 px per mm, placed and tiled at true size. Returns (pieces, pages)."""
+    side_mm = scene.sign.size_m * 1000
+    alpha = sticker_rgba[..., 3].astype(np.float32) / 255
+    mask_mm = cv2.resize(alpha, (int(round(side_mm)),) * 2, interpolation=cv2.INTER_AREA)
+    pieces = find_pieces(mask_mm, side_mm)
+    pages = write_pieces_pdf(path, sticker_rgba, side_mm, pieces, paper, title=title,
+                             silhouette_mm=silhouette_outline_mm(scene), chart=chart)
+    return pieces, pages
+
+
 def write_curves(path: Path, history: list, title: str) -> None:
     """Validation success and loss against step, as a PNG."""
     import matplotlib
@@ -81,10 +94,8 @@ def write_curves(path: Path, history: list, title: str) -> None:
     ax.set_title(title, fontsize=9)
     fig.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mode: str, record: dict,
@@ -95,11 +106,7 @@ def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mo
     st, sign, mask = print_images(scene, result.sticker, clean_lowres, mode, dpi)
     write_png(out / "sticker.png", st, dpi=dpi)
     write_png(out / "sign.png", sign, dpi=dpi)
-    side_mm = scene.sign.size_m * 1000
-    small = cv2.resize(mask, (int(round(side_mm)),) * 2, interpolation=cv2.INTER_AREA)  # 1 px per mm
-    pieces = find_pieces(small, side_mm)
-    pages = write_pieces_pdf(out / "sticker.pdf", st, side_mm, pieces, paper, title=f"patchsim {record.get('model')}",
-                             silhouette_mm=silhouette_outline_mm(scene))
+    pieces, pages = write_sticker_pdf(out / "sticker.pdf", scene, st, paper, f"patchsim {record.get('model')}")
     area = float(mask.sum()) / float(max(sign[..., 3].astype(np.float64).sum() / 255.0, 1e-9))
     record = {**record, "dpi": dpi, "paper": paper, "pdf_pages": pages, "sticker_area_fraction": round(area, 4),
               "pieces": [{"label": p.label, "x_mm": round(p.x_mm, 2), "y_mm": round(p.y_mm, 2),

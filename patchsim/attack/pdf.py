@@ -6,15 +6,15 @@ its label, a 10 cm scale bar and its position on the sign."""
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from patchsim.attack.pieces import Piece
 from patchsim.errors import PatchsimError
+from patchsim.imageio import atomic_write_bytes
 
 PAPERS_MM = {"a4": (210.0, 297.0), "letter": (215.9, 279.4)}
 MARGIN_MM = 10.0
@@ -87,71 +87,62 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
         raise PatchsimError("no sticker pieces to print (empty sticker mask)")
     px_per_mm = rgba.shape[0] / side_mm
     pw, ph = paper_size(paper)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
+    buf = io.BytesIO()
     pages = 0
-    try:
-        with PdfPages(tmp) as pdf:
-            fig, ax = _page(plt, paper)
-            s = min(pw - 2 * MARGIN_MM, ph - 90) / side_mm
-            ox, oy = MARGIN_MM, MARGIN_MM + 20
-            ax.text(MARGIN_MM, MARGIN_MM, f"{title}: where each piece goes", fontsize=11, va="top", weight="bold")
-            ax.text(MARGIN_MM, MARGIN_MM + 7, f"Sign face {side_mm:.0f} mm across (drawn at {100 * s:.0f}% scale). "
-                    "Positions: mm from the top-left corner of the sign's bounding square.", fontsize=7, va="top")
-            ax.add_patch(plt.Rectangle((ox, oy), side_mm * s, side_mm * s, fill=False, ls=":", lw=0.5))
-            if silhouette_mm is not None:
-                sil = np.vstack([silhouette_mm, silhouette_mm[:1]])
-                ax.plot(ox + sil[:, 0] * s, oy + sil[:, 1] * s, color="black", lw=0.8)
-            for p in pieces:
-                c = np.vstack([p.contour_mm, p.contour_mm[:1]])
-                ax.fill(ox + c[:, 0] * s, oy + c[:, 1] * s, color="tab:red", alpha=0.35)
-                ax.text(ox + (p.x_mm + p.w_mm / 2) * s, oy + (p.y_mm + p.h_mm / 2) * s, p.label, ha="center",
-                        va="center", fontsize=10, weight="bold")
-            y = oy + side_mm * s + 8
-            for p in pieces:
-                n = len(tiles(p, paper))
-                ax.text(MARGIN_MM, y, f"Piece {p.label}: {p.w_mm:.1f} x {p.h_mm:.1f} mm, top-left at "
-                        f"x = {p.x_mm:.1f} mm, y = {p.y_mm:.1f} mm ({n} page{'s' if n > 1 else ''})", fontsize=7, va="top")
-                y += 4.5
-            _finish_page(pdf, plt, fig, ax, paper)
-            pages += 1
-            for p in pieces:
-                ts = tiles(p, paper)
-                for k, (tx, ty, tw, th) in enumerate(ts):
-                    fig, ax = _page(plt, paper)
-                    part = f" part {k + 1} of {len(ts)}" if len(ts) > 1 else ""
-                    ax.text(MARGIN_MM, MARGIN_MM, f"Piece {p.label}{part}: {tw:.1f} x {th:.1f} mm at true size",
-                            fontsize=10, va="top", weight="bold")
-                    ax.text(MARGIN_MM, MARGIN_MM + 6, f"Goes at x = {tx:.1f} mm, y = {ty:.1f} mm from the sign's "
-                            "top-left corner. Print at 100% (no 'fit to page'); cut along the solid line.",
-                            fontsize=7, va="top")
-                    x0, y0 = MARGIN_MM, MARGIN_MM + HEADER_MM
-                    i0, i1 = int(round(tx * px_per_mm)), int(round((tx + tw) * px_per_mm))
-                    j0, j1 = int(round(ty * px_per_mm)), int(round((ty + th) * px_per_mm))
-                    ax.imshow(rgba[j0:j1, i0:i1], extent=(x0, x0 + tw, y0 + th, y0), interpolation="none")
-                    c = np.vstack([p.contour_mm, p.contour_mm[:1]])
-                    cx = np.clip(c[:, 0], tx, tx + tw) - tx + x0
-                    cy = np.clip(c[:, 1], ty, ty + th) - ty + y0
-                    ax.plot(cx, cy, color="black", lw=0.4)
-                    _finish_page(pdf, plt, fig, ax, paper)
-                    pages += 1
-            if chart is not None:
-                img, cw, chh = chart
+    with PdfPages(buf) as pdf:
+        fig, ax = _page(plt, paper)
+        s = min(pw - 2 * MARGIN_MM, ph - 90) / side_mm
+        ox, oy = MARGIN_MM, MARGIN_MM + 20
+        ax.text(MARGIN_MM, MARGIN_MM, f"{title}: where each piece goes", fontsize=11, va="top", weight="bold")
+        ax.text(MARGIN_MM, MARGIN_MM + 7, f"Sign face {side_mm:.0f} mm across (drawn at {100 * s:.0f}% scale). "
+                "Positions: mm from the top-left corner of the sign's bounding square.", fontsize=7, va="top")
+        ax.add_patch(plt.Rectangle((ox, oy), side_mm * s, side_mm * s, fill=False, ls=":", lw=0.5))
+        if silhouette_mm is not None:
+            sil = np.vstack([silhouette_mm, silhouette_mm[:1]])
+            ax.plot(ox + sil[:, 0] * s, oy + sil[:, 1] * s, color="black", lw=0.8)
+        for p in pieces:
+            c = np.vstack([p.contour_mm, p.contour_mm[:1]])
+            ax.fill(ox + c[:, 0] * s, oy + c[:, 1] * s, color="tab:red", alpha=0.35)
+            ax.text(ox + (p.x_mm + p.w_mm / 2) * s, oy + (p.y_mm + p.h_mm / 2) * s, p.label, ha="center",
+                    va="center", fontsize=10, weight="bold")
+        y = oy + side_mm * s + 8
+        for p in pieces:
+            n = len(tiles(p, paper))
+            ax.text(MARGIN_MM, y, f"Piece {p.label}: {p.w_mm:.1f} x {p.h_mm:.1f} mm, top-left at "
+                    f"x = {p.x_mm:.1f} mm, y = {p.y_mm:.1f} mm ({n} page{'s' if n > 1 else ''})", fontsize=7, va="top")
+            y += 4.5
+        _finish_page(pdf, plt, fig, ax, paper)
+        pages += 1
+        for p in pieces:
+            ts = tiles(p, paper)
+            for k, (tx, ty, tw, th) in enumerate(ts):
                 fig, ax = _page(plt, paper)
-                ax.text(MARGIN_MM, MARGIN_MM, "Colour calibration chart (true size)", fontsize=10, va="top", weight="bold")
-                ax.text(MARGIN_MM, MARGIN_MM + 6, "Print on the same printer, paper and settings as the sticker; "
-                        "photograph it with the camera you will film with; run `patchsim calibrate PHOTO`.",
+                part = f" part {k + 1} of {len(ts)}" if len(ts) > 1 else ""
+                ax.text(MARGIN_MM, MARGIN_MM, f"Piece {p.label}{part}: {tw:.1f} x {th:.1f} mm at true size",
+                        fontsize=10, va="top", weight="bold")
+                ax.text(MARGIN_MM, MARGIN_MM + 6, f"Goes at x = {tx:.1f} mm, y = {ty:.1f} mm from the sign's "
+                        "top-left corner. Print at 100% (no 'fit to page'); cut along the solid line.",
                         fontsize=7, va="top")
-                x0, y0 = (pw - cw) / 2, MARGIN_MM + HEADER_MM + 4
-                ax.imshow(img, extent=(x0, x0 + cw, y0 + chh, y0), interpolation="none")
+                x0, y0 = MARGIN_MM, MARGIN_MM + HEADER_MM
+                i0, i1 = int(round(tx * px_per_mm)), int(round((tx + tw) * px_per_mm))
+                j0, j1 = int(round(ty * px_per_mm)), int(round((ty + th) * px_per_mm))
+                ax.imshow(rgba[j0:j1, i0:i1], extent=(x0, x0 + tw, y0 + th, y0), interpolation="none")
+                c = np.vstack([p.contour_mm, p.contour_mm[:1]])
+                cx = np.clip(c[:, 0], tx, tx + tw) - tx + x0
+                cy = np.clip(c[:, 1], ty, ty + th) - ty + y0
+                ax.plot(cx, cy, color="black", lw=0.4)
                 _finish_page(pdf, plt, fig, ax, paper)
                 pages += 1
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        if chart is not None:
+            img, cw, chh = chart
+            fig, ax = _page(plt, paper)
+            ax.text(MARGIN_MM, MARGIN_MM, "Colour calibration chart (true size)", fontsize=10, va="top", weight="bold")
+            ax.text(MARGIN_MM, MARGIN_MM + 6, "Print on the same printer, paper and settings as the sticker; "
+                    "photograph it with the camera you will film with; run `patchsim calibrate PHOTO`.",
+                    fontsize=7, va="top")
+            x0, y0 = (pw - cw) / 2, MARGIN_MM + HEADER_MM + 4
+            ax.imshow(img, extent=(x0, x0 + cw, y0 + chh, y0), interpolation="none")
+            _finish_page(pdf, plt, fig, ax, paper)
+            pages += 1
+    atomic_write_bytes(path, buf.getvalue())
     return pages

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from patchsim.imageio import atomic_write_bytes, write_png
+from patchsim.imageio import atomic_write_bytes, save_figure, write_png
 
 VIDEO_SIZE = (640, 360)  # each half of the side-by-side video
 
@@ -74,12 +74,6 @@ def write_frames_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
-def _savefig(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def plot_success_vs_distance(path: Path, rows: list[dict]) -> None:
     import matplotlib
 
@@ -104,7 +98,7 @@ def plot_success_vs_distance(path: Path, rows: list[dict]) -> None:
     ax.invert_xaxis()
     ax.legend()
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -131,7 +125,7 @@ def plot_heatmap(path: Path, rows: list[dict]) -> None:
     ax.set_ylabel("angle (deg)")
     fig.colorbar(im, label="fooled (%)")
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -154,7 +148,7 @@ def plot_filters(path: Path, metrics: dict) -> None:
     ax.set_ylim(0, 100)
     ax.legend()
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 

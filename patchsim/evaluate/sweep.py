@@ -9,6 +9,7 @@ from pathlib import Path
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
+from patchsim.imageio import save_figure
 
 log = logging.getLogger(__name__)
 
@@ -73,5 +74,5 @@ def _plot(path: Path, rows: list[dict]) -> None:
     ax.set_ylim(0, 100)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    report._savefig(fig, path)
+    save_figure(fig, path)
     plt.close(fig)

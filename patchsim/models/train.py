@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from patchsim.errors import PatchsimError
+from patchsim.imageio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
                 epochs: int | None = None, limit: int | None = None) -> dict:
     """Train shipped model ``name`` on GTSRB and write its weights (safetensors) and model card (JSON
     beside it). ``limit`` trains on the first N images only (smoke runs). Returns the card."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from patchsim.models.registry import build
 
@@ -140,14 +141,9 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
         "train_seconds": round(time.time() - t0, 1), "torch": torch.__version__,
     }
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    save_file({k: v.detach().contiguous() for k, v in model.net.state_dict().items()}, str(tmp),
-              metadata={"model": name, "seed": str(seed)})
-    tmp.chmod(0o644)
-    tmp.replace(out)
-    from patchsim.imageio import atomic_write_bytes
-
+    weights = save({k: v.detach().contiguous() for k, v in model.net.state_dict().items()},
+                   metadata={"model": name, "seed": str(seed)})
+    atomic_write_bytes(out, weights)
     atomic_write_bytes(out.with_suffix(".json"), json.dumps(card, indent=1).encode())
     log.info("%s: test accuracy %.4f, weights %s", name, test_acc, out)
     return card

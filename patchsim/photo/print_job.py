@@ -5,12 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from patchsim.attack.export import silhouette_outline_mm
-from patchsim.attack.pdf import write_pieces_pdf
-from patchsim.attack.pieces import find_pieces
+from patchsim.attack.export import print_pixels, write_sticker_pdf
 from patchsim.errors import PatchsimError
 from patchsim.imageio import read_image, resize
 from patchsim.photo.chart import ChartLayout, draw_chart
@@ -27,15 +22,11 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
     meta = json.loads(meta_path.read_text())
     scene = load_scene(meta["scene"])
     sticker = read_image(d / "sticker.png", alpha=True)
-    side_mm = scene.sign.size_m * 1000
-    n = int(round(side_mm / 25.4 * dpi))
+    n = print_pixels(scene.sign.size_m, dpi)
     if sticker.shape[0] != n:
         sticker = resize(sticker, n, n)
-    mask = cv2.resize(sticker[..., 3].astype(np.float32) / 255, (int(round(side_mm)),) * 2, interpolation=cv2.INTER_AREA)
-    pieces = find_pieces(mask, side_mm)
     layout = ChartLayout()
-    chart = draw_chart(dpi / 25.4, layout)
+    chart = (draw_chart(dpi / 25.4, layout), layout.width_mm, layout.height_mm)
     path = Path(out) if out else d / "print.pdf"
-    pages = write_pieces_pdf(path, sticker, side_mm, pieces, paper, title=f"patchsim {meta.get('model')}",
-                             silhouette_mm=silhouette_outline_mm(scene), chart=(chart, layout.width_mm, layout.height_mm))
+    _, pages = write_sticker_pdf(path, scene, sticker, paper, f"patchsim {meta.get('model')}", chart)
     return path, pages
