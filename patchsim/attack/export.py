@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import cv2
@@ -99,8 +100,9 @@ def write_curves(path: Path, history: list, title: str) -> None:
 
 
 def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mode: str, record: dict,
-                  dpi: float = 300.0, paper: str = "A4") -> dict:
-    """Write all outputs of an attack into ``out``; returns the attack.json record written."""
+                  dpi: float = 300.0, paper: str = "A4", started: float | None = None) -> dict:
+    """Write all outputs of an attack into ``out``; returns the attack.json record written. With
+    ``started`` (a ``time.time()``), the record gets ``wall_s_total`` up to writing attack.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     st, sign, mask = print_images(scene, result.sticker, clean_lowres, mode, dpi)
@@ -111,6 +113,8 @@ def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mo
     record = {**record, "dpi": dpi, "paper": paper, "pdf_pages": pages, "sticker_area_fraction": round(area, 4),
               "pieces": [{"label": p.label, "x_mm": round(p.x_mm, 2), "y_mm": round(p.y_mm, 2),
                           "w_mm": round(p.w_mm, 2), "h_mm": round(p.h_mm, 2)} for p in pieces]}
+    if started is not None:
+        record["wall_s_total"] = round(time.time() - started, 2)
     atomic_write_bytes(out / "attack.json", json.dumps(record, indent=1).encode())
     write_curves(out / "curves.png", result.history, f"{record.get('model')} -> {record.get('target_name')}")
     log.info("wrote sticker.png, sign.png, sticker.pdf (%d pages), attack.json, curves.png to %s", pages, out)

@@ -59,11 +59,6 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         "validation_clean_success": clean_rate, "validation_curve": result.history,
         "final_success": result.final_success, "printer_profile": printer,
     }
-    record = export_attack(out, scene, result, attack.clean, cfg.mode, record, dpi=dpi, paper=paper)
-    record["wall_s_total"] = round(time.time() - t0, 2)
-    from patchsim.imageio import atomic_write_bytes
-    import json
-
-    atomic_write_bytes(out / "attack.json", json.dumps(record, indent=1).encode())
+    record = export_attack(out, scene, result, attack.clean, cfg.mode, record, dpi=dpi, paper=paper, started=t0)
     log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps, record["wall_s_total"])
     return record

@@ -64,6 +64,19 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rx @ rz
 
 
+def square_box(corners: np.ndarray, margin: float, jitter_x: float = 0.0, jitter_y: float = 0.0,
+               jitter_scale: float = 0.0) -> tuple[float, float, float]:
+    """The detector's square box (left, top, side) in pixels around corners ``(K, 2)``: the larger side
+    of their bounding box grown by ``margin`` per side and ``jitter_scale``, its centre moved by
+    ``jitter_x`` / ``jitter_y`` times the bounding box's width / height."""
+    lo, hi = corners.min(0), corners.max(0)
+    wh = hi - lo
+    side = wh.max() * (1 + 2 * margin) * (1 + jitter_scale)
+    cx = (lo[0] + hi[0]) / 2 + jitter_x * wh[0]
+    cy = (lo[1] + hi[1]) / 2 + jitter_y * wh[1]
+    return float(cx - side / 2), float(cy - side / 2), float(side)
+
+
 @dataclass
 class SimFrame:
     """One simulated frame: ``image`` (H, W, 3) uint8, ``corners`` (4, 2) px (TL, TR, BR, BL of the face
@@ -120,12 +133,7 @@ class CameraSimulator:
 
     def detector_box(self, corners: np.ndarray, c: dict) -> tuple[float, float, float]:
         """Square box (left, top, side) around the corners with the scene's margin and the frame's jitter."""
-        lo, hi = corners.min(0), corners.max(0)
-        wh = hi - lo
-        side = wh.max() * (1 + 2 * self.scene.crop.margin) * (1 + c["jitter_scale"])
-        cx = (lo[0] + hi[0]) / 2 + c["jitter_x"] * wh[0]
-        cy = (lo[1] + hi[1]) / 2 + c["jitter_y"] * wh[1]
-        return float(cx - side / 2), float(cy - side / 2), float(side)
+        return square_box(corners, self.scene.crop.margin, c["jitter_x"], c["jitter_y"], c["jitter_scale"])
 
     # ---- appearance -----------------------------------------------------------------------------------
     def background(self, seed: int) -> np.ndarray:

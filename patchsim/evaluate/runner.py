@@ -11,12 +11,12 @@ from typing import Callable, Iterator
 
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from patchsim.evaluate import consistency
 from patchsim.evaluate.camera_sim import CameraSimulator, SimFrame, detector_crop
 from patchsim.evaluate.metrics import Goal, binned, sequence_metrics
+from patchsim.evaluate.real import classify_crops
 from patchsim.render.conditions import Conditions
 from patchsim.signs import load_face
 
@@ -72,12 +72,10 @@ class _Classifier:
         if len(self.queue) >= self.batch:
             self.flush()
 
-    @torch.no_grad()
     def flush(self) -> None:
         if not self.queue:
             return
-        x = torch.from_numpy(np.stack([q[3] for q in self.queue])).permute(0, 3, 1, 2).float() / 255
-        p = self.model(x).softmax(1).numpy()
+        p = classify_crops(self.model, [q[3] for q in self.queue])
         for (run, kind, i, _), row in zip(self.queue, p):
             kept = row.copy() if kind == "main" else int(row.argmax())
             self.probs.setdefault((run, kind), {}).setdefault(i, []).append(kept)

@@ -10,7 +10,7 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
-from patchsim.evaluate.camera_sim import detector_crop
+from patchsim.evaluate.camera_sim import detector_crop, square_box
 from patchsim.evaluate.metrics import Goal
 from patchsim.imageio import read_image
 from patchsim.models import load, resolve_class
@@ -34,13 +34,6 @@ def frames_of(sources: list[str]):
             raise PatchsimError(f"not found: {s}")
 
 
-def box_from_corners(corners: np.ndarray, margin: float) -> tuple[float, float, float]:
-    """The detector box the simulator uses: square around the corners, ``margin`` per side, no jitter."""
-    lo, hi = corners.min(0), corners.max(0)
-    side = float((hi - lo).max()) * (1 + 2 * margin)
-    return float((lo[0] + hi[0]) / 2 - side / 2), float((lo[1] + hi[1]) / 2 - side / 2), side
-
-
 def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = "stop", target=None,
               corners_file: str | None = None, weights: str | None = None, labels: str | None = None,
               margin: float = 0.1, fps: float | None = None) -> dict:
@@ -62,7 +55,7 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
             continue
         names.append(name)
         methods.append(how)
-        crops.append(detector_crop(img, box_from_corners(c, margin), size))
+        crops.append(detector_crop(img, square_box(c, margin), size))
     if not crops:
         raise PatchsimError(f"the sign was found in none of the {len(missing)} frames; give --corners")
     res = real.sequence_from_crops(model, names, crops, goal, fps)
