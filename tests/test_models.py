@@ -48,6 +48,21 @@ def test_shipped_model_reads_real_gtsrb(name):
     assert (pred == y).mean() > 0.95
 
 
+@pytest.mark.parametrize("name", TRAINED)
+@pytest.mark.parametrize("scene_name", ["stop_driveby", "stop_lab"])
+def test_shipped_model_reads_clean_renders_as_stop(name, scene_name):
+    # renderer and model agree before any attack: >= 97% of sampled conditions read stop
+    from patchsim.render import Renderer, sample_eot
+    from patchsim.scene import load_scene
+
+    scene = load_scene(scene_name)
+    cond = sample_eot(scene, 192, torch.Generator().manual_seed(7))
+    m = load(name)
+    with torch.no_grad():
+        pred = m(Renderer.from_scene(scene).render_crops(cond).images).argmax(1)
+    assert float((pred == m.classes.index("stop")).float().mean()) >= 0.97
+
+
 def test_wrong_input_shape_is_a_clear_error():
     m = load("lisa-cnn", weights=LISA_NPZ) if LISA_NPZ.exists() else load(TRAINED[0])
     with pytest.raises(ShapeError, match=r"input: expected shape \(B, 3, 32, 32\), got \(1, 3, 64, 64\)"):

@@ -14,6 +14,7 @@ import torch
 
 from patchsim.errors import PatchsimError
 from patchsim.imageio import to_tensor
+from patchsim.signs.legend import stop_legend
 from patchsim.signs.raster import Canvas, octagon, regular_polygon
 
 RED = (186, 22, 36)
@@ -36,7 +37,7 @@ class SignSpec:
 def _stop(c: Canvas) -> None:
     c.polygon(octagon(), WHITE, alpha=True)
     c.polygon(octagon(inset=0.025), RED)
-    c.text("STOP", (0.5, 0.5), 0.33, WHITE, max_width=0.78, weight=0.2)
+    stop_legend(c, WHITE)
 
 
 def _yield(c: Canvas) -> None:

@@ -44,6 +44,13 @@ class Canvas:
         if alpha:
             cv2.circle(self.alpha, c, r, 255, -1, cv2.LINE_8, shift=4)
 
+    def stroke(self, pts, width: float, color) -> None:
+        """Draw an open polyline through ``pts`` ``(K, 2)`` (normalised) ``width`` wide (normalised),
+        with round joins and ends, in sRGB uint8 ``color``."""
+        thick = max(1, int(round(width * self.big)))
+        cv2.polylines(self.rgb, self._pts(pts)[None], False, tuple(int(c) for c in color), thick, cv2.LINE_8,
+                      shift=4)
+
     def text(self, s: str, centre, height: float, color, max_width: float, weight: float = 0.16) -> None:
         """Draw ``s`` centred at ``centre`` with cap height ``height`` (normalised), at most ``max_width``
         wide; ``weight`` is the stroke width as a fraction of the height."""
