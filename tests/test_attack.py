@@ -75,7 +75,7 @@ def test_tv_and_objectives():
 
 
 def test_short_attack_raises_target_probability(driveby_scene):
-    a = _attack(driveby_scene, steps=30)
+    a = _attack(driveby_scene, steps=30, lr=0.5, early_stop=1.0)
     cond = a.val_cond
     _, before = a.score(None, cond)
     res = a.run(progress=False)

@@ -19,7 +19,7 @@ def test_packaged_scenes_load(driveby_scene, lab_scene):
     assert s.sign.class_name == "stop" and s.sign.size_m == 0.75 and s.sign.mount_height_m == 2.1
     assert (s.camera.width, s.camera.height, s.camera.hfov_deg, s.camera.height_m) == (1280, 720, 60.0, 1.4)
     assert (s.driveby.start_m, s.driveby.end_m, s.driveby.speed_mps, s.driveby.fps) == (40.0, 5.0, 10.0, 30.0)
-    assert len(s.sticker.regions) == 1 and s.sticker.regions[0].points[0] == (245.0, 245.0)
+    assert len(s.sticker.regions) == 1 and s.sticker.regions[0].points[0] == (190.0, 290.0)
     assert lab_scene.grid.distances_m[0] == 1.5 and lab_scene.grid.distances_m[-1] == 12.0
     assert max(lab_scene.grid.angles_deg) == 30.0
     assert lab_scene.lighting.sun == (0.0, 0.0)

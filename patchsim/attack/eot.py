@@ -179,7 +179,7 @@ class EOTAttack:
                 history.append({"step": done, "success": rate, "loss": loss.item(), "wall_s": round(time.time() - t0, 2)})
                 bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{rate:.3f}")
                 log.debug("step %d loss %.4f val success %.4f", done, loss.item(), rate)
-                if rate >= cfg.early_stop:
+                if cfg.early_stop < 1.0 and rate >= cfg.early_stop:  # 1.0 disables early stopping
                     stopped_early = done < cfg.steps
             if checkpoint is not None and (done % cfg.checkpoint_every == 0 or stopped_early or done == cfg.steps):
                 self._save_checkpoint(checkpoint, done, time.time() - t0, history, w, opt, sched, g)
