@@ -5,6 +5,8 @@
 - Clean rendered stop signs: 512 EOT conditions of scenes/stop_driveby.yaml and scenes/stop_lab.yaml,
   the drive-by sequence and the lab grid: fraction classified stop, with the failures binned by
   distance, yaw and ambient light.
+- The same clean renders with the face replaced by a real photographed stop sign
+  (rp2/photos/uw17_stop_2484.jpg, rectified): separates renderer artwork errors from model errors.
 
 Run: python bench/model_report.py [--models gtsrb-cnn gtsrb-resnet lisa-cnn]"""
 
@@ -21,6 +23,7 @@ from patchsim.imageio import read_image, to_tensor
 from patchsim.models import load
 from patchsim.render import Renderer, sample_driveby, sample_eot, sample_grid
 from patchsim.scene import load_scene
+from patchsim.signs import face_from_photo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -51,9 +54,16 @@ def victims(model) -> float:
     return float((predict(model, x) == model.classes.index("stop")).float().mean())
 
 
-def rendered(model, scene_name: str, how: str, n: int = 512, seed: int = 2024):
+def photo_face() -> torch.Tensor:
+    n = 2484 - 1  # the photo is a tight square crop of the face's bounding square
+    return face_from_photo(SHARED / "rp2" / "photos" / "uw17_stop_2484.jpg", [[0, 0], [n, 0], [n, n], [0, n]], "stop")
+
+
+def rendered(model, scene_name: str, how: str, n: int = 512, seed: int = 2024, face: torch.Tensor | None = None):
     scene = load_scene(scene_name)
     r = Renderer.from_scene(scene)
+    if face is not None:
+        r.face.copy_(face[None])
     g = torch.Generator().manual_seed(seed)
     cond = {"eot": lambda: sample_eot(scene, n, g), "driveby": lambda: sample_driveby(scene, g),
             "grid": lambda: sample_grid(scene, g)}[how]()
@@ -89,6 +99,8 @@ def main() -> None:
                 print(bins(cond, ok, "distance_m", [0, 5, 10, 20, 30, 41]))
                 print(bins(cond, ok, "yaw_deg", [-31, -15, -5, 5, 15, 31]))
                 print(bins(cond, ok, "ambient", [0, 0.6, 0.8, 1.0, 1.2]))
+            rate, cond, _ = rendered(model, scene, how, face=photo_face())
+            print(f"   same conditions, real photographed face: stop {100 * rate:.1f}%")
 
 
 if __name__ == "__main__":
