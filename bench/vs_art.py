@@ -1,8 +1,8 @@
 """patchsim's EOT sticker optimiser against the Adversarial Robustness Toolbox's AdversarialPatchPyTorch,
 in one run, on the same model, target, patch area and CPU.
 
-Both optimise a square patch covering the same share of the sign face (13.5%, the default scene's
-sticker area) at the face centre, against the shipped gtsrb-cnn, target speed_limit_80. ART trains in
+Both optimise a square patch at the same place on the sign face, the default drive-by scene's sticker
+square (14.5% of the face), against the shipped gtsrb-cnn, target speed_limit_80. ART trains in
 image space on clean rendered crops (its own random rotation / scale / placement inside the sign);
 patchsim trains through its physical renderer. Both patches are then scored the same way: printed onto
 the sign face and rendered under 512 held-out conditions (a seed neither optimiser saw). Printed:
@@ -15,7 +15,6 @@ Run: python bench/vs_art.py [--budget-s 300]"""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import time
 
@@ -25,21 +24,23 @@ import torch
 from patchsim.attack import AttackConfig, EOTAttack
 from patchsim.models import freeze, load
 from patchsim.render import Renderer, sample_eot
-from patchsim.scene import StickerConfig, StickerRegion, load_scene
+from patchsim.scene import load_scene
 
-AREA = 0.135  # fraction of the sign face
 HELD_OUT_SEED = 424242
 
 
 def square_scene():
-    """The drive-by scene with one square sticker of AREA of the octagon's area at the face centre."""
+    """The drive-by scene and its one square sticker region: (scene, side, (x0, y0)) with the side and
+    top-left corner as fractions of the face's bounding square."""
     scene = load_scene("stop_driveby")
     side_mm = scene.sign.size_m * 1000
-    octagon = 2 * (math.sqrt(2) - 1) * side_mm**2
-    s = math.sqrt(AREA * octagon)
-    x0 = (side_mm - s) / 2
-    region = StickerRegion(((x0, x0), (x0 + s, x0), (x0 + s, x0 + s), (x0, x0 + s)))
-    return dataclasses.replace(scene, sticker=StickerConfig(regions=(region,))), s / side_mm
+    if len(scene.sticker.regions) != 1:
+        raise SystemExit("vs_art compares one square patch: the drive-by scene must have one sticker region")
+    pts = np.array(scene.sticker.regions[0].points) / side_mm
+    w, h = pts.max(0) - pts.min(0)
+    if len(pts) != 4 or abs(w - h) > 1e-6:
+        raise SystemExit("vs_art compares one square patch: the drive-by scene's sticker must be a square")
+    return scene, float(w), tuple(pts.min(0).tolist())
 
 
 @torch.no_grad()
@@ -48,14 +49,14 @@ def held_out_success(renderer, model, cond, sticker, target) -> float:
     return float((pred == target).float().mean())
 
 
-def patch_to_sticker(patch: np.ndarray, frac: float, n: int) -> torch.Tensor:
-    """ART's square patch (3, P, P) placed as the face-centre square sticker in an (1, 3, n, n) texture."""
+def patch_to_sticker(patch: np.ndarray, frac: float, corner: tuple[float, float], n: int) -> torch.Tensor:
+    """ART's square patch (3, P, P) placed as the scene's square sticker in an (1, 3, n, n) texture."""
     tex = torch.full((1, 3, n, n), 0.5)
     side = int(round(frac * n))
-    x0 = (n - side) // 2
+    x0, y0 = (int(round(c * n)) for c in corner)
     p = torch.nn.functional.interpolate(torch.from_numpy(patch)[None].float(), size=(side, side), mode="bilinear",
                                         align_corners=False)
-    tex[:, :, x0:x0 + side, x0:x0 + side] = p
+    tex[:, :, y0:y0 + side, x0:x0 + side] = p
     return tex
 
 
@@ -68,10 +69,11 @@ def main() -> None:
     torch.manual_seed(0)
     model = freeze(load("gtsrb-cnn"))
     target = model.classes.index("speed_limit_80")
-    scene, frac = square_scene()
+    scene, frac, corner = square_scene()
+    area = frac**2 / (2 * (math.sqrt(2) - 1))  # of the octagon
     renderer = Renderer.from_scene(scene, face_resolution=128)
     cond = sample_eot(scene, a.held_out, torch.Generator().manual_seed(HELD_OUT_SEED))
-    print(f"model gtsrb-cnn, target speed_limit_80, square sticker {100 * AREA:.1f}% of the face, "
+    print(f"model gtsrb-cnn, target speed_limit_80, square sticker {100 * area:.1f}% of the face at {corner[0]:.2f}, {corner[1]:.2f}, "
           f"{a.held_out} held-out conditions, torch {torch.__version__}, {torch.get_num_threads()} threads")
     results = {}
 
@@ -120,10 +122,11 @@ def main() -> None:
         clf = PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=(3, 32, 32), nb_classes=43,
                                 clip_values=(0.0, 1.0), channels_first=True)
         sign_px = 32 / 1.2  # the sign spans the crop less its 10% margins
-        scale = math.sqrt(AREA * 2 * (math.sqrt(2) - 1)) * sign_px / 32
+        scale = frac * sign_px / 32
         mask = np.zeros((1, 32, 32), bool)
-        lo, hi = int(16 - 0.2 * sign_px), int(16 + 0.2 * sign_px)
-        mask[:, lo:hi, lo:hi] = True  # patch centres on the middle of the sign
+        cx, cy = (16 - sign_px / 2 + (c + frac / 2) * sign_px for c in corner)
+        r = 0.2 * sign_px
+        mask[:, int(cy - r):int(cy + r), int(cx - r):int(cx + r)] = True  # patch centres near the sticker square
         art = AdversarialPatchPyTorch(clf, rotation_max=10.0, scale_min=scale * 0.9, scale_max=scale * 1.1,
                                       learning_rate=0.05, max_iter=1, batch_size=32, patch_shape=(3, 32, 32),
                                       patch_type="square", targeted=True, verbose=False)
@@ -135,7 +138,7 @@ def main() -> None:
                 patch, _ = art.generate(x=x, y=y, mask=mask)
             opt_s += time.perf_counter() - t
             steps += max(1, a.chunk // per_iter) * per_iter
-            s = held_out_success(renderer, model, cond, patch_to_sticker(patch, frac, 128), target)
+            s = held_out_success(renderer, model, cond, patch_to_sticker(patch, frac, corner, 128), target)
             curve.append((steps, opt_s, s))
             if s >= 0.9:
                 break

@@ -13,7 +13,7 @@ coordinates or a centre-line polyline ``("line", points)`` drawn with the stroke
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
