@@ -134,3 +134,25 @@ def test_clean_crop_looks_like_stop_sign(renderer):
     img = rgb_to_linear_rgb(renderer.render_crops(c).images)[0]
     centre = img[:, 6:9, 12:20].mean((1, 2))  # red field above the legend
     assert centre[0] > 2 * centre[1] and centre[0] > 2 * centre[2]
+
+
+def test_frame_does_not_depend_on_its_batch(renderer):
+    # each frame samples the face at its own mip level: a far sign rendered beside a near one is the
+    # same frame as when rendered alone (batch-wide levels made the far sign 0.3 off)
+    c = identity_conditions(2, distance_m=[5.0, 40.0], lateral_m=2.5, vertical_m=0.7)
+    with torch.no_grad():
+        both = renderer.render_frames(c).images
+        alone = torch.cat([renderer.render_frames(c[i:i + 1]).images for i in range(2)])
+    assert float((both - alone).abs().max()) < 1e-4
+
+
+def test_sample_face_mip_per_image_levels():
+    from patchsim.render.fragments import face_level, sample_face, sample_face_mip
+
+    face = torch.rand(1, 4, 128, 128, generator=torch.Generator().manual_seed(0))
+    uv = torch.rand(3, 5, 5, 2, generator=torch.Generator().manual_seed(1))
+    out = sample_face_mip(face, uv, torch.tensor([20.0, 100.0, 40.0]))
+    for i, fp in enumerate([20.0, 100.0, 40.0]):
+        assert torch.equal(out[i:i + 1], sample_face(face_level(face, fp), uv[i:i + 1]))
+    with pytest.raises(PatchsimError, match="footprint_px"):
+        sample_face_mip(face, uv, torch.tensor([20.0]))

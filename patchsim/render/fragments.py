@@ -84,14 +84,41 @@ def sample_face(face: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(face, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def face_level(face: torch.Tensor, footprint_px: float) -> torch.Tensor:
-    """Pre-filter (mip level) for a face that covers about ``footprint_px`` output pixels across: area-
-    downsample ``(B, C, N, N)`` to the smallest power-of-two size >= the footprint (never up), so that
-    bilinear sampling does not alias. Differentiable."""
-    n = face.shape[-1]
+def mip_size(footprint_px: float, n: int) -> int:
+    """Side of the mip level for a face of ``n`` texels covering about ``footprint_px`` output pixels
+    across: the smallest power of two >= the footprint (at least 16), never above ``n``."""
     target = 16
     while target < footprint_px and target < n:
         target *= 2
+    return min(target, n)
+
+
+def face_level(face: torch.Tensor, footprint_px: float) -> torch.Tensor:
+    """Pre-filter (mip level) for a face that covers about ``footprint_px`` output pixels across: area-
+    downsample ``(B, C, N, N)`` to :func:`mip_size` (never up), so that bilinear sampling does not alias.
+    Differentiable."""
+    n = face.shape[-1]
+    target = mip_size(footprint_px, n)
     if target >= n:
         return face
     return F.interpolate(face, size=(target, target), mode="area")
+
+
+def sample_face_mip(face: torch.Tensor, uv: torch.Tensor, footprint_px: torch.Tensor) -> torch.Tensor:
+    """Sample each image's face at its own mip level: ``face`` ``(1 or B, C, N, N)``, ``uv``
+    ``(B, H, W, 2)``, ``footprint_px`` ``(B,)`` output pixels across the face. Returns ``(B, C, H, W)``;
+    an image's result does not depend on the other images in the batch."""
+    check_shape(footprint_px, [uv.shape[0]], "footprint_px")
+    n = face.shape[-1]
+    sizes = [mip_size(f, n) for f in footprint_px.tolist()]
+    if len(set(sizes)) == 1:
+        return sample_face(face_level(face, float(footprint_px[0])), uv)
+    parts, order = [], []
+    for size in sorted(set(sizes)):
+        idx = [i for i, v in enumerate(sizes) if v == size]
+        f = face if face.shape[0] == 1 else face[idx]
+        parts.append(sample_face(face_level(f, float(size)), uv[idx]))
+        order += idx
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    return torch.cat(parts)[inverse.to(uv.device)]

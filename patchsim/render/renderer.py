@@ -19,7 +19,7 @@ from patchsim.render import camera as cam
 from patchsim.render import geometry as geo
 from patchsim.render.background import Background, sample_background
 from patchsim.render.conditions import Conditions
-from patchsim.render.fragments import face_level, pixel_grid, rasterize_sign, sample_face
+from patchsim.render.fragments import pixel_grid, rasterize_sign, sample_face_mip
 from patchsim.render.printer import PrinterModel
 from patchsim.render.shading import shade_background, shade_sign
 from patchsim.scene import CameraConfig, CropConfig
@@ -104,13 +104,14 @@ class Renderer(nn.Module):
             raise SignNotVisibleError(bad)
 
     def _sign_layer(self, face: torch.Tensor, img_from_g: torch.Tensor, cond: Conditions, h: int, w: int,
-                    footprint_px: float) -> tuple[torch.Tensor, torch.Tensor]:
+                    footprint_px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Premultiplied linear radiance ``(B, 3, h, w)`` and coverage ``(B, 1, h, w)`` of the sign and its
-        post on an output grid whose pixel indices map to frame pixels by ``img_from_g``."""
+        post on an output grid whose pixel indices map to frame pixels by ``img_from_g``;
+        ``footprint_px`` ``(B,)``: grid pixels across each face (picks each image's mip level)."""
         grid_from_face = torch.linalg.inv(img_from_g) @ geo.img_from_face(cond, self.camera, self.size_m)
         frags = rasterize_sign(grid_from_face, h, w)
         linear_face = torch.cat([rgb_to_linear_rgb(face[:, :3].clamp(0, 1)), face[:, 3:]], 1)
-        tex = sample_face(face_level(linear_face, footprint_px), frags.uv)
+        tex = sample_face_mip(linear_face, frags.uv, footprint_px)
         coverage = tex[:, 3:] * frags.in_front
         sign = shade_sign(tex[:, :3], frags.uv, cond)
         if self.post_width_m <= 0:
@@ -119,12 +120,12 @@ class Renderer(nn.Module):
         post_rgb = shade_background(torch.full((len(cond), 3, 1, 1), POST_GREY).to(sign), cond)
         return sign * coverage + post_rgb * post, coverage + post
 
-    def _post_coverage(self, uv: torch.Tensor, cond: Conditions, pixel_uv: float) -> torch.Tensor:
+    def _post_coverage(self, uv: torch.Tensor, cond: Conditions, pixel_uv: torch.Tensor) -> torch.Tensor:
         """Anti-aliased coverage ``(B, 1, h, w)`` of the sign post: a vertical bar ``POST_WIDTH_M`` wide in
         the sign plane from the face's bottom edge down to the road."""
         half = self.post_width_m / (2 * self.size_m)
         length = ((cond.vertical_m + self.camera.height_m) / self.size_m - 0.5).clamp(min=0).view(-1, 1, 1)
-        soft = 1.0 / max(pixel_uv, 1.0)  # about one output pixel, in face units
+        soft = 1.0 / pixel_uv.clamp(min=1.0).view(-1, 1, 1)  # about one output pixel, in face units
         u, v = uv[..., 0], uv[..., 1]
         inside_u = torch.sigmoid((half - (u - 0.5).abs()) / soft)
         inside_v = torch.sigmoid((v - 1.0) / soft) * torch.sigmoid((1.0 + length - v) / soft)
@@ -157,7 +158,7 @@ class Renderer(nn.Module):
         boxes = geo.detector_box(corners, cond, self.crop.margin)
         pitch = boxes[:, 2] / (size * ss)
         img_from_g = geo.img_from_grid(boxes[:, 0], boxes[:, 1], pitch)
-        footprint = size * ss / (1 + 2 * self.crop.margin)
+        footprint = torch.full((len(cond),), size * ss / (1 + 2 * self.crop.margin), device=boxes.device)
         sign, coverage = self._sign_layer(self.textured_face(sticker), img_from_g, cond, size * ss, size * ss, footprint)
         radiance = sign + self._background_layer(img_from_g, cond, size * ss, size * ss) * (1 - coverage)
         radiance = F.avg_pool2d(radiance, ss) if ss > 1 else radiance
@@ -189,7 +190,7 @@ class Renderer(nn.Module):
             x0 = lo[:, 0].clamp(max=w - tw).clamp(min=0)
             y0 = lo[:, 1].clamp(max=h - th).clamp(min=0)
             img_from_g = geo.img_from_grid(x0 - 0.5, y0 - 0.5, ones / ss)
-            footprint = float((corners.max(1).values - corners.min(1).values).max().clamp(max=4 * max(h, w))) * ss
+            footprint = (corners.max(1).values - corners.min(1).values).max(1).values.clamp(max=4 * max(h, w)) * ss
             sign, cov = self._sign_layer(self.textured_face(sticker), img_from_g, cond, th * ss, tw * ss, footprint)
             if ss > 1:
                 sign, cov = F.avg_pool2d(sign, ss), F.avg_pool2d(cov, ss)
