@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from patchsim.attack.pdf import write_pieces_pdf
+from patchsim.attack.pdf import Sheet, write_pieces_pdf
 from patchsim.attack.pieces import find_pieces
 from patchsim.imageio import atomic_write_bytes, save_figure, write_png
 from patchsim.signs import load_face, sticker_mask
@@ -64,15 +65,16 @@ def silhouette_outline_mm(scene, n: int = 750) -> np.ndarray:
 
 
 def write_sticker_pdf(path: str | Path, scene, sticker_rgba: np.ndarray, paper: str, title: str,
-                      chart: tuple[np.ndarray, float, float] | None = None) -> tuple[list, int]:
+                      sheets: Sequence[Sheet] = ()) -> tuple[list, int]:
     """The print PDF of a sticker image (RGBA over the face's bounding square, alpha = where it goes):
-    its pieces found at 1 px per mm, placed and tiled at true size. Returns (pieces, pages)."""
+    its pieces found at 1 px per mm, placed and tiled at true size, then ``sheets`` (true-size pages).
+    Returns (pieces, pages)."""
     side_mm = scene.sign.size_m * 1000
     alpha = sticker_rgba[..., 3].astype(np.float32) / 255
     mask_mm = cv2.resize(alpha, (int(round(side_mm)),) * 2, interpolation=cv2.INTER_AREA)
     pieces = find_pieces(mask_mm, side_mm)
     pages = write_pieces_pdf(path, sticker_rgba, side_mm, pieces, paper, title=title,
-                             silhouette_mm=silhouette_outline_mm(scene), chart=chart)
+                             silhouette_mm=silhouette_outline_mm(scene), sheets=sheets)
     return pieces, pages
 
 

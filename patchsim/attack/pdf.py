@@ -2,12 +2,16 @@
 
 Page 1 shows where each piece goes on the sign (to scale, not true size). Every following page holds
 one piece, or one tile of a piece larger than the printable area, at true size with its cut line,
-its label, a 10 cm scale bar and its position on the sign."""
+its label, a 10 cm scale bar and its position on the sign. Extra true-size sheets (the colour chart,
+the sign-locator markers) follow, one page each."""
 
 from __future__ import annotations
 
 import io
 import math
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +19,18 @@ import numpy as np
 from patchsim.attack.pieces import Piece
 from patchsim.errors import PatchsimError
 from patchsim.imageio import atomic_write_bytes
+
+@dataclass(frozen=True)
+class Sheet:
+    """A page printed at true size: uint8 RGB ``image`` covering ``width_mm`` x ``height_mm``, under a
+    ``title`` and a one-paragraph ``note``."""
+
+    title: str
+    note: str
+    image: np.ndarray
+    width_mm: float
+    height_mm: float
+
 
 PAPERS_MM = {"a4": (210.0, 297.0), "letter": (215.9, 279.4)}
 MARGIN_MM = 10.0
@@ -73,10 +89,10 @@ def _scale_bar(ax, x: float, y: float) -> None:
 
 def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces: list[Piece], paper: str = "A4",
                      title: str = "patchsim sticker", silhouette_mm: np.ndarray | None = None,
-                     chart: tuple[np.ndarray, float, float] | None = None) -> int:
+                     sheets: Sequence[Sheet] = ()) -> int:
     """Write the PDF; returns the number of pages. ``rgba`` ``(P, P, 4)`` uint8 covers the face's
     bounding square of ``side_mm`` millimetres; ``silhouette_mm`` ``(K, 2)`` outlines the sign;
-    ``chart`` (RGB image, width mm, height mm) adds a calibration-chart page at true size."""
+    each of ``sheets`` adds a page at true size."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,6 +101,10 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
 
     if not pieces:
         raise PatchsimError("no sticker pieces to print (empty sticker mask)")
+    for sh in sheets:
+        fw, fh = printable_area(paper)
+        if sh.width_mm > fw or sh.height_mm > fh - HEADER_MM - 4:
+            raise PatchsimError(f"sheet {sh.title!r} ({sh.width_mm:.0f} x {sh.height_mm:.0f} mm) does not fit on {paper}")
     px_per_mm = rgba.shape[0] / side_mm
     pw, ph = paper_size(paper)
     buf = io.BytesIO()
@@ -133,15 +153,12 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
                 ax.plot(cx, cy, color="black", lw=0.4)
                 _finish_page(pdf, plt, fig, ax, paper)
                 pages += 1
-        if chart is not None:
-            img, cw, chh = chart
+        for sh in sheets:
             fig, ax = _page(plt, paper)
-            ax.text(MARGIN_MM, MARGIN_MM, "Colour calibration chart (true size)", fontsize=10, va="top", weight="bold")
-            ax.text(MARGIN_MM, MARGIN_MM + 6, "Print on the same printer, paper and settings as the sticker; "
-                    "photograph it with the camera you will film with; run `patchsim calibrate PHOTO`.",
-                    fontsize=7, va="top")
-            x0, y0 = (pw - cw) / 2, MARGIN_MM + HEADER_MM + 4
-            ax.imshow(img, extent=(x0, x0 + cw, y0 + chh, y0), interpolation="none")
+            ax.text(MARGIN_MM, MARGIN_MM, f"{sh.title} (true size)", fontsize=10, va="top", weight="bold")
+            ax.text(MARGIN_MM, MARGIN_MM + 6, textwrap.fill(sh.note, 130), fontsize=7, va="top", linespacing=1.3)
+            x0, y0 = (pw - sh.width_mm) / 2, MARGIN_MM + HEADER_MM + 4
+            ax.imshow(sh.image, extent=(x0, x0 + sh.width_mm, y0 + sh.height_mm, y0), interpolation="none")
             _finish_page(pdf, plt, fig, ax, paper)
             pages += 1
     atomic_write_bytes(path, buf.getvalue())

@@ -76,9 +76,12 @@ def draw_chart(px_per_mm: float = 10.0, layout: ChartLayout = ChartLayout(), col
 
 
 def detect_markers(photo: np.ndarray) -> dict[int, np.ndarray]:
-    """ArUco markers (4x4_50) in an RGB photo: {id: corners (4, 2) px}."""
+    """ArUco markers (4x4_50) in an RGB photo: {id: corners (4, 2) px, sub-pixel, pixel centres at
+    integer coordinates}."""
     gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY) if photo.ndim == 3 else photo
-    det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(ARUCO_DICT), cv2.aruco.DetectorParameters())
+    params = cv2.aruco.DetectorParameters()
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX  # sub-pixel corners, not pixel-snapped
+    det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(ARUCO_DICT), params)
     corners, ids, _ = det.detectMarkers(gray)
     if ids is None:
         return {}

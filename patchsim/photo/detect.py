@@ -12,19 +12,17 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.photo.chart import detect_markers
-
-SIGN_MARKER_IDS = (10, 11, 12, 13)  # printed at the face square's TL, TR, BR, BL corners, outside the face
+from patchsim.photo.locator import INNER_CORNER, SIGN_MARKER_IDS
 
 
 def corners_from_markers(photo: np.ndarray) -> np.ndarray | None:
-    """Face-square corners from markers 10-13 placed so that each marker's inner corner touches the
-    face square's corner (TL marker: its bottom-right corner; TR: bottom-left; BR: top-left; BL:
-    top-right). None unless all four are seen."""
+    """Face-square corners ``(4, 2)`` (TL, TR, BR, BL, pixels) from the sign-locator markers 10-13 (see
+    :mod:`patchsim.photo.locator`): each marker's inner corner touches the face square's corner. None
+    unless all four are seen."""
     found = detect_markers(photo)
     if not all(i in found for i in SIGN_MARKER_IDS):
         return None
-    inner = {10: 2, 11: 3, 12: 0, 13: 1}  # OpenCV corner order TL, TR, BR, BL
-    return np.stack([found[i][inner[i]] for i in SIGN_MARKER_IDS])
+    return np.stack([found[i][INNER_CORNER[i]] for i in SIGN_MARKER_IDS])
 
 
 def red_mask(photo: np.ndarray) -> np.ndarray:
