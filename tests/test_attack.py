@@ -7,7 +7,7 @@ import torch
 
 from patchsim.attack import AttackConfig, EOTAttack
 from patchsim.attack.losses import load_palette, nps_loss, targeted_margin, tv_loss, untargeted_ce
-from patchsim.attack.pdf import PAPERS_MM, write_pieces_pdf
+from patchsim.attack.pdf import PAPERS_MM, Sheet, write_pieces_pdf
 from patchsim.attack.pieces import find_pieces
 from patchsim.errors import PatchsimError
 from patchsim.models import freeze, load
@@ -136,10 +136,11 @@ def test_pdf_pages_and_pieces_at_true_size(tmp_path, paper):
     rgba = np.zeros((1500, 1500, 4), np.uint8)
     rgba[..., 0] = 200
     rgba[..., 3] = 255
-    pages = write_pieces_pdf(tmp_path / "s.pdf", rgba, side, pieces, paper)
+    sheet = Sheet("locator", "a note", np.full((99, 89, 3), 255, np.uint8), 178.0, 198.0)
+    pages = write_pieces_pdf(tmp_path / "s.pdf", rgba, side, pieces, paper, sheets=[sheet])
     boxes, draws = _pdf_pages_and_images((tmp_path / "s.pdf").read_bytes())
     w_mm, h_mm = PAPERS_MM[paper.lower()]
-    assert len(boxes) == pages >= 3
+    assert len(boxes) == pages >= 4
     for bw, bh in boxes:
         assert abs(bw / 72 * 25.4 - w_mm) < 0.5 and abs(bh / 72 * 25.4 - h_mm) < 0.5
     mm = sorted((round(w / 72 * 25.4, 2), round(h / 72 * 25.4, 2)) for w, h in draws)
@@ -147,6 +148,10 @@ def test_pdf_pages_and_pieces_at_true_size(tmp_path, paper):
     a_tiles = [d for d in mm if abs(d[1] - 75) < 0.5]
     assert abs(sum(w for w, _ in a_tiles) - 420) < 0.5
     assert any(abs(w - 60) < 0.5 and abs(h - 60) < 0.5 for w, h in mm)
+    assert any(abs(w - 178) < 0.5 and abs(h - 198) < 0.5 for w, h in mm)  # the sheet at true size
+    big = Sheet("poster", "", np.zeros((10, 10, 3), np.uint8), 300.0, 100.0)
+    with pytest.raises(PatchsimError, match="'poster' \\(300 x 100 mm\\) does not fit"):
+        write_pieces_pdf(tmp_path / "t.pdf", rgba, side, pieces, paper, sheets=[big])
 
 
 def test_clean_face_palette_is_printable():

@@ -20,6 +20,7 @@ from patchsim.attack.pieces import Piece
 from patchsim.errors import PatchsimError
 from patchsim.imageio import atomic_write_bytes
 
+
 @dataclass(frozen=True)
 class Sheet:
     """A page printed at true size: uint8 RGB ``image`` covering ``width_mm`` x ``height_mm``, under a
@@ -101,8 +102,8 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
 
     if not pieces:
         raise PatchsimError("no sticker pieces to print (empty sticker mask)")
+    fw, fh = printable_area(paper)
     for sh in sheets:
-        fw, fh = printable_area(paper)
         if sh.width_mm > fw or sh.height_mm > fh - HEADER_MM - 4:
             raise PatchsimError(f"sheet {sh.title!r} ({sh.width_mm:.0f} x {sh.height_mm:.0f} mm) does not fit on {paper}")
     px_per_mm = rgba.shape[0] / side_mm
