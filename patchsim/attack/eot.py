@@ -7,6 +7,7 @@ a seed the optimiser never uses, is scored every ``val_every`` steps; checkpoint
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import time
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from patchsim.attack import losses
 from patchsim.attack.config import AttackConfig
 from patchsim.errors import PatchsimError, SignNotVisibleError
+from patchsim.imageio import atomic_write_bytes
 from patchsim.render import Conditions, Renderer, sample_eot
 from patchsim.scene import Scene
 
@@ -190,14 +192,12 @@ class EOTAttack:
                             time.time() - t0, stopped_early)
 
     def _save_checkpoint(self, path, step, wall, history, w, opt, sched, g) -> None:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
         state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().clone(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
                  "config": self.cfg.to_dict()}
-        tmp = p.with_name(p.name + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(p)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(path, buf.getvalue())
 
     def _load_checkpoint(self, path, w, opt, sched, g):
         try:
