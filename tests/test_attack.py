@@ -97,6 +97,8 @@ def test_resumed_run_matches_uninterrupted(driveby_scene, tmp_path):
     resumed = c.run(checkpoint=ck, resume=True, progress=False)
     assert torch.equal(resumed.sticker, full)
     assert [h["step"] for h in resumed.history] == [3, 6]
+    again = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3).run(checkpoint=ck, resume=True, progress=False)
+    assert again.steps == 6 and torch.equal(again.sticker, full)  # resuming a finished run runs nothing more
     d = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3, seed=4)
     with pytest.raises(PatchsimError, match="different settings: \\['seed'\\]"):
         d.run(checkpoint=ck, resume=True, progress=False)

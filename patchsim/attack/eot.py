@@ -167,7 +167,7 @@ class EOTAttack:
         t0 = time.time() - wall0
         stopped_early = False
         bar = tqdm(range(start, cfg.steps), desc="attack", initial=start, total=cfg.steps, disable=not progress or None)
-        step = start
+        done = start
         for step in bar:
             cond = draw_visible(self.scene, self.renderer, cfg.batch, g)
             loss, logits = self.loss(w, cond)
@@ -188,8 +188,8 @@ class EOTAttack:
             if stopped_early or (stop_after is not None and done - start >= stop_after):
                 break
         final = history[-1]["success"] if history else self.score(self.sticker_from_params(w.detach()), self.val_cond)[0]
-        return AttackResult(self.sticker_from_params(w.detach()).detach(), history, final, step + 1 if cfg.steps else 0,
-                            time.time() - t0, stopped_early)
+        return AttackResult(self.sticker_from_params(w.detach()).detach(), history, final, done, time.time() - t0,
+                            stopped_early)
 
     def _save_checkpoint(self, path, step, wall, history, w, opt, sched, g) -> None:
         state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().clone(),
