@@ -20,7 +20,7 @@ from patchsim.models import freeze, load
 from patchsim.photo.detect import find_stop_sign
 from patchsim.render import Renderer, sample_eot
 from patchsim.scene import load_scene
-from patchsim.sticker_io import load_sticker
+from patchsim.sticker_io import load_sticker, load_sticker_rgba
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LISA = str(SHARED / "rp2" / "lisa_cnn.npz")
@@ -53,7 +53,7 @@ def victims(sticker_png: Path | None, model_name: str, target: str | None) -> tu
     """(fooled, total) over RP2's 40 real victims_256 photos with the sticker composited onto the sign
     (face square from the red-octagon detector), area-resized to the model input."""
     m = model(model_name)
-    st = read_image(sticker_png, alpha=True) if sticker_png else None
+    st = load_sticker_rgba(sticker_png) if sticker_png else None
     fooled = total = 0
     for f in sorted((SHARED / "rp2" / "victims_256").glob("*.png")):
         img = read_image(f)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import torch
 
+import numpy as np
+
+from patchsim.errors import PatchsimError
 from patchsim.imageio import check_square, read_image, resize, to_tensor
 
 
@@ -14,3 +17,13 @@ def load_sticker(path: str, resolution: int) -> torch.Tensor:
     img = read_image(path)
     check_square(img, path, "a sticker image")
     return to_tensor(resize(img, resolution, resolution))
+
+
+def load_sticker_rgba(path) -> np.ndarray:
+    """A sticker.png (RGBA over the face's bounding square, alpha = where it is stuck) as uint8
+    ``(P, P, 4)``; a non-square image or an empty alpha channel is an error."""
+    img = read_image(path, alpha=True)
+    check_square(img, path, "a sticker image")
+    if img[..., 3].max() == 0:
+        raise PatchsimError(f"{path}: the sticker's alpha channel is empty (nothing is stuck on the sign)")
+    return img

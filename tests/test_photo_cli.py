@@ -31,6 +31,8 @@ def test_print_command_writes_pieces_and_chart(tmp_path, driveby_scene):
     with pytest.raises(SystemExit):
         main(["print", str(d), "--paper", "A3"])
     assert main(["print", str(tmp_path)]) == 2  # not an attack folder
+    write_png(d / "sticker.png", np.zeros((750, 700, 4), np.uint8) + 255)
+    assert main(["print", str(d)]) == 2  # a non-square sticker image is refused, not stretched
 
 
 def test_score_simulated_photos_of_a_stuck_sign(tmp_path, driveby_scene):

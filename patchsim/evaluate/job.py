@@ -14,21 +14,12 @@ from patchsim.evaluate import report
 from patchsim.evaluate.camera_sim import detector_crop
 from patchsim.evaluate.metrics import Goal
 from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
-from patchsim.imageio import check_square, read_image
 from patchsim.models import load, resolve_class
 from patchsim.render import sample_driveby, sample_grid
 from patchsim.scene import load_scene
+from patchsim.sticker_io import load_sticker_rgba
 
 log = logging.getLogger(__name__)
-
-
-def load_sticker_rgba(path: str | Path) -> np.ndarray:
-    """A sticker.png (RGBA over the face's bounding square) as uint8 ``(P, P, 4)``."""
-    img = read_image(path, alpha=True)
-    check_square(img, path, "a sticker image")
-    if img[..., 3].max() == 0:
-        raise PatchsimError(f"{path}: the sticker's alpha channel is empty (nothing is stuck on the sign)")
-    return img
 
 
 def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str | Path, mode: str = "driveby",

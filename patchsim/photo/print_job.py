@@ -9,10 +9,11 @@ from pathlib import Path
 from patchsim.attack.export import print_pixels, write_sticker_pdf
 from patchsim.attack.pdf import Sheet
 from patchsim.errors import PatchsimError
-from patchsim.imageio import read_image, resize
+from patchsim.imageio import resize
 from patchsim.photo.chart import ChartLayout, draw_chart
 from patchsim.photo.locator import LOCATOR_NOTE, LocatorLayout, draw_locator_sheet
 from patchsim.scene import load_scene
+from patchsim.sticker_io import load_sticker_rgba
 
 
 def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out: str | Path | None = None) -> tuple[Path, int]:
@@ -25,7 +26,7 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
         raise PatchsimError(f"{d} is not an attack output folder: attack.json missing")
     meta = json.loads(meta_path.read_text())
     scene = load_scene(meta["scene"])
-    sticker = read_image(d / "sticker.png", alpha=True)
+    sticker = load_sticker_rgba(d / "sticker.png")
     n = print_pixels(scene.sign.size_m, dpi)
     if sticker.shape[0] != n:
         sticker = resize(sticker, n, n)
