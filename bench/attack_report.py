@@ -32,15 +32,16 @@ def model(name):
 
 
 @torch.no_grad()
-def held_out(scene_name: str, sticker_png: Path | None, mode: str, model_name: str, target: str | None, n: int = 512) -> float:
-    """Success on ``n`` EOT conditions drawn with a seed the optimiser never uses."""
+def held_out(scene_name: str, sticker_png: Path | None, mode: str, model_name: str, target: str | None, n: int = 512,
+             seed: int = HELD_OUT_SEED) -> float:
+    """Success on ``n`` EOT conditions drawn with ``seed`` (default: the held-out seed the optimiser never uses)."""
     scene = load_scene(scene_name)
     m = model(model_name)
     r = Renderer.from_scene(scene, face_resolution=256)
     if mode == "poster":
         r.sticker_mask = (r.face[:, 3:] > 0).float()
     sticker = load_sticker(str(sticker_png), 256) if sticker_png else None
-    cond = sample_eot(scene, n, torch.Generator().manual_seed(HELD_OUT_SEED))
+    cond = sample_eot(scene, n, torch.Generator().manual_seed(seed))
     pred = torch.cat([m(r.render_crops(cond[i:i + 128], sticker, size=m.input_size[0]).images).argmax(1)
                       for i in range(0, n, 128)])
     if target is not None:
