@@ -21,6 +21,7 @@ import torch
 
 from patchsim.imageio import read_image, to_tensor
 from patchsim.models import load
+from patchsim.models.train import evaluate, load_gtsrb
 from patchsim.render import Renderer, sample_driveby, sample_eot, sample_grid
 from patchsim.scene import load_scene
 from patchsim.signs import face_from_photo
@@ -42,10 +43,8 @@ def predict(model, x: torch.Tensor) -> torch.Tensor:
 def gtsrb_test(model) -> float | None:
     if len(model.classes) != 43:
         return None
-    with np.load(SHARED / "gtsrb" / "test.npz") as d:
-        x = torch.from_numpy(d["x"]).permute(0, 3, 1, 2).float() / 255
-        y = torch.from_numpy(d["y"].astype(np.int64))
-    return float((predict(model, x) == y).float().mean())
+    test = load_gtsrb(SHARED / "gtsrb", "test")
+    return evaluate(model, test["x"], test["y"].astype(np.int64))
 
 
 def victims(model) -> float:
