@@ -137,6 +137,8 @@ def test_evaluate_cli_end_to_end(grey_scene, tmp_path):
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 22
     for f in ("report.html", "success_vs_distance.png", "filters.png", "timeline.png"):
         assert (out / f).stat().st_size > 1000
+    page = (out / "report.html").read_text()
+    assert "<th>clean</th><th>attacked</th>" in page and "flow check: detection / false alarms" in page
 
 
 def test_real_folder_sequence(tmp_path):
@@ -154,6 +156,8 @@ def test_real_folder_sequence(tmp_path):
                  "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["frames"] == 4 and m["metrics"]["success"] == 0.0 and m["metrics"]["flip_rate"] == 0.0
+    page = (out / "report.html").read_text()
+    assert "<th>real</th>" in page and "<td>fooled frames</td><td>0.0%</td>" in page
 
 
 def test_gtsrb_tracks_flicker_stats():

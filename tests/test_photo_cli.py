@@ -51,6 +51,8 @@ def test_score_simulated_photos_of_a_stuck_sign(tmp_path, driveby_scene):
     assert m["frames_scored"] == 3 and m["frames_without_sign"] == []
     rows = (out / "frames.csv").read_text().splitlines()
     assert len(rows) == 4 and all(",octagon" in r for r in rows[1:])
+    page = (out / "report.html").read_text()
+    assert "3 frames scored, 0 without a sign found" in page and "<th>real</th>" in page and "crops.png" in page
     # user corners override detection
     (tmp_path / "c.json").write_text(json.dumps([[100, 100], [200, 100], [200, 200], [100, 200]]))
     assert main(["score", str(folder / "00.png"), *model, "--corners", str(tmp_path / "c.json"), "--out", str(out)]) == 0

@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
              weights: str | None = None, labels: str | None = None, data_dir: str | None = None) -> dict:
     """Score ``source``: a folder of sign images, a video of a sign filling the frame, or ``gtsrb`` (the
-    real tracks of ``train.npz``). Writes metrics.json, frames.csv (not for gtsrb: tracks.csv) and
-    report.html into ``out``."""
+    real tracks of ``train.npz``). Writes metrics.json and frames.csv plus report.html into ``out``; for
+    gtsrb metrics.json and tracks.csv."""
     model = load(model_name, weights=weights, labels=labels)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -52,4 +52,6 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
     summary = {"source": str(source), "model": model_name, "fps": fps, "frames": len(names), "metrics": res["metrics"]}
     report.write_json(out / "metrics.json", summary)
     report.write_frames_csv(out / "frames.csv", res["frames"])
+    report.write_html(out / "report.html", f"patchsim evaluate-real: {source}, {model_name}",
+                      {"metrics": {"real": res["metrics"]}}, [])
     return summary

@@ -169,26 +169,38 @@ def write_strip(path: Path, thumbs: list[tuple[dict, dict[str, np.ndarray]]]) ->
     write_png(path, np.concatenate(tiles, 1))
 
 
-def write_html(path: Path, title: str, summary: dict, images: list[str], video: str | None) -> None:
+def write_html(path: Path, title: str, summary: dict, images: list[str], video: str | None = None,
+               note: str = "") -> None:
+    """report.html: a table of the sequence metrics with one column per run in ``summary["metrics"]``
+    (e.g. clean and attacked, or one real run), the consistency checks if ``summary`` has them, then the
+    video and ``images`` (file names beside the report) and links to metrics.json and frames.csv."""
     m = summary["metrics"]
-    rows = []
-    for key, label in [("success", "fooled frames"), ("flip_rate", "flip rate")]:
-        rows.append(f"<tr><td>{label}</td><td>{100 * m['clean'][key]:.1f}%</td><td>{100 * m['attacked'][key]:.1f}%</td></tr>")
-    for run_key, label in [("k_of_n", "k-of-n filtered fooled"), ("ema", "EMA filtered fooled")]:
-        rows.append(f"<tr><td>{label}</td><td>{100 * m['clean'][run_key]['success']:.1f}%</td>"
-                    f"<td>{100 * m['attacked'][run_key]['success']:.1f}%</td></tr>")
-    s = m["attacked"]["longest_fooled_streak"]
-    rows.append(f"<tr><td>longest fooled streak (attacked)</td><td colspan=2>{s['frames']} frames"
-                + (f", {s['seconds']:.2f} s, {s['metres']:.1f} m" if s.get("seconds") is not None else "") + "</td></tr>")
-    for kind, v in summary["consistency"].items():
-        rows.append(f"<tr><td>{kind} check: detection / false alarms</td><td colspan=2>"
+    runs = list(m)
+
+    def row(label: str, cell) -> str:
+        return f"<tr><td>{label}</td>" + "".join(f"<td>{cell(m[r])}</td>" for r in runs) + "</tr>"
+
+    def streak(x: dict) -> str:
+        s = x["longest_fooled_streak"]
+        return (f"{s['frames']} frames" + (f", {s['seconds']:.2f} s" if s.get("seconds") is not None else "")
+                + (f", {s['metres']:.1f} m" if s.get("metres") is not None else ""))
+
+    rows = [row("fooled frames", lambda x: f"{100 * x['success']:.1f}%"),
+            row("flip rate", lambda x: f"{100 * x['flip_rate']:.1f}%"),
+            row("k-of-n filtered fooled", lambda x: f"{100 * x['k_of_n']['success']:.1f}%"),
+            row("EMA filtered fooled", lambda x: f"{100 * x['ema']['success']:.1f}%"),
+            row("longest fooled streak", streak)]
+    for kind, v in summary.get("consistency", {}).items():
+        rows.append(f"<tr><td>{kind} check: detection / false alarms</td><td colspan={len(runs)}>"
                     f"{100 * (v['detection_rate'] or 0):.1f}% / {100 * (v['false_alarm_rate'] or 0):.1f}%</td></tr>")
+    head = "<tr><th></th>" + "".join(f"<th>{html.escape(r)}</th>" for r in runs) + "</tr>"
     imgs = "".join(f'<figure><img src="{html.escape(i)}"><figcaption>{html.escape(i)}</figcaption></figure>' for i in images)
     vid = f'<video src="{html.escape(video)}" controls width="960"></video>' if video else ""
+    para = f"<p>{html.escape(note)}</p>" if note else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
-img{{max-width:100%}}figure{{margin:10px 0}}</style></head><body><h1>{html.escape(title)}</h1>
-<table><tr><th></th><th>clean</th><th>attacked</th></tr>{''.join(rows)}</table>{vid}{imgs}
+img{{max-width:100%}}figure{{margin:10px 0}}</style></head><body><h1>{html.escape(title)}</h1>{para}
+<table>{head}{''.join(rows)}</table>{vid}{imgs}
 <p>Full numbers: <a href="metrics.json">metrics.json</a>, per frame: <a href="frames.csv">frames.csv</a>.</p></body></html>"""
     atomic_write_bytes(path, doc.encode())
 

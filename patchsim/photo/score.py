@@ -71,7 +71,8 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
     _crop_sheet(out / "crops.png", crops, res["frames"])
     log.info("%d frames scored (%d without a sign): fooled %.1f%%", len(names), len(missing),
              100 * res["metrics"]["success"])
-    _html(out, summary)
+    report.write_html(out / "report.html", f"patchsim score: {model_name}", summary, ["crops.png"],
+                      note=f"{len(names)} frames scored, {len(missing)} without a sign found.")
     return summary
 
 
@@ -90,20 +91,3 @@ def _crop_sheet(path: Path, crops: list[np.ndarray], rows: list[dict], limit: in
     while len(tiles) % 8:
         tiles.append(np.full_like(tiles[0], 255))
     write_png(path, np.concatenate([np.concatenate(tiles[i:i + 8], 1) for i in range(0, len(tiles), 8)], 0))
-
-
-def _html(out: Path, summary: dict) -> None:
-    import html
-
-    from patchsim.imageio import atomic_write_bytes
-
-    m = summary["metrics"]["real"]
-    body = (f"<h1>patchsim score: {html.escape(summary['model'])}</h1><p>{summary['frames_scored']} frames scored, "
-            f"{len(summary['frames_without_sign'])} without a sign found.</p><table>"
-            f"<tr><td>fooled frames</td><td>{100 * m['success']:.1f}%</td></tr>"
-            f"<tr><td>flip rate</td><td>{100 * m['flip_rate']:.1f}%</td></tr>"
-            f"<tr><td>k-of-n filtered fooled</td><td>{100 * m['k_of_n']['success']:.1f}%</td></tr>"
-            f"<tr><td>EMA filtered fooled</td><td>{100 * m['ema']['success']:.1f}%</td></tr>"
-            f"<tr><td>longest fooled streak</td><td>{m['longest_fooled_streak']['frames']} frames</td></tr></table>"
-            "<img src='crops.png'><p><a href='metrics.json'>metrics.json</a> <a href='frames.csv'>frames.csv</a></p>")
-    atomic_write_bytes(out / "report.html", f"<!doctype html><meta charset='utf-8'><body style='font-family:sans-serif'>{body}".encode())
