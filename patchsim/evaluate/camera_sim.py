@@ -107,6 +107,8 @@ class CameraSimulator:
         while self.mips[-1].shape[0] > 16:
             self.mips.append(cv2.pyrDown(self.mips[-1]))
         self._bg_cache: dict[int, np.ndarray] = {}
+        self._toned_key: tuple | None = None  # the last toned background and what it was toned with
+        self._toned: np.ndarray | None = None
 
     # ---- geometry -------------------------------------------------------------------------------------
     def _pose(self, c: dict, dz: float = 0.0):
@@ -191,7 +193,7 @@ class CameraSimulator:
         """uint8 background under the frame's light and tone; the last one is cached (a drive-by keeps
         its light for the whole approach)."""
         key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"])
-        if getattr(self, "_toned_key", None) != key:
+        if self._toned_key != key:
             self._toned = _tone(bg * gains, c)
             self._toned_key = key
         return self._toned.copy()

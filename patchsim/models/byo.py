@@ -15,7 +15,7 @@ from torch import nn
 from patchsim.errors import PatchsimError
 from patchsim.models.architectures import Classifier
 from patchsim.models.classes import read_labels
-from patchsim.models.registry import load_state
+from patchsim.models.registry import load_state, load_strict
 
 
 def _wrap(net: nn.Module, labels: str | Path | None, input_size: tuple[int, int], name: str) -> Classifier:
@@ -63,10 +63,7 @@ def load_factory(spec: str, weights: str | Path | None, labels: str | Path | Non
     if not isinstance(net, nn.Module):
         raise PatchsimError(f"factory {spec!r} returned {type(net).__name__}, not an nn.Module")
     if weights is not None:
-        try:
-            net.load_state_dict(load_state(weights), strict=True)
-        except RuntimeError as e:
-            raise PatchsimError(f"weights {weights} do not fit {spec}: {e}") from e
+        load_strict(net, load_state(weights), weights, spec)
     return _wrap(net, labels, input_size, spec)
 
 

@@ -73,15 +73,21 @@ def _lisa_from_npz(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def load_strict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
+    """``net.load_state_dict(state, strict=True)``; mismatched keys or shapes raise PatchsimError naming
+    the weights file ``path`` and the model ``name``."""
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise PatchsimError(f"weights {path} do not fit {name}: {e}") from e
+
+
 def load_weights_into(model: Classifier, path: str | Path) -> Classifier:
     """Load a weights file into ``model.net`` strictly; mismatched keys or shapes raise PatchsimError."""
     state = load_state(path)
     if isinstance(model.net, LisaCNN) and any("_weight" in k for k in state):
         state = _lisa_from_npz(state)
-    try:
-        model.net.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise PatchsimError(f"weights {path} do not fit {model.name}: {e}") from e
+    load_strict(model.net, state, path, model.name)
     return model
 
 
