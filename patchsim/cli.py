@@ -11,12 +11,17 @@ from patchsim.errors import PatchsimError
 log = logging.getLogger("patchsim")
 
 
+def _weights_labels_args(p) -> None:
+    """--weights and --labels, for every command that loads a classifier."""
+    p.add_argument("--weights", help="weights file (e.g. ../shared/data/rp2/lisa_cnn.npz for lisa-cnn)")
+    p.add_argument("--labels", help="labels file for your own model (one class name per line)")
+
+
 def _model_args(p, default: str | None = "gtsrb-cnn") -> None:
     """--model, --weights and --labels, shared by the commands that load a classifier."""
     p.add_argument("--model", default=default, help=f"shipped model, TorchScript/ONNX file or package.module:factory"
                    f"{f' (default {default})' if default else ''}")
-    p.add_argument("--weights", help="weights file (e.g. ../shared/data/rp2/lisa_cnn.npz for lisa-cnn)")
-    p.add_argument("--labels", help="labels file for your own model (one class name per line)")
+    _weights_labels_args(p)
 
 
 def _add_render(sub) -> None:
@@ -45,8 +50,7 @@ def _add_models(sub) -> None:
     p = sub.add_parser("classify", help="print the top 3 classes for each image")
     p.add_argument("model", help="shipped model name, TorchScript/ONNX file or package.module:factory")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--weights", help="weights file (shipped architecture or factory)")
-    p.add_argument("--labels", help="labels file for your own model (one class name per line)")
+    _weights_labels_args(p)
     p.set_defaults(func=_cmd_classify)
 
     p = sub.add_parser("train", help="train a shipped GTSRB model from ../shared/data/gtsrb")
@@ -83,10 +87,10 @@ def _add_attack(sub) -> None:
     g.add_argument("--untargeted", action="store_true", help="any class but the true one")
     p.add_argument("--true-class", help="the sign's class in the model (default: the scene's sign class)")
     p.add_argument("--out", default="runs/attack", help="output folder (default runs/attack)")
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mode", choices=["sticker", "poster"], default="sticker")
-    p.add_argument("--batch", type=int, default=48, help="EOT conditions per step")
+    p.add_argument("--steps", type=int, help="optimiser steps (default 600)")
+    p.add_argument("--seed", type=int, help="seed of everything random (default 0)")
+    p.add_argument("--mode", choices=["sticker", "poster"], help="default sticker")
+    p.add_argument("--batch", type=int, help="EOT conditions per step (default 48)")
     p.add_argument("--lr", type=float)
     p.add_argument("--loss", choices=["ce", "margin"])
     p.add_argument("--norm", choices=["linf", "l2"], help="poster budget norm")
@@ -97,7 +101,7 @@ def _add_attack(sub) -> None:
     p.add_argument("--palette", help="printable palette JSON (default: shipped inkjet palette)")
     p.add_argument("--printer", help="printer colour profile JSON (patchsim calibrate)")
     p.add_argument("--val-every", type=int)
-    p.add_argument("--early-stop", type=float, help="stop at this validation success (default 0.99)")
+    p.add_argument("--early-stop", type=float, help="stop at this validation success (default 0.99; 1 disables)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
     p.add_argument("--dpi", type=float, default=300.0)
