@@ -57,17 +57,22 @@ def chart_colours(layout: ChartLayout = ChartLayout()) -> np.ndarray:
     return np.concatenate([greys, pick])[:n]
 
 
+def draw_marker(img: np.ndarray, marker_id: int, x_mm: float, y_mm: float, side_mm: float, px_per_mm: float) -> None:
+    """Paint ArUco marker ``marker_id`` (4x4_50, black on white) into uint8 ``img`` ``(H, W, 3)`` with
+    its top-left corner at (``x_mm``, ``y_mm``) and ``side_mm`` across, at ``px_per_mm``."""
+    side = int(round(side_mm * px_per_mm))
+    x, y = int(round(x_mm * px_per_mm)), int(round(y_mm * px_per_mm))
+    marker = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(ARUCO_DICT), marker_id, side)
+    img[y:y + side, x:x + side] = marker[..., None]
+
+
 def draw_chart(px_per_mm: float = 10.0, layout: ChartLayout = ChartLayout(), colours: np.ndarray | None = None) -> np.ndarray:
     """The chart as uint8 RGB ``(H, W, 3)`` at ``px_per_mm`` (white paper, black markers)."""
     colours = chart_colours(layout) if colours is None else colours
     w, h = int(round(layout.width_mm * px_per_mm)), int(round(layout.height_mm * px_per_mm))
     img = np.full((h, w, 3), 255, np.uint8)
-    d = cv2.aruco.getPredefinedDictionary(ARUCO_DICT)
     for i, corners in layout.marker_corners_mm().items():
-        side = int(round(layout.marker_mm * px_per_mm))
-        marker = cv2.aruco.generateImageMarker(d, CHART_IDS[i], side)
-        x, y = (corners[0] * px_per_mm).round().astype(int)
-        img[y:y + side, x:x + side] = marker[..., None]
+        draw_marker(img, CHART_IDS[i], corners[0][0], corners[0][1], layout.marker_mm, px_per_mm)
     for (x, y, pw, ph), c in zip(layout.patch_boxes_mm(), colours):
         x0, y0 = int(round(x * px_per_mm)), int(round(y * px_per_mm))
         x1, y1 = int(round((x + pw) * px_per_mm)), int(round((y + ph) * px_per_mm))

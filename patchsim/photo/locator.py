@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from patchsim.photo.chart import ARUCO_DICT
+from patchsim.photo.chart import draw_marker
 
 SIGN_MARKER_IDS = (10, 11, 12, 13)  # at the face square's TL, TR, BR, BL corners
 CORNER_NAMES = ("top-left", "top-right", "bottom-right", "bottom-left")
@@ -62,13 +62,10 @@ def draw_locator_sheet(px_per_mm: float = 10.0, layout: LocatorLayout = LocatorL
     corner nearest the sign touches that corner; see :data:`LOCATOR_NOTE`)."""
     w_mm, h_mm = layout.size_mm
     img = np.full((int(round(h_mm * px_per_mm)), int(round(w_mm * px_per_mm)), 3), 255, np.uint8)
-    d = cv2.aruco.getPredefinedDictionary(ARUCO_DICT)
-    side = int(round(layout.marker_mm * px_per_mm))
     for k, (mid, name) in enumerate(zip(SIGN_MARKER_IDS, CORNER_NAMES)):
         tx = (k % 2) * (layout.tile_mm + layout.gap_mm)
         ty = (k // 2) * (layout.tile_mm + layout.label_mm + layout.gap_mm)
-        x0, y0 = (int(round((v + layout.quiet_mm) * px_per_mm)) for v in (tx, ty))
-        img[y0:y0 + side, x0:x0 + side] = cv2.aruco.generateImageMarker(d, mid, side)[..., None]
+        draw_marker(img, mid, tx + layout.quiet_mm, ty + layout.quiet_mm, layout.marker_mm, px_per_mm)
         p0 = (int(round(tx * px_per_mm)), int(round(ty * px_per_mm)))
         p1 = (int(round((tx + layout.tile_mm) * px_per_mm)) - 1, int(round((ty + layout.tile_mm) * px_per_mm)) - 1)
         cv2.rectangle(img, p0, p1, (160, 160, 160), max(1, int(round(0.2 * px_per_mm))))
