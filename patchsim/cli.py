@@ -24,6 +24,12 @@ def _model_args(p, default: str | None = "gtsrb-cnn") -> None:
     _weights_labels_args(p)
 
 
+def _printer_arg(p) -> None:
+    """--printer, for every command that prints a sticker (in simulation or for real)."""
+    p.add_argument("--printer", default="inkjet", help="how the sticker prints: 'inkjet' (default, consumer inkjet on "
+                   "matte paper or vinyl), 'identity' (no printer effect), or a profile JSON from patchsim calibrate")
+
+
 def _add_render(sub) -> None:
     p = sub.add_parser("render", help="render frames and classifier crops of a scene")
     p.add_argument("scene", help="scene YAML file, or the name of a packaged scene (stop_driveby, stop_lab)")
@@ -99,7 +105,7 @@ def _add_attack(sub) -> None:
     p.add_argument("--tv-weight", type=float)
     p.add_argument("--l2-weight", type=float)
     p.add_argument("--palette", help="printable palette JSON (default: shipped inkjet palette)")
-    p.add_argument("--printer", help="printer colour profile JSON (patchsim calibrate)")
+    _printer_arg(p)
     p.add_argument("--val-every", type=int)
     p.add_argument("--early-stop", type=float, help="stop at this validation success (default 0.99; 1 disables)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -131,6 +137,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-video", action="store_true")
+    _printer_arg(p)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -139,7 +146,8 @@ def _cmd_evaluate(args) -> int:
     from patchsim.evaluate.job import run_evaluate
 
     s = run_evaluate(args.scene, args.sticker, args.model, args.out, mode=args.mode, weights=args.weights,
-                     labels=args.labels, target=args.target, seed=args.seed, video=not args.no_video)
+                     labels=args.labels, target=args.target, seed=args.seed, video=not args.no_video,
+                     printer=args.printer)
     m = s["metrics"]
     print(f"fooled frames: clean {100 * m['clean']['success']:.1f}%, attacked {100 * m['attacked']['success']:.1f}% "
           f"of {s['frames']}; report: {args.out}/report.html")

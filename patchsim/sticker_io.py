@@ -27,3 +27,18 @@ def load_sticker_rgba(path) -> np.ndarray:
     if img[..., 3].max() == 0:
         raise PatchsimError(f"{path}: the sticker's alpha channel is empty (nothing is stuck on the sign)")
     return img
+
+
+def printed_rgba(sticker_rgba: np.ndarray, printer) -> np.ndarray:
+    """The sticker as it comes out of ``printer`` (a :class:`patchsim.render.printer.PrinterModel`):
+    uint8 ``(P, P, 4)`` in, uint8 ``(P, P, 4)`` out, alpha unchanged. Done in row chunks so a 300-DPI
+    sticker never needs a full float copy."""
+    if printer.is_identity:
+        return sticker_rgba
+    out = sticker_rgba.copy()
+    step = max(1, (1 << 22) // max(1, sticker_rgba.shape[1]))
+    with torch.no_grad():
+        for y in range(0, sticker_rgba.shape[0], step):
+            x = torch.from_numpy(sticker_rgba[y:y + step, :, :3]).permute(2, 0, 1)[None].float() / 255
+            out[y:y + step, :, :3] = printer(x)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
+    return out

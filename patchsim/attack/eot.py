@@ -91,7 +91,12 @@ class EOTAttack:
         self.scene, self.renderer, self.model, self.cfg = scene, renderer, model, cfg
         self.objective = objective or default_objective(cfg)
         self.crop_size = h
-        self.palette = losses.load_palette(cfg.palette)
+        # NPS palette: a given file, else the colours the renderer's printer prints (its gamut), else
+        # (identity printer) the shipped inkjet palette
+        if cfg.palette is None and not renderer.printer.is_identity:
+            self.palette = renderer.printer.palette()
+        else:
+            self.palette = losses.load_palette(cfg.palette)
         face = renderer.face[:, :3]
         self.clean = face
         if cfg.mode == "poster":
@@ -111,9 +116,12 @@ class EOTAttack:
         return (torch.randn(1, 3, n, n, generator=g) * 0.01).requires_grad_()
 
     def sticker_from_params(self, w: torch.Tensor) -> torch.Tensor:
-        """Sticker colours ``(1, 3, N, N)`` in [0, 1] from the unconstrained parameters."""
+        """Sticker colours ``(1, 3, N, N)`` in [0, 1] (the colours sent to the printer) from the
+        unconstrained parameters. In sticker mode they lie inside the renderer's printer gamut."""
         if self.cfg.mode == "sticker":
-            return torch.sigmoid(w)
+            # the colours sent to the printer, kept inside its gamut (colours it can print), so that
+            # sticker.png shows colours that exist on paper; the renderer then applies the printer
+            return self.renderer.printer(torch.sigmoid(w))
         if self.cfg.norm == "linf":
             delta = self.cfg.eps * torch.tanh(w)
         else:

@@ -13,7 +13,7 @@ from patchsim.attack.export import export_attack
 from patchsim.errors import PatchsimError
 from patchsim.models import freeze, load, resolve_class
 from patchsim.render import Renderer
-from patchsim.render.printer import PrinterModel
+from patchsim.render.printer import printer_from_spec
 from patchsim.scene import load_scene, scene_to_dict
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     target_idx = resolve_class(net.classes, target) if target is not None else None
     cfg = AttackConfig.from_dict({**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx,
                                   "true_class": true_idx})
-    pm = PrinterModel.load(printer) if printer else None
+    pm = printer_from_spec(printer)
     renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=pm)
     attack = EOTAttack(scene, renderer, net, cfg)
     out = Path(out)
@@ -57,8 +57,9 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         "config": cfg.to_dict(), "seed": cfg.seed, "steps_run": result.steps, "stopped_early": result.stopped_early,
         "wall_s_optimise": round(result.wall_s, 2), "validation_size": cfg.val_size,
         "validation_clean_success": clean_rate, "validation_curve": result.history,
-        "final_success": result.final_success, "printer_profile": printer,
+        "final_success": result.final_success, "printer_profile": pm.to_dict(),
     }
-    record = export_attack(out, scene, result, attack.clean, cfg.mode, record, dpi=dpi, paper=paper, started=t0)
+    record = export_attack(out, scene, result, attack.clean, cfg.mode, record, dpi=dpi, paper=paper, started=t0,
+                           printer=pm)
     log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps, record["wall_s_total"])
     return record

@@ -17,16 +17,22 @@ from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
 from patchsim.models import load, resolve_class
 from patchsim.render import sample_driveby, sample_grid
 from patchsim.scene import load_scene
-from patchsim.sticker_io import load_sticker_rgba
+from patchsim.sticker_io import load_sticker_rgba, printed_rgba
 
 log = logging.getLogger(__name__)
 
 
 def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str | Path, mode: str = "driveby",
                  weights: str | None = None, labels: str | None = None, target: str | int | None = None,
-                 seed: int = 0, video: bool = True, settings: EvalSettings = EvalSettings(), progress: bool = True) -> dict:
-    """Evaluate and write metrics.json, frames.csv, plots, video (drive-by) and report.html into ``out``."""
+                 seed: int = 0, video: bool = True, settings: EvalSettings = EvalSettings(), progress: bool = True,
+                 printer: str | None = "inkjet") -> dict:
+    """Evaluate and write metrics.json, frames.csv, plots, video (drive-by) and report.html into ``out``.
+    ``printer``: how ``sticker`` (the colours sent to the printer) prints (see
+    :func:`patchsim.render.printer.printer_from_spec`)."""
+    from patchsim.render.printer import printer_from_spec
+
     t0 = time.time()
+    pm = printer_from_spec(printer)
     scene = load_scene(scene_path)
     model = load(model_name, weights=weights, labels=labels)
     model.requires_grad_(False)
@@ -41,7 +47,7 @@ def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str
         if target is not None and target not in model.classes:
             target = None  # the sticker targeted another model's class: score untargeted
     goal = Goal(true_idx, resolve_class(model.classes, target) if target is not None else None)
-    sticker_rgba = load_sticker_rgba(sticker) if sticker else None
+    sticker_rgba = printed_rgba(load_sticker_rgba(sticker), pm) if sticker else None
     g = torch.Generator().manual_seed(seed)
     if mode == "driveby":
         cond = sample_driveby(scene, g)
@@ -81,7 +87,7 @@ def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str
         "scene": str(scene.path), "mode": mode, "model": model_name, "sticker": sticker, "seed": seed,
         "true_class": model.classes[goal.true_class],
         "target": model.classes[goal.target] if goal.target is not None else None,
-        "frames": len(rows), "fps": fps, "speed_mps": speed, "settings": settings.__dict__,
+        "printer": pm.name, "frames": len(rows), "fps": fps, "speed_mps": speed, "settings": settings.__dict__,
         "metrics": result["metrics"], "consistency": result["consistency"], "wall_s": round(time.time() - t0, 2),
         "simulator": "patchsim.evaluate.camera_sim (OpenCV, independent of the optimiser's renderer)",
     }

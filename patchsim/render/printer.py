@@ -1,8 +1,16 @@
 """Printer colour model: what colour a sticker pixel really has once printed.
 
-``PrinterModel`` maps intended sRGB colours ``(B, 3, H, W)`` in [0, 1] to printed sRGB colours, as a
-per-channel tone curve (gain, offset, gamma) followed by a 3x3 colour matrix, then clipped to [0, 1].
-The default is the identity; a calibrated profile (``patchsim calibrate``) fills in the parameters."""
+``PrinterModel`` maps the sRGB colours sent to the printer ``(B, 3, H, W)`` in [0, 1] to printed sRGB
+colours, as a per-channel tone curve (offset + gain * x ** gamma: ink black, paper white, dot gain)
+followed by a 3x3 colour matrix (saturation lost to the inks), then clipped to [0, 1].
+
+The default (:func:`inkjet_printer`) is a consumer inkjet on matte paper or matte vinyl, photographed
+under daylight: paper white and ink black well inside [0, 1], dot gain darkening the mid-tones and
+saturated greens, blues and cyans pulled in. ``identity`` opts out; a calibrated profile
+(``patchsim calibrate``) fills in measured parameters.
+
+The printer's gamut is the set of colours it can print: ``{M @ t : offset <= t <= offset + gain}``,
+a parallelepiped in sRGB. :func:`in_gamut` tests colours against it."""
 
 from __future__ import annotations
 
@@ -15,6 +23,17 @@ from torch import nn
 from patchsim.checks import check_shape
 from patchsim.errors import PatchsimError
 
+# Consumer inkjet on matte paper / matte vinyl, photographed in daylight (sRGB, 0..1). Paper white
+# L* ~ 93 and ink black L* ~ 17 (typical matte media: density ~1.4-1.6), dot gain as a tone-curve gamma
+# of 1.2 (mid-grey 0.5 prints as ~0.46 of the range), and the saturation each primary keeps (greens,
+# blues and cyans are the colours an RGB screen shows and CMYK inks cannot make).
+INKJET_PAPER_WHITE = (0.91, 0.90, 0.87)
+INKJET_INK_BLACK = (0.15, 0.15, 0.16)
+INKJET_DOT_GAIN_GAMMA = 1.2
+INKJET_SATURATION = (0.85, 0.72, 0.72)  # kept saturation of the red, green and blue output rows
+LUMA = (0.2126, 0.7152, 0.0722)
+GAMUT_TOLERANCE = 1.5 / 255  # a colour this close to the gamut counts as printable (8-bit rounding)
+
 
 def apply_printer(x: torch.Tensor, matrix: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor,
                   gamma: torch.Tensor) -> torch.Tensor:
@@ -26,11 +45,28 @@ def apply_printer(x: torch.Tensor, matrix: torch.Tensor, gain: torch.Tensor, off
     return torch.einsum("ij,bjhw->bihw", matrix.to(x), curve).clamp(0.0, 1.0)
 
 
-class PrinterModel(nn.Module):
-    """Holds a printer(-plus-camera) colour profile; identity by default."""
+def inkjet_parameters() -> dict:
+    """The default printer's profile as a dict (matrix, gain, offset, gamma), see the module doc."""
+    luma = torch.tensor(LUMA, dtype=torch.float64)
+    s = torch.tensor(INKJET_SATURATION, dtype=torch.float64)
+    matrix = torch.diag(s) + (1 - s)[:, None] * luma[None, :]  # rows sum to 1: greys stay grey
+    black = torch.tensor(INKJET_INK_BLACK, dtype=torch.float64)
+    white = torch.tensor(INKJET_PAPER_WHITE, dtype=torch.float64)
+    # the curve is applied before the matrix: choose it so that M @ curve(0) = black, M @ curve(1) = white
+    inv = torch.linalg.inv(matrix)
+    offset = inv @ black
+    gain = inv @ white - offset
+    return {"matrix": matrix.tolist(), "gain": gain.tolist(), "offset": offset.tolist(),
+            "gamma": [INKJET_DOT_GAIN_GAMMA] * 3}
 
-    def __init__(self, matrix=None, gain=None, offset=None, gamma=None):
+
+class PrinterModel(nn.Module):
+    """Holds a printer(-plus-camera) colour profile; the identity when built without arguments
+    (:func:`inkjet_printer` is the default used by the commands). ``name`` says where it came from."""
+
+    def __init__(self, matrix=None, gain=None, offset=None, gamma=None, name: str = "custom"):
         super().__init__()
+        self.name = name
         self.register_buffer("matrix", torch.eye(3) if matrix is None else torch.as_tensor(matrix, dtype=torch.float32))
         self.register_buffer("gain", torch.ones(3) if gain is None else torch.as_tensor(gain, dtype=torch.float32))
         self.register_buffer("offset", torch.zeros(3) if offset is None else torch.as_tensor(offset, dtype=torch.float32))
@@ -42,6 +78,10 @@ class PrinterModel(nn.Module):
                 raise PatchsimError(f"printer profile: '{k}' must be finite with shape {s}, got {tuple(v.shape)}")
         if (self.gamma <= 0).any():
             raise PatchsimError("printer profile: 'gamma' must be positive")
+        if (self.gain <= 0).any():
+            raise PatchsimError("printer profile: 'gain' must be positive (a printer's output grows with its input)")
+        if abs(float(torch.linalg.det(self.matrix.double()))) < 1e-6:
+            raise PatchsimError("printer profile: 'matrix' must be invertible")
 
     @property
     def is_identity(self) -> bool:
@@ -49,19 +89,68 @@ class PrinterModel(nn.Module):
                     and (self.gamma == 1).all())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Printed colours of intended colours ``x`` ``(B, 3, H, W)``; identity returns ``x`` unchanged."""
+        """Printed colours of the colours ``x`` ``(B, 3, H, W)`` sent to the printer; the identity returns
+        ``x`` unchanged."""
         if self.is_identity:
             return x
         return apply_printer(x, self.matrix, self.gain, self.offset, self.gamma)
 
+    def in_gamut(self, x: torch.Tensor, tol: float = GAMUT_TOLERANCE) -> torch.Tensor:
+        """Per-pixel bool ``(B, H, W)``: can the printer print colour ``x`` ``(B, 3, H, W)`` (sRGB in
+        [0, 1]) to within ``tol`` per channel? Exact for this model: ``M^-1 x`` must lie between the
+        tone curve's ends."""
+        check_shape(x, ["B", 3, "H", "W"], "colours")
+        t = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(self.matrix.double()).to(x), x)
+        lo = self.offset.to(x).view(1, 3, 1, 1)
+        hi = lo + self.gain.to(x).view(1, 3, 1, 1)
+        slack = tol * torch.linalg.inv(self.matrix.double()).abs().sum(1).to(x).view(1, 3, 1, 1)
+        return ((t >= lo - slack) & (t <= hi + slack)).all(1)
+
+    def palette(self, levels: int = 6) -> torch.Tensor:
+        """Printable colours ``(levels^3, 3)``: the model applied to a ``levels``-step cube of sent colours."""
+        g = torch.linspace(0, 1, levels)
+        grid = torch.stack(torch.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+        with torch.no_grad():
+            return self(grid.T.reshape(1, 3, -1, 1)).reshape(3, -1).T.contiguous()
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "matrix": self.matrix.tolist(), "gain": self.gain.tolist(),
+                "offset": self.offset.tolist(), "gamma": self.gamma.tolist()}
+
     @classmethod
     def load(cls, path: str | Path) -> "PrinterModel":
-        """Read a JSON profile with keys matrix, gain, offset, gamma."""
+        """Read a JSON profile with keys matrix, gain, offset, gamma (and optionally fit, name)."""
         try:
             d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise PatchsimError(f"cannot read printer profile {path}: {e}") from e
-        unknown = set(d) - {"matrix", "gain", "offset", "gamma", "fit"}
+        if not isinstance(d, dict):
+            raise PatchsimError(f"printer profile {path}: expected a JSON object with matrix, gain, offset, gamma")
+        unknown = set(d) - {"matrix", "gain", "offset", "gamma", "fit", "name"}
         if unknown:
             raise PatchsimError(f"printer profile {path}: unknown keys {sorted(unknown)}")
-        return cls(d.get("matrix"), d.get("gain"), d.get("offset"), d.get("gamma"))
+        try:
+            return cls(d.get("matrix"), d.get("gain"), d.get("offset"), d.get("gamma"), name=str(path))
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise PatchsimError(f"printer profile {path}: {e}") from e
+
+
+def inkjet_printer() -> PrinterModel:
+    """The default printer: consumer inkjet on matte paper or vinyl (see the module doc)."""
+    p = inkjet_parameters()
+    return PrinterModel(p["matrix"], p["gain"], p["offset"], p["gamma"], name="inkjet")
+
+
+PRINTER_CHOICES = "'inkjet' (default: consumer inkjet on matte paper), 'identity', or a profile JSON from patchsim calibrate"
+
+
+def printer_from_spec(spec: str | None) -> PrinterModel:
+    """``--printer``: None or 'inkjet' -> :func:`inkjet_printer`; 'identity' -> no printer effect; else
+    a profile JSON file. An unknown name or a missing file is a one-line error."""
+    if spec is None or spec == "inkjet":
+        return inkjet_printer()
+    if spec == "identity":
+        return PrinterModel(name="identity")
+    if not Path(spec).is_file():
+        raise PatchsimError(f"--printer {spec!r}: no such profile file; allowed: {PRINTER_CHOICES}")
+    return PrinterModel.load(spec)
