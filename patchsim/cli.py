@@ -222,6 +222,34 @@ def _add_photo(sub) -> None:
     p.set_defaults(func=_cmd_score)
 
 
+def _add_evaluate_photos(sub) -> None:
+    p = sub.add_parser("evaluate-photos", help="a sticker on real photos of signs, placed by homography and relit")
+    p.add_argument("source", help="rp2, street:asadi, street:praveen (scoring sets), street:praveen-train (attacker "
+                   "set), or a folder of photos")
+    p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean photos only)")
+    _model_args(p)
+    p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
+    p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
+    _printer_arg(p)
+    p.add_argument("--relight", default="tone", help="how the sticker takes the sign's light: tone (default), "
+                   "percentile (REAP), affine or poly")
+    p.add_argument("--annotations", help="JSON of face corners ({file: 4 points}) or boxes (street boxes.json format)")
+    p.add_argument("--margin", type=float, default=0.1, help="detector box margin per side (default 0.1)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_evaluate_photos)
+
+
+def _cmd_evaluate_photos(args) -> int:
+    from patchsim.photo.photos_job import run_evaluate_photos
+
+    r = run_evaluate_photos(args.source, args.sticker, args.model, args.out, args.target, args.weights, args.labels,
+                            args.sign, args.printer, args.relight, args.annotations, args.margin)
+    m = r["metrics"]
+    print(f"{m['signs']} signs ({r['role']} photos): fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, "
+          f"relit {m['relit_fooled']}; report {args.out}/report.html")
+    return 0
+
+
 def _cmd_print(args) -> int:
     from patchsim.photo.print_job import run_print
 
@@ -261,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_real(sub)
     _add_sweep(sub)
     _add_photo(sub)
+    _add_evaluate_photos(sub)
     return parser
 
 

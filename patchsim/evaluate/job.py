@@ -17,7 +17,7 @@ from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
 from patchsim.models import load, resolve_class
 from patchsim.render import sample_driveby, sample_grid
 from patchsim.scene import load_scene
-from patchsim.sticker_io import load_sticker_rgba, printed_rgba
+from patchsim.sticker_io import load_sticker_rgba, printed_rgba, target_of_sticker
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,8 @@ def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str
     if scene.sign.class_name not in model.classes:
         raise PatchsimError(f"the scene's sign class {scene.sign.class_name!r} is not among the model's classes")
     true_idx = model.classes.index(scene.sign.class_name)
-    sticker_meta = Path(sticker).parent / "attack.json" if sticker else None
-    if target is None and sticker_meta is not None and sticker_meta.is_file():
-        import json
-
-        target = json.loads(sticker_meta.read_text()).get("target_name")
-        if target is not None and target not in model.classes:
-            target = None  # the sticker targeted another model's class: score untargeted
+    if target is None and sticker:
+        target = target_of_sticker(sticker, model.classes)
     goal = Goal(true_idx, resolve_class(model.classes, target) if target is not None else None)
     sticker_rgba = printed_rgba(load_sticker_rgba(sticker), pm) if sticker else None
     g = torch.Generator().manual_seed(seed)

@@ -170,10 +170,19 @@ def write_strip(path: Path, thumbs: list[tuple[dict, dict[str, np.ndarray]]]) ->
 
 
 def write_html(path: Path, title: str, summary: dict, images: list[str], video: str | None = None,
-               note: str = "") -> None:
+               note: str = "", table: tuple[list[str], list[tuple[str, list[str]]]] | None = None,
+               rows_file: str = "frames.csv") -> None:
     """report.html: a table of the sequence metrics with one column per run in ``summary["metrics"]``
     (e.g. clean and attacked, or one real run), the consistency checks if ``summary`` has them, then the
-    video and ``images`` (file names beside the report) and links to metrics.json and frames.csv."""
+    video and ``images`` (file names beside the report) and links to metrics.json and ``rows_file``.
+    ``table`` (column names, [(row label, cells)]) replaces the sequence-metrics table for runs that
+    are not sequences (photo sets)."""
+    if table is not None:
+        columns, body = table
+        head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
+        rows = [f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                for label, cells in body]
+        return _write_page(path, title, head, rows, images, video, note, rows_file)
     m = summary["metrics"]
     runs = list(m)
 
@@ -194,6 +203,11 @@ def write_html(path: Path, title: str, summary: dict, images: list[str], video: 
         rows.append(f"<tr><td>{kind} check: detection / false alarms</td><td colspan={len(runs)}>"
                     f"{100 * (v['detection_rate'] or 0):.1f}% / {100 * (v['false_alarm_rate'] or 0):.1f}%</td></tr>")
     head = "<tr><th></th>" + "".join(f"<th>{html.escape(r)}</th>" for r in runs) + "</tr>"
+    _write_page(path, title, head, rows, images, video, note, rows_file)
+
+
+def _write_page(path: Path, title: str, head: str, rows: list[str], images: list[str], video: str | None,
+                note: str, rows_file: str) -> None:
     imgs = "".join(f'<figure><img src="{html.escape(i)}"><figcaption>{html.escape(i)}</figcaption></figure>' for i in images)
     vid = f'<video src="{html.escape(video)}" controls width="960"></video>' if video else ""
     para = f"<p>{html.escape(note)}</p>" if note else ""
@@ -201,7 +215,7 @@ def write_html(path: Path, title: str, summary: dict, images: list[str], video: 
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
 img{{max-width:100%}}figure{{margin:10px 0}}</style></head><body><h1>{html.escape(title)}</h1>{para}
 <table>{head}{''.join(rows)}</table>{vid}{imgs}
-<p>Full numbers: <a href="metrics.json">metrics.json</a>, per frame: <a href="frames.csv">frames.csv</a>.</p></body></html>"""
+<p>Full numbers: <a href="metrics.json">metrics.json</a>, per row: <a href="{html.escape(rows_file)}">{html.escape(rows_file)}</a>.</p></body></html>"""
     atomic_write_bytes(path, doc.encode())
 
 

@@ -25,11 +25,12 @@ def corners_from_markers(photo: np.ndarray) -> np.ndarray | None:
     return np.stack([found[i][INNER_CORNER[i]] for i in SIGN_MARKER_IDS])
 
 
-def red_mask(photo: np.ndarray) -> np.ndarray:
-    """Pixels of sign red (two hue bands around 0 deg, saturated, not dark): uint8 0/255."""
+def red_mask(photo: np.ndarray, s_min: int = 60, v_min: int = 35) -> np.ndarray:
+    """Pixels of sign red (two hue bands around 0 deg, saturation >= ``s_min``, value >= ``v_min``, both
+    of 255): uint8 0/255."""
     hsv = cv2.cvtColor(photo, cv2.COLOR_RGB2HSV)
     h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    m = (((h <= 10) | (h >= 160)) & (s >= 60) & (v >= 35)).astype(np.uint8) * 255
+    m = (((h <= 10) | (h >= 160)) & (s >= s_min) & (v >= v_min)).astype(np.uint8) * 255
     k = max(3, int(round(min(photo.shape[:2]) / 100)) | 1)
     return cv2.morphologyEx(m, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
 

@@ -1,0 +1,191 @@
+"""Scoring a sticker on real photos of signs: locate each sign (annotation, locator markers or the red
+octagon with perspective), stick the printed sticker on it relit with the sign's own light, cut the
+same detector crop as the simulator and classify clean, raw (sticker.png pasted as is, the old way)
+and relit (printed, relit, blurred like the photo)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from patchsim.errors import PatchsimError
+from patchsim.evaluate.camera_sim import detector_crop, square_box
+from patchsim.evaluate.metrics import Goal
+from patchsim.evaluate.real import classify_crops
+from patchsim.imageio import read_image
+from patchsim.photo.detect import corners_from_markers, find_stop_sign
+from patchsim.photo.octagon import (FACE_CORNERS_UV, apply_homography, canonical_vertices, fit_stop_octagon,
+                                    homography_from_corners)
+from patchsim.photo.placement import FacePyramid, estimate_light, place_sticker, sign_region, warp_face
+from patchsim.photo.sources import SignPhoto
+from patchsim.signs import draw_face_array
+
+MIN_SIGN_PX = 16  # a sign narrower than this in the photo is skipped (too few pixels to relight)
+BOX_PAD = 0.25  # an annotated box is grown by this fraction per side before the octagon is searched in it
+RUNS = ("clean", "raw", "relit")
+VIEW_PX = 160  # the relit detector crop kept at this size for the contact sheet
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """One sign in one photo, scored. ``located_by``: annotation | markers | octagon | box | octagon-box;
+    ``corners``: face-square corners (TL, TR, BR, BL) as a flat list of 8 pixel coordinates;
+    ``side_px``: mean face side in the photo; ``blur_px`` and ``relight`` (method, coefficients,
+    residual): the sign's light; then per run (clean, raw, relit) the predicted class, its
+    probability and whether it counts as fooled."""
+
+    source: str
+    name: str
+    role: str
+    located_by: str
+    side_px: float
+    corners: tuple
+    blur_px: float
+    relight_method: str
+    relight_gain: tuple
+    relight_offset: tuple
+    relight_rmse: float
+    clean_pred: str
+    clean_conf: float
+    clean_fooled: bool
+    raw_pred: str
+    raw_conf: float
+    raw_fooled: bool
+    relit_pred: str
+    relit_conf: float
+    relit_fooled: bool
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PhotoRecord":
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(d) != names:
+            raise PatchsimError(f"photo record: expected keys {sorted(names)}, got {sorted(d)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def locate_sign(photo: np.ndarray, sp: SignPhoto) -> tuple[np.ndarray | None, str]:
+    """(img_from_face homography, how) for the sign ``sp`` in ``photo``; (None, reason) if not found."""
+    if sp.corners is not None:
+        return homography_from_corners(np.asarray(sp.corners, np.float64)), "annotation"
+    if sp.box is not None:
+        x1, y1, x2, y2 = sp.box
+        px, py = BOX_PAD * (x2 - x1), BOX_PAD * (y2 - y1)
+        fit = fit_stop_octagon(photo, (int(x1 - px), int(y1 - py), int(np.ceil(x2 + px)), int(np.ceil(y2 + py))),
+                               min_area_frac=0.2)
+        if fit is not None and _inside_box(fit.corners, sp.box):
+            return fit.img_from_face, "octagon"
+        rect = np.array([[x1 - 0.5, y1 - 0.5], [x2 - 0.5, y1 - 0.5], [x2 - 0.5, y2 - 0.5], [x1 - 0.5, y2 - 0.5]])
+        return homography_from_corners(rect), "box"
+    c = corners_from_markers(photo)
+    if c is not None:
+        return homography_from_corners(c), "markers"
+    fit = fit_stop_octagon(photo)
+    if fit is not None:
+        return fit.img_from_face, "octagon"
+    c = find_stop_sign(photo)
+    if c is not None:
+        return homography_from_corners(c), "octagon-box"
+    return None, "sign not found"
+
+
+def _inside_box(corners: np.ndarray, box: tuple, tol: float = 0.25) -> bool:
+    """Does the fitted face square agree with the annotated box (each edge within ``tol`` of its size)?"""
+    x1, y1, x2, y2 = box
+    lo, hi = corners.min(0), corners.max(0)
+    w, h = x2 - x1, y2 - y1
+    return (abs(lo[0] - x1) < tol * w and abs(hi[0] - x2) < tol * w and abs(lo[1] - y1) < tol * h
+            and abs(hi[1] - y2) < tol * h)
+
+
+class PhotoScorer:
+    """Scores one sticker on real photos. ``sticker_rgba`` uint8 ``(P, P, 4)``: sticker.png (the
+    colours sent to the printer); ``printed_rgba``: the same as printed (see
+    :func:`patchsim.sticker_io.printed_rgba`); ``model`` a classifier; ``goal`` what counts as fooled;
+    ``sign`` the catalogue sign whose designed face is the relighting reference; ``relight`` the method
+    (:mod:`patchsim.photo.relight`); ``margin`` the detector box margin (as the scene's crop)."""
+
+    def __init__(self, sticker_rgba: np.ndarray | None, printed_rgba: np.ndarray | None, model, goal: Goal,
+                 sign: str = "stop", relight: str = "tone", margin: float = 0.1):
+        from patchsim.photo.relight import METHODS
+
+        if relight not in METHODS:
+            raise PatchsimError(f"--relight {relight!r} is unknown; allowed: {', '.join(METHODS)}")
+        self.raw = FacePyramid(sticker_rgba) if sticker_rgba is not None else None
+        self.printed = FacePyramid(printed_rgba) if printed_rgba is not None else None
+        self.face = FacePyramid(draw_face_array(sign, 1024))
+        self.model, self.goal, self.relight, self.margin, self.sign = model, goal, relight, margin, sign
+        self.size = model.input_size[0]
+
+    def crops(self, sp: SignPhoto) -> tuple[dict, dict[str, np.ndarray]] | tuple[None, str]:
+        """({field: value} of the record without predictions, {run: crop uint8 (S, S, 3)}) for one sign,
+        or (None, reason) when it cannot be scored."""
+        photo = read_image(sp.path)
+        h, how = locate_sign(photo, sp)
+        if h is None:
+            return None, how
+        corners = apply_homography(h, FACE_CORNERS_UV)
+        side = float(np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[3] - corners[0])) / 2
+        if side < MIN_SIGN_PX:
+            return None, f"sign {side:.0f} px across, under {MIN_SIGN_PX} px"
+        x0, y0, x1, y1 = sign_region(h, photo.shape[:2])
+        edge = apply_homography(h, canonical_vertices()) - [x0, y0] if self.sign == "stop" else None
+        light = estimate_light(photo[y0:y1, x0:x1], warp_face(self.face, h, (x0, y0, x1, y1)), edge, self.relight)
+        box = square_box(corners, self.margin)
+        out = {"clean": detector_crop(photo, box, self.size)}
+        relit = photo
+        if self.raw is not None:
+            out["raw"] = detector_crop(place_sticker(photo, h, self.raw), box, self.size)
+            relit = place_sticker(photo, h, self.printed, light)
+            out["relit"] = detector_crop(relit, box, self.size)
+        out["view"] = detector_crop(relit, box, VIEW_PX)
+        fields = dict(source=sp.source, name=sp.name, role=sp.role, located_by=how, side_px=round(side, 1),
+                      corners=tuple(round(float(v), 2) for v in corners.ravel()), blur_px=light.blur_px,
+                      relight_method=light.relight.method,
+                      relight_gain=tuple(round(float(v), 4) for v in light.relight.gain),
+                      relight_offset=tuple(round(float(v), 4) for v in light.relight.offset),
+                      relight_rmse=round(light.relight.rmse, 4))
+        return fields, out
+
+    def score(self, signs: list[SignPhoto], progress: bool = False):
+        """Score every sign: (records, skipped [(name, reason)], crops {run: [crop]} in record order, with
+        ``view``: the relit detector crop at ``VIEW_PX``)."""
+        from tqdm import tqdm
+
+        fields, crops, skipped = [], {r: [] for r in RUNS + ("view",)}, []
+        for sp in tqdm(signs, desc="photos", disable=not progress or None):
+            f, c = self.crops(sp)
+            if f is None:
+                skipped.append((sp.name, c))
+                continue
+            fields.append(f)
+            for r in RUNS + ("view",):
+                crops[r].append(c.get(r, c["clean"]))
+        records = []
+        if fields:
+            probs = {r: classify_crops(self.model, crops[r]) for r in RUNS}
+            for i, f in enumerate(fields):
+                per = {}
+                for r in RUNS:
+                    k = int(probs[r][i].argmax())
+                    per.update({f"{r}_pred": self.model.classes[k], f"{r}_conf": round(float(probs[r][i, k]), 4),
+                                f"{r}_fooled": bool(self.goal.fooled(np.array([k]))[0])})
+                records.append(PhotoRecord(**f, **per))
+        return records, skipped, crops
+
+
+def summarise(records: list[PhotoRecord], true_name: str) -> dict:
+    """Success of each run over all scored signs, and REAP's attack success rate: of the signs the
+    model reads right when clean, the fraction the sticker fools."""
+    n = len(records)
+    ok = [r for r in records if r.clean_pred == true_name]
+    out = {"signs": n, "clean_correct": len(ok)}
+    for run in RUNS:
+        out[f"{run}_fooled"] = sum(getattr(r, f"{run}_fooled") for r in records)
+        out[f"{run}_success"] = out[f"{run}_fooled"] / n if n else None
+        out[f"{run}_asr"] = (sum(getattr(r, f"{run}_fooled") for r in ok) / len(ok)) if ok else None
+    return out

@@ -1,0 +1,131 @@
+"""Relighting a sticker with a photographed sign's own light (REAP, Hingun et al. ICCV 2023).
+
+The clean sign face as designed (``ref``) and the same pixels of the photographed sign (``obs``) give a
+per-channel map from designed colour to photographed colour; the printed sticker's colours go through
+the same map, so the sticker looks lit, exposed and white-balanced like the sign it is stuck on.
+
+Methods (all per channel, on sRGB values in [0, 1]):
+- ``percentile``: REAP's: the map sends the reference's 20th / 80th percentiles onto the photo's.
+- ``affine``: least-squares ``obs = gain * ref + offset``.
+- ``poly``: least-squares quadratic ``obs = c0 + c1 ref + c2 ref^2`` (camera tone curves bend).
+- ``tone``: ``obs = black + gain_c * ref^g`` with one black level and one exponent for all channels and
+  a gain per channel (light colour and exposure). A stop sign's red channel has almost no contrast
+  (red and white both have high red), so per-channel fits extrapolate it wildly to the sticker's
+  dark reds; here green and blue pin the shared black level and curve, and red only needs its gain.
+Colours are arrays ``(..., 3)`` float in [0, 1]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from patchsim.errors import PatchsimError
+
+METHODS = ("percentile", "affine", "poly", "tone")
+TONE_EXPONENTS = np.linspace(0.4, 2.5, 43)
+MIN_PIXELS = 30  # fewer sign pixels than this cannot give a fit
+
+
+@dataclass(frozen=True)
+class Relight:
+    """A per-channel polynomial colour map: ``coeffs`` ``(3, D + 1)``, row c holding the coefficients of
+    channel c from the constant term up; ``method`` names how it was fitted; ``rmse`` its residual on
+    the sign pixels it was fitted to (sRGB units)."""
+
+    method: str
+    coeffs: tuple
+    rmse: float = 0.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Relit colours ``(..., 3)`` float32 in [0, 1] of colours ``x`` ``(..., 3)`` in [0, 1]."""
+        x = np.asarray(x, np.float32)
+        c = np.asarray(self.coeffs, np.float32)
+        out = np.zeros_like(x)
+        for k in range(c.shape[1] - 1, -1, -1):  # Horner
+            out = out * x + c[:, k]
+        return np.clip(out, 0.0, 1.0)
+
+    @property
+    def gain(self) -> np.ndarray:
+        """Slope ``(3,)`` at the middle of the range (the affine gain for degree-1 maps)."""
+        c = np.asarray(self.coeffs, np.float64)
+        return sum(k * c[:, k] * 0.5 ** (k - 1) for k in range(1, c.shape[1]))
+
+    @property
+    def offset(self) -> np.ndarray:
+        """The map's value ``(3,)`` at 0 (the affine offset for degree-1 maps)."""
+        return np.asarray(self.coeffs, np.float64)[:, 0]
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "coeffs": [list(map(float, r)) for r in self.coeffs], "rmse": self.rmse}
+
+
+def identity() -> Relight:
+    """The map that changes nothing."""
+    return Relight("none", ((0.0, 1.0),) * 3)
+
+
+def _check(ref: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ref, obs = np.asarray(ref, np.float64).reshape(-1, 3), np.asarray(obs, np.float64).reshape(-1, 3)
+    if ref.shape != obs.shape:
+        raise PatchsimError(f"relighting needs matching colour lists, got {ref.shape} and {obs.shape}")
+    if len(ref) < MIN_PIXELS:
+        raise PatchsimError(f"relighting needs at least {MIN_PIXELS} sign pixels, got {len(ref)}")
+    return ref, obs
+
+
+def fit_relight(ref: np.ndarray, obs: np.ndarray, method: str = "percentile", lo: float = 20.0,
+                hi: float = 80.0) -> Relight:
+    """Fit the map from designed colours ``ref`` ``(N, 3)`` to photographed colours ``obs`` ``(N, 3)``
+    (the same N sign pixels; sRGB in [0, 1]) with ``method`` (see the module doc); ``lo`` / ``hi``
+    are the percentiles of the ``percentile`` method."""
+    if method not in METHODS:
+        raise PatchsimError(f"relight method {method!r} is unknown; allowed: {', '.join(METHODS)}")
+    ref, obs = _check(ref, obs)
+    if method == "tone":
+        fit = _fit_tone(ref, obs)
+        return Relight(method, fit.coeffs, float(np.sqrt(((fit(ref) - obs) ** 2).mean())))
+    rows = []
+    for c in range(3):
+        r, o = ref[:, c], obs[:, c]
+        if method == "percentile":
+            r_lo, r_hi = np.percentile(r, [lo, hi])
+            o_lo, o_hi = np.percentile(o, [lo, hi])
+            if r_hi - r_lo < 0.05:  # the design has no contrast in this channel at these percentiles
+                gain = float(np.median(o) / max(np.median(r), 1e-3))
+                rows.append((0.0, gain))
+                continue
+            gain = (o_hi - o_lo) / (r_hi - r_lo)
+            rows.append((float(o_lo - gain * r_lo), float(gain)))
+        else:
+            deg = 1 if method == "affine" else 2
+            a = np.stack([r**k for k in range(deg + 1)], 1)
+            coef, *_ = np.linalg.lstsq(a, o, rcond=None)
+            rows.append(tuple(float(v) for v in coef))
+    fit = Relight(method, tuple(rows))
+    return Relight(method, fit.coeffs, float(np.sqrt(((fit(ref) - obs) ** 2).mean())))
+
+
+def _fit_tone(ref: np.ndarray, obs: np.ndarray) -> Relight:
+    """``obs_c = black + gain_c * ref_c ** g``: for each exponent on a grid, a joint linear least squares
+    for (black, gain_r, gain_g, gain_b); the exponent with the smallest residual wins. Returned as an
+    exact polynomial only for g = 1, so the map is kept as a sampled curve: coefficients of a degree-5
+    least-squares polynomial per channel over [0, 1] (error < 0.01 for g in [0.4, 2.5])."""
+    n = len(ref)
+    best = None
+    for g in TONE_EXPONENTS:
+        x = np.clip(ref, 0, 1) ** g
+        a = np.zeros((3 * n, 4))
+        a[:, 0] = 1.0
+        for c in range(3):
+            a[c * n:(c + 1) * n, 1 + c] = x[:, c]
+        coef, *_ = np.linalg.lstsq(a, obs.T.reshape(-1), rcond=None)
+        err = float(((a @ coef - obs.T.reshape(-1)) ** 2).mean())
+        if best is None or err < best[0]:
+            best = (err, g, coef)
+    _, g, (black, *gains) = best
+    t = np.linspace(0, 1, 64)
+    v = np.vander(t, 6, increasing=True)
+    rows = tuple(tuple(float(c) for c in np.linalg.lstsq(v, black + k * t**g, rcond=None)[0]) for k in gains)
+    return Relight("tone", rows)
