@@ -16,6 +16,7 @@ from patchsim.evaluate.metrics import Goal
 from patchsim.imageio import write_png
 from patchsim.models import load, resolve_class
 from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise
+from patchsim.photo.relight import METHODS
 from patchsim.photo.sources import photo_source
 from patchsim.render.printer import printer_from_spec
 from patchsim.sticker_io import load_sticker_rgba, printed_rgba, target_of_sticker
@@ -33,6 +34,8 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     t0 = time.time()
     if not 0 <= margin <= 1:
         raise PatchsimError(f"--margin {margin}: must be in [0, 1] (fraction of the sign's size per side)")
+    if relight not in METHODS:
+        raise PatchsimError(f"--relight {relight!r} is unknown; allowed: {', '.join(METHODS)}")
     pm = printer_from_spec(printer)
     signs = photo_source(source, annotations)
     st = load_sticker_rgba(sticker) if sticker else None

@@ -1,0 +1,87 @@
+"""The printer model: realistic default, gamut, spec parsing, and what the attack and exports do with it."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from patchsim.errors import PatchsimError
+from patchsim.render.printer import (INKJET_INK_BLACK, INKJET_PAPER_WHITE, PrinterModel, inkjet_printer,
+                                     printer_from_spec)
+from patchsim.sticker_io import printed_rgba
+
+
+def colours(rows):
+    return torch.tensor(rows, dtype=torch.float32).T.reshape(1, 3, -1, 1)
+
+
+def test_inkjet_has_paper_white_ink_black_and_keeps_greys_grey():
+    p = inkjet_printer()
+    out = p(colours([[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5]])).reshape(3, -1).T
+    assert torch.allclose(out[0], torch.tensor(INKJET_INK_BLACK), atol=1e-4)
+    assert torch.allclose(out[1], torch.tensor(INKJET_PAPER_WHITE), atol=1e-4)
+    assert (out[2].max() - out[2].min()) < 0.02  # grey stays neutral
+    assert out[2].mean() < 0.5  # dot gain darkens mid-tones
+
+
+def test_inkjet_pulls_saturated_colours_into_its_gamut():
+    p = inkjet_printer()
+    screen = colours([[0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 0]])
+    assert not p.in_gamut(screen).any()  # a screen's primaries cannot be printed
+    printed = p(screen)
+    assert p.in_gamut(printed).all()
+    sat = lambda x: (x.max(1).values - x.min(1).values)  # noqa: E731
+    assert (sat(printed) < sat(screen) - 0.3).all()
+
+
+def test_gamut_of_random_prints_and_outside_colours():
+    p = inkjet_printer()
+    x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    assert p.in_gamut(p(x)).all()
+    assert not p.in_gamut(torch.zeros(1, 3, 1, 1)).any()
+
+
+def test_printer_specs(tmp_path):
+    assert printer_from_spec(None).name == "inkjet" and printer_from_spec("inkjet").name == "inkjet"
+    assert printer_from_spec("identity").is_identity
+    prof = tmp_path / "p.json"
+    prof.write_text(json.dumps(inkjet_printer().to_dict()))
+    assert torch.allclose(printer_from_spec(str(prof)).matrix, inkjet_printer().matrix)
+    with pytest.raises(PatchsimError, match="--printer 'laser'.*identity"):
+        printer_from_spec("laser")
+    prof.write_text(json.dumps({"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 0]]}))
+    with pytest.raises(PatchsimError, match="invertible"):
+        printer_from_spec(str(prof))
+    prof.write_text("[1, 2]")
+    with pytest.raises(PatchsimError, match="JSON object"):
+        printer_from_spec(str(prof))
+
+
+def test_printed_rgba_matches_the_model_and_keeps_alpha():
+    rng = np.random.default_rng(0)
+    st = rng.integers(0, 256, (50, 50, 4), dtype=np.uint8)
+    out = printed_rgba(st, inkjet_printer())
+    assert np.array_equal(out[..., 3], st[..., 3])
+    want = inkjet_printer()(torch.from_numpy(st[..., :3]).permute(2, 0, 1)[None].float() / 255)
+    assert np.abs(out[..., :3].astype(np.float32) / 255 - want[0].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
+    assert printed_rgba(st, PrinterModel()) is st
+
+
+def test_attack_sticker_is_inside_the_printer_gamut(driveby_scene):
+    """The optimiser's sticker colours (sent to the printer) lie inside the gamut, the renderer applies
+    the printer to them, and the gradient still reaches the parameters."""
+    from patchsim.attack.config import AttackConfig
+    from patchsim.attack.eot import EOTAttack
+    from patchsim.models import freeze, load
+    from patchsim.render import Renderer
+
+    cfg = AttackConfig(target=5, steps=1, batch=2, val_size=2, face_resolution=32)
+    r = Renderer.from_scene(driveby_scene, face_resolution=32, printer=inkjet_printer())
+    att = EOTAttack(driveby_scene, r, freeze(load("gtsrb-cnn")), cfg)
+    w = (torch.randn(1, 3, 32, 32) * 3).requires_grad_()
+    st = att.sticker_from_params(w)
+    assert r.printer.in_gamut(st).all()
+    loss, _ = att.loss(w, att.val_cond)
+    loss.backward()
+    assert w.grad is not None and w.grad.abs().sum() > 0
