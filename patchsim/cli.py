@@ -106,11 +106,16 @@ def _add_attack(sub) -> None:
     p.add_argument("--l2-weight", type=float)
     p.add_argument("--palette", help="printable palette JSON (default: shipped inkjet palette)")
     _printer_arg(p)
+    p.add_argument("--real-photos", help="attacker photos mixed into every batch: street:praveen-train or a folder "
+                   "(never a scoring set)")
+    p.add_argument("--real-fraction", type=float, help="fraction of every batch taken from --real-photos (default 0)")
     p.add_argument("--val-every", type=int)
     p.add_argument("--early-stop", type=float, help="stop at this validation success (default 0.99; 1 disables)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
     p.add_argument("--dpi", type=float, default=300.0)
+    p.add_argument("--no-sim-to-real", action="store_true", help="skip the sim-to-real table (held-out renders, "
+                   "independent drive-by, real photos raw and relit) in attack.json")
     p.set_defaults(func=_cmd_attack)
 
 
@@ -122,9 +127,15 @@ def _cmd_attack(args) -> int:
                      printer=args.printer, dpi=args.dpi, paper=args.paper, steps=args.steps, seed=args.seed,
                      mode=args.mode, batch=args.batch, lr=args.lr, loss=args.loss, norm=args.norm, eps=args.eps,
                      nps_weight=args.nps_weight, tv_weight=args.tv_weight, l2_weight=args.l2_weight,
-                     palette=args.palette, val_every=args.val_every, early_stop=args.early_stop)
+                     palette=args.palette, val_every=args.val_every, early_stop=args.early_stop,
+                     real_photos=args.real_photos, real_fraction=args.real_fraction,
+                     sim_to_real=not args.no_sim_to_real)
     print(f"validation success {100 * rec['final_success']:.1f}% after {rec['steps_run']} steps; "
           f"sticker area {100 * rec['sticker_area_fraction']:.1f}% of the face; outputs in {args.out}")
+    if "sim_to_real" in rec:
+        from patchsim.attack.sim_to_real import format_table
+
+        print(format_table(rec["sim_to_real"]))
     return 0
 
 

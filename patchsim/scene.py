@@ -144,7 +144,10 @@ class LightingRanges:
 class EffectRanges:
     """Camera-effect ranges (lo, hi): exposure in EV stops, extra display gamma, sensor read-noise
     std (fraction of full scale), JPEG quality (1..100), extra defocus blur sigma in frame pixels,
-    exposure time in seconds (motion blur)."""
+    exposure time in seconds (motion blur), black level (flare and haze lifting the darks: output =
+    black + (1 - black) * signal, fraction of full scale) and white-balance error (linear gains of the
+    red and blue channels relative to green). The last three default to the identity; REAP-style
+    ranges fitted to real photographed signs come from ``bench/fit_realism.py``."""
 
     exposure_ev: Range = (-0.5, 0.5)
     gamma: Range = (0.9, 1.1)
@@ -152,6 +155,9 @@ class EffectRanges:
     jpeg_quality: Range = (60.0, 95.0)
     defocus_px: Range = (0.0, 1.0)
     exposure_s: Range = (0.001, 0.01)
+    black_level: Range = (0.0, 0.0)
+    wb_red: Range = (1.0, 1.0)
+    wb_blue: Range = (1.0, 1.0)
 
 
 @dataclass(frozen=True)

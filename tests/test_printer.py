@@ -18,11 +18,23 @@ def colours(rows):
 
 def test_inkjet_has_paper_white_ink_black_and_keeps_greys_grey():
     p = inkjet_printer()
-    out = p(colours([[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5]])).reshape(3, -1).T
-    assert torch.allclose(out[0], torch.tensor(INKJET_INK_BLACK), atol=1e-4)
-    assert torch.allclose(out[1], torch.tensor(INKJET_PAPER_WHITE), atol=1e-4)
-    assert (out[2].max() - out[2].min()) < 0.02  # grey stays neutral
-    assert out[2].mean() < 0.5  # dot gain darkens mid-tones
+    for printed in (p.device, p):  # sent without colour management, and through a colour-managed driver
+        out = printed(colours([[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5]])).reshape(3, -1).T
+        assert torch.allclose(out[0], torch.tensor(INKJET_INK_BLACK), atol=1e-4)
+        assert torch.allclose(out[1], torch.tensor(INKJET_PAPER_WHITE), atol=1e-4)
+        assert (out[2].max() - out[2].min()) < 0.02  # grey stays neutral
+    assert p.device(colours([[0.5, 0.5, 0.5]])).mean() < 0.5  # dot gain darkens mid-tones
+    assert torch.allclose(p(colours([[0.5, 0.5, 0.5]])), colours([[0.5, 0.5, 0.5]]))  # managed: in gamut, kept
+
+
+def test_managed_print_keeps_printable_colours_and_is_idempotent():
+    p = inkjet_printer()
+    x = torch.rand(1, 3, 30, 30, generator=torch.Generator().manual_seed(1))
+    printable = p.parametrise(x)
+    assert p.in_gamut(printable).all()
+    assert torch.allclose(p(printable), printable, atol=1e-5)
+    once = p(x)
+    assert p.in_gamut(once).all() and torch.allclose(p(once), once, atol=1e-5)
 
 
 def test_inkjet_pulls_saturated_colours_into_its_gamut():
@@ -30,7 +42,7 @@ def test_inkjet_pulls_saturated_colours_into_its_gamut():
     screen = colours([[0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 0]])
     assert not p.in_gamut(screen).any()  # a screen's primaries cannot be printed
     printed = p(screen)
-    assert p.in_gamut(printed).all()
+    assert p.in_gamut(printed).all() and p.in_gamut(p.device(screen)).all()
     sat = lambda x: (x.max(1).values - x.min(1).values)  # noqa: E731
     assert (sat(printed) < sat(screen) - 0.3).all()
 
@@ -38,7 +50,7 @@ def test_inkjet_pulls_saturated_colours_into_its_gamut():
 def test_gamut_of_random_prints_and_outside_colours():
     p = inkjet_printer()
     x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))
-    assert p.in_gamut(p(x)).all()
+    assert p.in_gamut(p.device(x)).all()
     assert not p.in_gamut(torch.zeros(1, 3, 1, 1)).any()
 
 

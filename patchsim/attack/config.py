@@ -25,6 +25,9 @@ class AttackConfig:
         optimiser never uses). early_stop: stop when validation success reaches this (1.0 disables).
     checkpoint_every: steps between checkpoints. seed: everything random derives from it.
     face_resolution: sticker parameter resolution (pixels across the face's bounding square).
+    real_photos, real_fraction: an attacker photo source (see :mod:`patchsim.photo.sources`; never a
+        scoring set) and the fraction of every batch taken from it, the printed sticker warped onto
+        the photographed signs and relit (RP2's method with REAP's placement); 0 disables.
     """
 
     mode: str = "sticker"
@@ -48,6 +51,8 @@ class AttackConfig:
     checkpoint_every: int = 50
     seed: int = 0
     face_resolution: int = 128
+    real_photos: str | None = None
+    real_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         def bad(field: str, allowed: str) -> PatchsimError:
@@ -74,6 +79,10 @@ class AttackConfig:
             raise bad("early_stop", "must be in (0, 1]")
         if self.face_resolution < 16 or self.face_resolution > 1024:
             raise bad("face_resolution", "must be in [16, 1024]")
+        if not 0 <= self.real_fraction < 1:
+            raise bad("real_fraction", "must be in [0, 1): the rest of every batch is rendered")
+        if self.real_fraction > 0 and not self.real_photos:
+            raise bad("real_fraction", "needs real_photos (--real-photos SOURCE)")
         if self.target is not None and self.target == self.true_class:
             raise bad("target", "must differ from the true class")
 

@@ -82,13 +82,17 @@ class EOTAttack:
     the config); the renderer and model are used as given (the model must be differentiable)."""
 
     def __init__(self, scene: Scene, renderer: Renderer, model: torch.nn.Module, cfg: AttackConfig,
-                 objective: Objective | None = None):
+                 objective: Objective | None = None, real=None):
         if renderer.face_resolution != cfg.face_resolution:
             raise PatchsimError(f"renderer face resolution {renderer.face_resolution} != config {cfg.face_resolution}")
         h, w = model.input_size
         if h != w:
             raise PatchsimError(f"model input must be square for sign crops, got {h}x{w}")
         self.scene, self.renderer, self.model, self.cfg = scene, renderer, model, cfg
+        if cfg.real_fraction > 0 and real is None:
+            raise PatchsimError("real_fraction > 0 needs the prepared real photos (attack.real_photos.prepare_real_photos)")
+        self.real = real  # a RealPhotoBatch, or None
+        self.n_real = int(round(cfg.batch * cfg.real_fraction)) if real is not None else 0
         self.objective = objective or default_objective(cfg)
         self.crop_size = h
         # NPS palette: a given file, else the colours the renderer's printer prints (its gamut), else
@@ -119,9 +123,9 @@ class EOTAttack:
         """Sticker colours ``(1, 3, N, N)`` in [0, 1] (the colours sent to the printer) from the
         unconstrained parameters. In sticker mode they lie inside the renderer's printer gamut."""
         if self.cfg.mode == "sticker":
-            # the colours sent to the printer, kept inside its gamut (colours it can print), so that
-            # sticker.png shows colours that exist on paper; the renderer then applies the printer
-            return self.renderer.printer(torch.sigmoid(w))
+            # the colours sent to the printer: inside its gamut for a colour-managed printer (sticker.png
+            # then shows what the paper will); the renderer applies the printer to them
+            return self.renderer.printer.parametrise(torch.sigmoid(w))
         if self.cfg.norm == "linf":
             delta = self.cfg.eps * torch.tanh(w)
         else:
@@ -140,9 +144,16 @@ class EOTAttack:
         p = torch.cat(probs)
         return float(success(p, self.cfg).float().mean()), p
 
-    def loss(self, w: torch.Tensor, cond: Conditions) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(self, w: torch.Tensor, cond: Conditions, real_idx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Objective plus regularisers on the crops of ``cond`` (rendered) and of the attacker photos
+        ``real_idx`` (the printed sticker stuck on real signs); returns (loss, logits)."""
         sticker = self.sticker_from_params(w)
-        logits = self.model(self.renderer.render_crops(cond, sticker, size=self.crop_size).images)
+        crops = self.renderer.render_crops(cond, sticker, size=self.crop_size).images
+        if real_idx is not None and len(real_idx):
+            from patchsim.attack.real_photos import composite_real
+
+            crops = torch.cat([crops, composite_real(self.real, real_idx, self.renderer.printer(sticker), self.mask)])
+        logits = self.model(crops)
         cfg = self.cfg
         total = self.objective(logits)
         if cfg.nps_weight:
@@ -177,8 +188,9 @@ class EOTAttack:
         bar = tqdm(range(start, cfg.steps), desc="attack", initial=start, total=cfg.steps, disable=not progress or None)
         done = start
         for step in bar:
-            cond = draw_visible(self.scene, self.renderer, cfg.batch, g)
-            loss, logits = self.loss(w, cond)
+            cond = draw_visible(self.scene, self.renderer, cfg.batch - self.n_real, g)
+            real_idx = torch.randint(len(self.real), (self.n_real,), generator=g) if self.n_real else None
+            loss, logits = self.loss(w, cond, real_idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -32,9 +32,10 @@ def true_class_of(scene, classes: list[str], override: str | int | None = None) 
 def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
                labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
                resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
-               progress: bool = True, **overrides) -> dict:
+               progress: bool = True, sim_to_real: bool = True, **overrides) -> dict:
     """Run an EOT attack and export it. ``target=None`` is untargeted. ``overrides`` are
-    :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...)."""
+    :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...).
+    With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.attack.sim_to_real`)."""
     t0 = time.time()
     scene = load_scene(scene_path)
     net = freeze(load(model, weights=weights, labels=labels))
@@ -44,7 +45,12 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
                                   "true_class": true_idx})
     pm = printer_from_spec(printer)
     renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=pm)
-    attack = EOTAttack(scene, renderer, net, cfg)
+    real = None
+    if cfg.real_fraction > 0:
+        from patchsim.attack.real_photos import prepare_real_photos
+
+        real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin)
+    attack = EOTAttack(scene, renderer, net, cfg, real=real)
     out = Path(out)
     clean_rate, _ = attack.score(None, attack.val_cond)
     log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name,
@@ -58,7 +64,18 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         "wall_s_optimise": round(result.wall_s, 2), "validation_size": cfg.val_size,
         "validation_clean_success": clean_rate, "validation_curve": result.history,
         "final_success": result.final_success, "printer_profile": pm.to_dict(),
+        "photos": {"attacker": cfg.real_photos if cfg.real_fraction > 0 else None,
+                   "attacker_signs": len(real) if real is not None else 0},
     }
+    if sim_to_real:
+        from patchsim.attack.export import print_images
+        from patchsim.attack.sim_to_real import format_table
+        from patchsim.attack.sim_to_real import sim_to_real as table_of
+
+        dpi_2k = 2048 * 0.0254 / scene.sign.size_m  # the sticker at about 2048 px across: finer than any photo
+        small = print_images(scene, result.sticker, attack.clean, cfg.mode, dpi_2k, None)[0]
+        record["sim_to_real"] = table_of(attack, result.sticker, small, pm)
+        log.info("sim-to-real:\n%s", format_table(record["sim_to_real"]))
     record = export_attack(out, scene, result, attack.clean, cfg.mode, record, dpi=dpi, paper=paper, started=t0,
                            printer=pm)
     log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps, record["wall_s_total"])

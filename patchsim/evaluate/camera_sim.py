@@ -43,8 +43,14 @@ def _tone(lin: np.ndarray, c: dict) -> np.ndarray:
     16384-entry table (finer than 8-bit output needs everywhere above the darkest 0.1%)."""
     n = 16384
     lut = _tone_lut(float(c["gamma"]), n)
-    idx = np.clip(lin * np.float32((n - 1) * 2.0 ** c["exposure_ev"]) + 0.5, 0, n - 1).astype(np.int32)
-    return lut[idx]
+    scale = np.float32((n - 1) * 2.0 ** c["exposure_ev"])
+    wb = np.array([c.get("wb_red", 1.0), 1.0, c.get("wb_blue", 1.0)], np.float32)
+    idx = np.clip(lin * (scale * wb if (wb != 1).any() else scale) + 0.5, 0, n - 1).astype(np.int32)
+    out = lut[idx]
+    black = float(c.get("black_level", 0.0))
+    if black:
+        out = np.round(black * 255 + (1 - black) * out.astype(np.float32)).astype(np.uint8)
+    return out
 
 
 def blackbody_gains(kelvin: float) -> np.ndarray:
@@ -192,7 +198,8 @@ class CameraSimulator:
     def _toned_background(self, bg: np.ndarray, gains: np.ndarray, c: dict) -> np.ndarray:
         """uint8 background under the frame's light and tone; the last one is cached (a drive-by keeps
         its light for the whole approach)."""
-        key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"])
+        key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"], c.get("black_level", 0.0),
+               c.get("wb_red", 1.0), c.get("wb_blue", 1.0))
         if self._toned_key != key:
             self._toned = _tone(bg * gains, c)
             self._toned_key = key

@@ -102,6 +102,20 @@ def _inside_box(corners: np.ndarray, box: tuple, tol: float = 0.25) -> bool:
             and abs(hi[1] - y2) < tol * h)
 
 
+def sign_light(photo: np.ndarray, img_from_face: np.ndarray, face: FacePyramid, sign: str, method: str):
+    """The light and blur of the sign at ``img_from_face`` in ``photo`` (a
+    :class:`patchsim.photo.placement.SignLight`), against the designed ``face`` of ``sign``."""
+    x0, y0, x1, y1 = sign_region(img_from_face, photo.shape[:2])
+    edge = apply_homography(img_from_face, canonical_vertices()) - [x0, y0] if sign == "stop" else None
+    return estimate_light(photo[y0:y1, x0:x1], warp_face(face, img_from_face, (x0, y0, x1, y1)), edge, method)
+
+
+def face_side_px(img_from_face: np.ndarray) -> float:
+    """Mean side (pixels) of the face square in the photo."""
+    c = apply_homography(img_from_face, FACE_CORNERS_UV)
+    return float(np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[3] - c[0])) / 2
+
+
 class PhotoScorer:
     """Scores one sticker on real photos. ``sticker_rgba`` uint8 ``(P, P, 4)``: sticker.png (the
     colours sent to the printer); ``printed_rgba``: the same as printed (see
@@ -129,12 +143,10 @@ class PhotoScorer:
         if h is None:
             return None, how
         corners = apply_homography(h, FACE_CORNERS_UV)
-        side = float(np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[3] - corners[0])) / 2
+        side = face_side_px(h)
         if side < MIN_SIGN_PX:
             return None, f"sign {side:.0f} px across, under {MIN_SIGN_PX} px"
-        x0, y0, x1, y1 = sign_region(h, photo.shape[:2])
-        edge = apply_homography(h, canonical_vertices()) - [x0, y0] if self.sign == "stop" else None
-        light = estimate_light(photo[y0:y1, x0:x1], warp_face(self.face, h, (x0, y0, x1, y1)), edge, self.relight)
+        light = sign_light(photo, h, self.face, self.sign, self.relight)
         box = square_box(corners, self.margin)
         out = {"clean": detector_crop(photo, box, self.size)}
         relit = photo

@@ -39,6 +39,8 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     pm = printer_from_spec(printer)
     signs = photo_source(source, annotations)
     st = load_sticker_rgba(sticker) if sticker else None
+    if st is not None and st.shape[0] > 2048:  # a 300-DPI print image is far finer than any photo of it
+        st = cv2.resize(st, (2048, 2048), interpolation=cv2.INTER_AREA)
     model = load(model_name, weights=weights, labels=labels)
     model.requires_grad_(False)
     if sign not in model.classes:

@@ -32,9 +32,11 @@ class FacePyramid:
     """An RGBA face-square image (uint8 or float ``(N, N, 4)``) kept at halving sizes, so that each warp
     starts from about twice the sign's size in the photo (area-filtered, no aliasing)."""
 
-    def __init__(self, rgba: np.ndarray):
+    def __init__(self, rgba: np.ndarray, max_px: int = 2048):
         if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.shape[0] != rgba.shape[1]:
             raise PatchsimError(f"face image must be square RGBA (N, N, 4), got {rgba.shape}")
+        if rgba.shape[0] > max_px:  # a 300-DPI print image is far finer than any photo of it
+            rgba = cv2.resize(rgba, (max_px, max_px), interpolation=cv2.INTER_AREA)
         x = rgba.astype(np.float32) / (255.0 if rgba.dtype == np.uint8 else 1.0)
         x = np.concatenate([x[..., :3] * x[..., 3:], x[..., 3:]], 2)  # premultiplied
         self.levels = [x]

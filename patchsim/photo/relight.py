@@ -36,6 +36,7 @@ class Relight:
     method: str
     coeffs: tuple
     rmse: float = 0.0
+    params: tuple = ()  # tone: (black, gain_r, gain_g, gain_b, exponent)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Relit colours ``(..., 3)`` float32 in [0, 1] of colours ``x`` ``(..., 3)`` in [0, 1]."""
@@ -58,7 +59,8 @@ class Relight:
         return np.asarray(self.coeffs, np.float64)[:, 0]
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "coeffs": [list(map(float, r)) for r in self.coeffs], "rmse": self.rmse}
+        return {"method": self.method, "coeffs": [list(map(float, r)) for r in self.coeffs], "rmse": self.rmse,
+                "params": list(self.params)}
 
 
 def identity() -> Relight:
@@ -85,7 +87,7 @@ def fit_relight(ref: np.ndarray, obs: np.ndarray, method: str = "percentile", lo
     ref, obs = _check(ref, obs)
     if method == "tone":
         fit = _fit_tone(ref, obs)
-        return Relight(method, fit.coeffs, float(np.sqrt(((fit(ref) - obs) ** 2).mean())))
+        return Relight(method, fit.coeffs, float(np.sqrt(((fit(ref) - obs) ** 2).mean())), fit.params)
     rows = []
     for c in range(3):
         r, o = ref[:, c], obs[:, c]
@@ -112,20 +114,24 @@ def _fit_tone(ref: np.ndarray, obs: np.ndarray) -> Relight:
     for (black, gain_r, gain_g, gain_b); the exponent with the smallest residual wins. Returned as an
     exact polynomial only for g = 1, so the map is kept as a sampled curve: coefficients of a degree-5
     least-squares polynomial per channel over [0, 1] (error < 0.01 for g in [0.4, 2.5])."""
-    n = len(ref)
     best = None
+    ref, obs = np.clip(ref, 0, 1), obs
+    n = len(ref)
+    yy = float((obs**2).sum())
     for g in TONE_EXPONENTS:
-        x = np.clip(ref, 0, 1) ** g
-        a = np.zeros((3 * n, 4))
-        a[:, 0] = 1.0
-        for c in range(3):
-            a[c * n:(c + 1) * n, 1 + c] = x[:, c]
-        coef, *_ = np.linalg.lstsq(a, obs.T.reshape(-1), rcond=None)
-        err = float(((a @ coef - obs.T.reshape(-1)) ** 2).mean())
+        # normal equations of the joint fit over the 3n values: unknowns (black, gain_r, gain_g, gain_b)
+        x = ref**g
+        ata = np.zeros((4, 4))
+        ata[0, 0] = 3 * n
+        ata[0, 1:] = ata[1:, 0] = x.sum(0)
+        ata[1:, 1:] = np.diag((x**2).sum(0))
+        aty = np.concatenate([[obs.sum()], (x * obs).sum(0)])
+        coef = np.linalg.solve(ata, aty)
+        err = yy - 2 * coef @ aty + coef @ ata @ coef
         if best is None or err < best[0]:
             best = (err, g, coef)
     _, g, (black, *gains) = best
     t = np.linspace(0, 1, 64)
     v = np.vander(t, 6, increasing=True)
     rows = tuple(tuple(float(c) for c in np.linalg.lstsq(v, black + k * t**g, rcond=None)[0]) for k in gains)
-    return Relight("tone", rows)
+    return Relight("tone", rows, 0.0, (float(black), *map(float, gains), float(g)))

@@ -64,13 +64,21 @@ def sensor_noise(img: torch.Tensor, noise_std: torch.Tensor, seeds: torch.Tensor
     return img + _col(noise_std.to(img)) * torch.sqrt(0.3 + 0.7 * img.clamp(min=0)) * n
 
 
-def tone(img: torch.Tensor, exposure_ev: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-    """Exposure (x 2^EV), clip to [0, 1], sRGB encoding, then ``** gamma``: sRGB ``(B, 3, H, W)``."""
-    x = (img * _col(torch.exp2(exposure_ev).to(img))).clamp(0.0, 1.0)
-    y = linear_rgb_to_rgb(x)
-    if bool((gamma == 1).all()):
-        return y
-    return y.clamp(min=1e-6) ** _col(gamma.to(img))
+def tone(img: torch.Tensor, exposure_ev: torch.Tensor, gamma: torch.Tensor, black_level: torch.Tensor | None = None,
+         wb_red: torch.Tensor | None = None, wb_blue: torch.Tensor | None = None) -> torch.Tensor:
+    """Linear ``(B, 3, H, W)`` -> sRGB: white-balance gains (red and blue relative to green, ``(B,)``,
+    None = 1), exposure (x 2^EV), clip to [0, 1], sRGB encoding, ``** gamma``, then the black level
+    ``b`` ``(B,)``: ``b + (1 - b) * y`` (None = 0)."""
+    x = img * _col(torch.exp2(exposure_ev).to(img))
+    if wb_red is not None and not bool(((wb_red == 1) & (wb_blue == 1)).all()):
+        x = x * torch.stack([wb_red, torch.ones_like(wb_red), wb_blue], 1).to(img)[:, :, None, None]
+    y = linear_rgb_to_rgb(x.clamp(0.0, 1.0))
+    if not bool((gamma == 1).all()):
+        y = y.clamp(min=1e-6) ** _col(gamma.to(img))
+    if black_level is not None and bool((black_level != 0).any()):
+        b = _col(black_level.to(img))
+        y = b + (1 - b) * y
+    return y
 
 
 def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:

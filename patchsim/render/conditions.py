@@ -34,7 +34,8 @@ class Conditions:
         shadow_angle_deg, shadow_offset (edge position, face fraction from centre), shadow_softness,
         color_temp_k (K).
     Camera: exposure_ev (stops), gamma, noise_std, jpeg_quality (1..100), defocus_px (extra sigma,
-        frame px), exposure_s (s), noise_seed (int64).
+        frame px), exposure_s (s), black_level (fraction of full scale),
+        wb_red, wb_blue (white-balance gains relative to green), noise_seed (int64).
     Detector crop: jitter_x, jitter_y (fraction of box size), jitter_scale (relative).
     Background: background_seed (int64).
     """
@@ -65,6 +66,9 @@ class Conditions:
     jpeg_quality: torch.Tensor
     defocus_px: torch.Tensor
     exposure_s: torch.Tensor
+    black_level: torch.Tensor
+    wb_red: torch.Tensor
+    wb_blue: torch.Tensor
     noise_seed: torch.Tensor
     jitter_x: torch.Tensor
     jitter_y: torch.Tensor

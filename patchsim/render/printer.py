@@ -1,16 +1,22 @@
 """Printer colour model: what colour a sticker pixel really has once printed.
 
-``PrinterModel`` maps the sRGB colours sent to the printer ``(B, 3, H, W)`` in [0, 1] to printed sRGB
-colours, as a per-channel tone curve (offset + gain * x ** gamma: ink black, paper white, dot gain)
-followed by a 3x3 colour matrix (saturation lost to the inks), then clipped to [0, 1].
+A profile is the printer's device response: a per-channel tone curve (offset + gain * x ** gamma: ink
+black, paper white, dot gain) followed by a 3x3 colour matrix (saturation lost to the inks), clipped to
+[0, 1] (:func:`apply_printer`). Its range is the printer's gamut, the colours it can print:
+``{M @ t : offset <= t <= offset + gain}``, a parallelepiped in sRGB (:meth:`PrinterModel.in_gamut`).
+
+``PrinterModel.forward`` maps the sRGB colours sent to the printer ``(B, 3, H, W)`` in [0, 1] to the
+printed colours, in one of two ways:
+- ``managed`` (the default printer): printed through a colour-managed driver (what an ordinary print
+  dialog does with an sRGB image): colours inside the gamut come out as they are, colours outside are
+  pulled onto its surface (:func:`gamut_map`). The attack then chooses its colours inside the gamut,
+  so sticker.png shows what the paper will show.
+- ``device`` (calibrated profiles): the measured response, sent value -> printed colour, as fitted from
+  a photographed chart (``patchsim calibrate``).
 
 The default (:func:`inkjet_printer`) is a consumer inkjet on matte paper or matte vinyl, photographed
 under daylight: paper white and ink black well inside [0, 1], dot gain darkening the mid-tones and
-saturated greens, blues and cyans pulled in. ``identity`` opts out; a calibrated profile
-(``patchsim calibrate``) fills in measured parameters.
-
-The printer's gamut is the set of colours it can print: ``{M @ t : offset <= t <= offset + gain}``,
-a parallelepiped in sRGB. :func:`in_gamut` tests colours against it."""
+saturated greens, blues and cyans pulled in. ``identity`` opts out."""
 
 from __future__ import annotations
 
@@ -60,13 +66,27 @@ def inkjet_parameters() -> dict:
             "gamma": [INKJET_DOT_GAIN_GAMMA] * 3}
 
 
+def gamut_map(x: torch.Tensor, matrix: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Pull colours ``x`` ``(B, 3, H, W)`` into the gamut ``{M t : lo <= t <= hi}``: ``M clamp(M^-1 x)``.
+    Colours inside are returned unchanged (idempotent); differentiable almost everywhere."""
+    check_shape(x, ["B", 3, "H", "W"], "colours")
+    inv = torch.linalg.inv(matrix.double()).to(x)
+    t = torch.einsum("ij,bjhw->bihw", inv, x)
+    t = torch.maximum(torch.minimum(t, hi.to(x).view(1, 3, 1, 1)), lo.to(x).view(1, 3, 1, 1))
+    return torch.einsum("ij,bjhw->bihw", matrix.to(x), t).clamp(0.0, 1.0)
+
+
 class PrinterModel(nn.Module):
     """Holds a printer(-plus-camera) colour profile; the identity when built without arguments
-    (:func:`inkjet_printer` is the default used by the commands). ``name`` says where it came from."""
+    (:func:`inkjet_printer` is the default used by the commands). ``name`` says where it came from;
+    ``mode`` is ``device`` (forward = the measured response) or ``managed`` (forward = gamut mapping
+    of a colour-managed print), see the module doc."""
 
-    def __init__(self, matrix=None, gain=None, offset=None, gamma=None, name: str = "custom"):
+    def __init__(self, matrix=None, gain=None, offset=None, gamma=None, name: str = "custom", mode: str = "device"):
         super().__init__()
-        self.name = name
+        if mode not in ("device", "managed"):
+            raise PatchsimError(f"printer profile: mode {mode!r} must be 'device' or 'managed'")
+        self.name, self.mode = name, mode
         self.register_buffer("matrix", torch.eye(3) if matrix is None else torch.as_tensor(matrix, dtype=torch.float32))
         self.register_buffer("gain", torch.ones(3) if gain is None else torch.as_tensor(gain, dtype=torch.float32))
         self.register_buffer("offset", torch.zeros(3) if offset is None else torch.as_tensor(offset, dtype=torch.float32))
@@ -93,7 +113,23 @@ class PrinterModel(nn.Module):
         ``x`` unchanged."""
         if self.is_identity:
             return x
+        if self.mode == "managed":
+            return gamut_map(x, self.matrix, self.offset, self.offset + self.gain)
+        return self.device(x)
+
+    def device(self, x: torch.Tensor) -> torch.Tensor:
+        """The device response: printed colour of device value ``x`` ``(B, 3, H, W)`` sent without
+        colour management. Its range over [0, 1]^3 is the gamut."""
+        if self.is_identity:
+            return x
         return apply_printer(x, self.matrix, self.gain, self.offset, self.gamma)
+
+    def parametrise(self, s: torch.Tensor) -> torch.Tensor:
+        """The colours to send for unconstrained-in-[0, 1] optimiser values ``s`` ``(B, 3, H, W)``: for a
+        colour-managed printer, points of its gamut (``device(s)``: every value of ``s`` gives a
+        printable colour and every printable colour has a value); for a device profile, ``s`` itself
+        (every device value prints). Differentiable."""
+        return self.device(s) if self.mode == "managed" else s
 
     def in_gamut(self, x: torch.Tensor, tol: float = GAMUT_TOLERANCE) -> torch.Tensor:
         """Per-pixel bool ``(B, H, W)``: can the printer print colour ``x`` ``(B, 3, H, W)`` (sRGB in
@@ -111,10 +147,10 @@ class PrinterModel(nn.Module):
         g = torch.linspace(0, 1, levels)
         grid = torch.stack(torch.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
         with torch.no_grad():
-            return self(grid.T.reshape(1, 3, -1, 1)).reshape(3, -1).T.contiguous()
+            return self.device(grid.T.reshape(1, 3, -1, 1)).reshape(3, -1).T.contiguous()
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "matrix": self.matrix.tolist(), "gain": self.gain.tolist(),
+        return {"name": self.name, "mode": self.mode, "matrix": self.matrix.tolist(), "gain": self.gain.tolist(),
                 "offset": self.offset.tolist(), "gamma": self.gamma.tolist()}
 
     @classmethod
@@ -126,11 +162,12 @@ class PrinterModel(nn.Module):
             raise PatchsimError(f"cannot read printer profile {path}: {e}") from e
         if not isinstance(d, dict):
             raise PatchsimError(f"printer profile {path}: expected a JSON object with matrix, gain, offset, gamma")
-        unknown = set(d) - {"matrix", "gain", "offset", "gamma", "fit", "name"}
+        unknown = set(d) - {"matrix", "gain", "offset", "gamma", "fit", "name", "mode"}
         if unknown:
             raise PatchsimError(f"printer profile {path}: unknown keys {sorted(unknown)}")
         try:
-            return cls(d.get("matrix"), d.get("gain"), d.get("offset"), d.get("gamma"), name=str(path))
+            return cls(d.get("matrix"), d.get("gain"), d.get("offset"), d.get("gamma"), name=str(path),
+                       mode=d.get("mode", "device"))
         except (TypeError, ValueError, RuntimeError) as e:
             raise PatchsimError(f"printer profile {path}: {e}") from e
 
@@ -138,7 +175,7 @@ class PrinterModel(nn.Module):
 def inkjet_printer() -> PrinterModel:
     """The default printer: consumer inkjet on matte paper or vinyl (see the module doc)."""
     p = inkjet_parameters()
-    return PrinterModel(p["matrix"], p["gain"], p["offset"], p["gamma"], name="inkjet")
+    return PrinterModel(p["matrix"], p["gain"], p["offset"], p["gamma"], name="inkjet", mode="managed")
 
 
 PRINTER_CHOICES = "'inkjet' (default: consumer inkjet on matte paper), 'identity', or a profile JSON from patchsim calibrate"

@@ -144,7 +144,8 @@ class Renderer(nn.Module):
         x = cam.defocus_blur(radiance, geo.defocus_sigma_px(cond, self.camera) * scale)
         x = cam.motion_blur(x, geo.image_motion_px(cond, self.camera, self.size_m) * scale[:, None])
         x = cam.sensor_noise(x, cond.noise_std / frame_px_per_out_px.clamp(min=1.0), cond.noise_seed)
-        return cam.jpeg(cam.tone(x, cond.exposure_ev, cond.gamma), cond.jpeg_quality)
+        return cam.jpeg(cam.tone(x, cond.exposure_ev, cond.gamma, cond.black_level, cond.wb_red, cond.wb_blue),
+                        cond.jpeg_quality)
 
     def render_crops(self, cond: Conditions, sticker: torch.Tensor | None = None, size: int | None = None) -> RenderOutput:
         """Classifier crops: the detector box around the sign (margin and jitter from the scene and

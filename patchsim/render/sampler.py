@@ -27,14 +27,28 @@ def _seeds(n: int, g: torch.Generator) -> torch.Tensor:
     return torch.randint(0, SEED_MAX, (n,), generator=g, dtype=torch.int64)
 
 
+REALISM_FIELDS = ("black_level", "wb_red", "wb_blue")  # drawn last, and only when their range is not a point
+
+
 def _environment(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
-    """Lighting and camera-effect fields, drawn from the scene's ranges."""
+    """Lighting and camera-effect fields, drawn from the scene's ranges (the realism fields aside)."""
     out = {f.name: _uniform(getattr(scene.lighting, f.name), n, g) for f in dataclasses.fields(scene.lighting)}
-    out.update({f.name: _uniform(getattr(scene.effects, f.name), n, g) for f in dataclasses.fields(scene.effects)})
+    out.update({f.name: _uniform(getattr(scene.effects, f.name), n, g) for f in dataclasses.fields(scene.effects)
+                if f.name not in REALISM_FIELDS})
     out["glare_u"] = _uniform((0.2, 0.8), n, g)
     out["glare_v"] = _uniform((0.2, 0.8), n, g)
     out["shadow_angle_deg"] = _uniform((0.0, 360.0), n, g)
     out["shadow_offset"] = _uniform((-0.5, 0.5), n, g)
+    return out
+
+
+def _realism(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Black level and white-balance error: drawn after everything else and only where the scene gives
+    a range, so a scene without them replays exactly as before they existed."""
+    out = {}
+    for name in REALISM_FIELDS:
+        lo, hi = getattr(scene.effects, name)
+        out[name] = torch.full((n,), float(lo)) if lo == hi else _uniform((lo, hi), n, g)
     return out
 
 
@@ -59,8 +73,8 @@ def sample_eot(scene: Scene, n: int, generator: torch.Generator) -> Conditions:
     _check_n(n)
     pose = {f.name: _uniform(getattr(scene.eot, f.name), n, generator) for f in dataclasses.fields(scene.eot)}
     backgrounds = torch.randint(0, EOT_BACKGROUNDS, (n,), generator=generator, dtype=torch.int64)
-    return Conditions(**pose, **_environment(scene, n, generator), **_per_frame(scene, n, generator),
-                      background_seed=backgrounds)
+    env, per = _environment(scene, n, generator), _per_frame(scene, n, generator)
+    return Conditions(**pose, **env, **per, **_realism(scene, n, generator), background_seed=backgrounds)
 
 
 def sign_centre_height(scene: Scene) -> float:
@@ -96,7 +110,9 @@ def sample_driveby(scene: Scene, generator: torch.Generator) -> Conditions:
         speed_mps=full(scene.driveby.speed_mps),
     )
     background = _seeds(1, generator).expand(t).clone()  # one world for the whole approach
-    return Conditions(**pose, **env, **_per_frame(scene, t, generator), background_seed=background)
+    per = _per_frame(scene, t, generator)
+    look = {k: v.expand(t).clone() for k, v in _realism(scene, 1, generator).items()}  # one camera for the approach
+    return Conditions(**pose, **env, **per, **look, background_seed=background)
 
 
 def sample_grid(scene: Scene, generator: torch.Generator) -> Conditions:
@@ -115,4 +131,5 @@ def sample_grid(scene: Scene, generator: torch.Generator) -> Conditions:
     pose = dict(distance_m=d, lateral_m=zeros, vertical_m=zeros.clone(), yaw_deg=a, pitch_deg=zeros.clone(),
                 roll_deg=zeros.clone(), speed_mps=zeros.clone())
     background = _seeds(1, generator).expand(n).clone()  # one lab
-    return Conditions(**pose, **env, **_per_frame(scene, n, generator), background_seed=background)
+    per = _per_frame(scene, n, generator)
+    return Conditions(**pose, **env, **per, **_realism(scene, n, generator), background_seed=background)

@@ -1,0 +1,123 @@
+"""Real photos in the optimiser's batches (RP2's method, REAP's placement): the printed sticker is
+warped onto attacker photos of real signs by each sign's homography, relit with the sign's own light
+and blurred like the photo, differentiably, then cropped like the simulator's detector.
+
+Everything that does not depend on the sticker (locating the sign, its light and blur, the clean
+supersampled detector crop, the homography into it) is computed once by :func:`prepare_real_photos`;
+:func:`composite_real` only applies it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from patchsim.errors import PatchsimError
+from patchsim.evaluate.camera_sim import detector_crop, square_box
+from patchsim.imageio import read_image
+from patchsim.photo.octagon import FACE_CORNERS_UV, apply_homography
+from patchsim.photo.photo_score import MIN_SIGN_PX, face_side_px, locate_sign, sign_light
+from patchsim.photo.placement import BLUR_SIGMAS_PX, FacePyramid
+from patchsim.photo.sources import photo_source
+from patchsim.render.camera import defocus_blur
+from patchsim.render.fragments import rasterize_sign, sample_face_mip
+from patchsim.signs import draw_face_array
+
+log = logging.getLogger(__name__)
+MAX_RELIGHT_RMSE = 0.15  # attacker signs whose relighting fits worse than this (sRGB RMS) are left out
+
+
+@dataclass(frozen=True)
+class RealPhotoBatch:
+    """K attacker photos ready for the optimiser. ``clean`` ``(K, 3, S, S)`` float32 sRGB [0, 1]: the
+    detector crops supersampled (``S`` = crop size x ``supersample``); ``grid_from_face`` ``(K, 3, 3)``:
+    face uv -> crop-grid pixels (centres at integers); ``relight`` ``(K, 3, D)`` per-channel polynomial
+    coefficients (constant first) of each sign's light; ``blur_px`` ``(K,)`` Gaussian sigma in grid
+    pixels; ``names`` the signs."""
+
+    clean: torch.Tensor
+    grid_from_face: torch.Tensor
+    relight: torch.Tensor
+    blur_px: torch.Tensor
+    supersample: int
+    margin: float
+    names: tuple
+
+    def __len__(self) -> int:
+        return self.clean.shape[0]
+
+
+def prepare_real_photos(source: str, crop_size: int, margin: float, supersample: int = 2, relight: str = "tone",
+                        sign: str = "stop", annotations: str | None = None) -> RealPhotoBatch:
+    """Locate, light and crop every sign of ``source`` (see :func:`patchsim.photo.sources.photo_source`;
+    named scoring sets are refused: they are what stickers are judged on)."""
+    from patchsim.photo.sources import NAMED
+
+    if NAMED.get(source) == "scoring":
+        attackers = [k for k, v in NAMED.items() if v == "attacker"]
+        raise PatchsimError(f"--real-photos {source!r} is a scoring set (stickers are judged on it); use an attacker "
+                            f"set ({', '.join(attackers)}) or your own folder")
+    signs = photo_source(source, annotations)
+    face = FacePyramid(draw_face_array(sign, 1024))
+    n = crop_size * supersample
+    clean, grids, coeffs, blurs, names = [], [], [], [], []
+    for sp in signs:
+        photo = read_image(sp.path)
+        h, how = locate_sign(photo, sp)
+        if h is None or face_side_px(h) < MIN_SIGN_PX:
+            continue
+        light = sign_light(photo, h, face, sign, relight)
+        if light.relight.rmse > MAX_RELIGHT_RMSE or light.blur_px >= BLUR_SIGMAS_PX[-1]:
+            continue  # the design and the photo do not line up (a wrong box, an occluded sign): skip it
+        x, y, s = square_box(apply_homography(h, FACE_CORNERS_UV), margin)
+        scale = n / s
+        grid_from_img = np.array([[scale, 0, -x * scale - 0.5], [0, scale, -y * scale - 0.5], [0, 0, 1]])
+        g = grid_from_img @ h
+        g = g / g[2, 2] if abs(g[2, 2]) > 1e-12 else g
+        if g[2] @ np.array([0.5, 0.5, 1.0]) < 0:  # the third row must be positive on the face
+            g = -g
+        clean.append(detector_crop(photo, (x, y, s), n))
+        grids.append(g)
+        coeffs.append(np.asarray(light.relight.coeffs, np.float64))
+        blurs.append(light.blur_px * scale)
+        names.append(sp.name)
+    if not names:
+        raise PatchsimError(f"--real-photos {source}: no sign could be located in its {len(signs)} photos")
+    d = max(c.shape[1] for c in coeffs)
+    coeffs = [np.pad(c, ((0, 0), (0, d - c.shape[1]))) for c in coeffs]
+    log.info("real photos: %d of %d signs of %s ready for the optimiser", len(names), len(signs), source)
+    return RealPhotoBatch(torch.from_numpy(np.stack(clean)).permute(0, 3, 1, 2).float() / 255,
+                          torch.tensor(np.stack(grids), dtype=torch.float32),
+                          torch.tensor(np.stack(coeffs), dtype=torch.float32),
+                          torch.tensor(blurs, dtype=torch.float32), supersample, margin, tuple(names))
+
+
+def relight_colours(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """Per-image, per-channel polynomial colour map: ``x`` ``(1|B, 3, H, W)`` in [0, 1], ``coeffs``
+    ``(B, 3, D)`` constant first -> ``(B, 3, H, W)`` clipped to [0, 1]. Differentiable in ``x``."""
+    c = coeffs[:, :, :, None, None].to(x)
+    out = torch.zeros((coeffs.shape[0],) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+    for k in range(coeffs.shape[2] - 1, -1, -1):  # Horner
+        out = out * x + c[:, :, k]
+    return out.clamp(0, 1)
+
+
+def composite_real(batch: RealPhotoBatch, idx: torch.Tensor, printed: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Detector crops ``(b, 3, S / supersample, S / supersample)`` of photos ``idx`` ``(b,)`` with the
+    sticker stuck on: ``printed`` ``(1, 3, N, N)`` its printed colours over the face's bounding square,
+    ``mask`` ``(1, 1, N, N)`` where it is stuck. Relit, warped, blurred, composited over the clean
+    crop, area-downsampled. Differentiable in ``printed``."""
+    idx = idx.to(batch.clean.device)
+    b = idx.shape[0]
+    n = batch.clean.shape[-1]
+    rgb = relight_colours(printed, batch.relight[idx]) * mask
+    tex = torch.cat([rgb, mask.expand(b, -1, -1, -1)], 1)  # premultiplied RGBA
+    frags = rasterize_sign(batch.grid_from_face[idx].to(printed), n, n)
+    footprint = torch.full((b,), n / (1 + 2 * batch.margin), device=printed.device)
+    st = sample_face_mip(tex, frags.uv, footprint) * frags.in_front
+    st = defocus_blur(st, batch.blur_px[idx].to(printed))
+    out = st[:, :3] + batch.clean[idx].to(printed) * (1 - st[:, 3:])
+    return F.avg_pool2d(out, batch.supersample) if batch.supersample > 1 else out

@@ -1,0 +1,101 @@
+"""The sim-to-real table every attack reports: the same sticker scored four ways, side by side.
+
+1. held-out renders: EOT conditions of a seed the optimiser never used, the optimiser's own renderer;
+2. drive-by: the scene's approach through the independent OpenCV camera simulator;
+3. real photos raw: sticker.png pasted onto photographed signs as is (the old, optimistic way);
+4. real photos relit: printed by the printer model, relit with each sign's light, blurred like the photo.
+
+Real photos are the scoring sets of :mod:`patchsim.photo.sources` (never the attacker photos); sets
+whose data is absent are reported as such."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from patchsim.evaluate.metrics import Goal
+from patchsim.photo.sources import NAMED
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_SEED = 424242  # EOT conditions no optimiser run draws (validation uses seed + 1_000_003)
+SCORING_SETS = tuple(k for k, v in NAMED.items() if v == "scoring")
+
+
+@torch.no_grad()
+def held_out_success(attack, sticker: torch.Tensor, n: int = 512, seed: int = HELD_OUT_SEED) -> float:
+    """Success on ``n`` EOT conditions drawn with ``seed``, rendered by the attack's renderer."""
+    from patchsim.attack.eot import draw_visible
+
+    cond = draw_visible(attack.scene, attack.renderer, n, torch.Generator().manual_seed(seed))
+    return attack.score(sticker, cond)[0]
+
+
+def driveby_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed: int = 0) -> float | None:
+    """Fraction of the scene's drive-by frames fooled in the independent simulator (None: no drive-by)."""
+    from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
+    from patchsim.render import sample_driveby
+
+    if scene.driveby is None:
+        return None
+    cond = sample_driveby(scene, torch.Generator().manual_seed(seed))
+    res = evaluate_sequence(scene, model, goal, cond, sticker_rgba, EvalSettings(spatial_k=0, flow=False),
+                            progress=False)
+    return float(res["metrics"]["attacked"]["success"])
+
+
+def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, model, goal: Goal, sign: str,
+                  margin: float) -> dict:
+    """{signs, clean_fooled, raw, relit, relit_asr, ...} of one scoring set, or {"missing": reason}."""
+    from patchsim.errors import PatchsimError
+    from patchsim.photo.photo_score import PhotoScorer, summarise
+    from patchsim.photo.sources import photo_source
+
+    try:
+        signs = photo_source(source)
+    except PatchsimError as e:
+        return {"missing": str(e)}
+    records, skipped, _ = PhotoScorer(sticker_rgba, printed, model, goal, sign, "tone", margin).score(signs)
+    s = summarise(records, model.classes[goal.true_class])
+    return {"signs": s["signs"], "skipped": len(skipped), "clean_correct": s["clean_correct"],
+            "raw": s["raw_success"], "relit": s["relit_success"], "relit_asr": s["relit_asr"],
+            "raw_fooled": s["raw_fooled"], "relit_fooled": s["relit_fooled"]}
+
+
+def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer, sources=SCORING_SETS) -> dict:
+    """The table for an attack's result: ``sticker`` ``(1, 3, N, N)`` as optimised, ``sticker_rgba``
+    the exported sticker.png (uint8 RGBA over the face square), ``printer`` the attack's printer."""
+    import cv2
+
+    from patchsim.sticker_io import printed_rgba
+
+    cfg, model = attack.cfg, attack.model
+    goal = Goal(cfg.true_class, cfg.target)
+    small = cv2.resize(sticker_rgba, (2048, 2048), interpolation=cv2.INTER_AREA) if sticker_rgba.shape[0] > 2048 \
+        else sticker_rgba
+    printed = printed_rgba(small, printer)
+    table = {"held_out_renders": held_out_success(attack, sticker),
+             "driveby_independent": driveby_success(attack.scene, model, goal, printed),
+             "photos": {}}
+    for src in sources:
+        table["photos"][src] = photo_success(src, small, printed, model, goal, attack.scene.sign.class_name,
+                                             attack.scene.crop.margin)
+    table["note"] = ("held-out: 512 EOT renders of seed 424242; drive-by: independent simulator, printed sticker; "
+                     "photos: scoring sets only (never the optimiser's attacker photos); raw = sticker.png pasted "
+                     "as is, relit = printed, relit with each sign's light (tone) and blurred like the photo")
+    return table
+
+
+def format_table(t: dict) -> str:
+    """The table as text lines for the log and the CLI."""
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    lines = [f"held-out renders {pct(t['held_out_renders'])}, drive-by (independent simulator) "
+             f"{pct(t['driveby_independent'])}"]
+    for src, r in t["photos"].items():
+        if "missing" in r:
+            lines.append(f"{src}: not scored ({r['missing']})")
+        else:
+            lines.append(f"{src}: {r['signs']} signs, raw {pct(r['raw'])}, relit {pct(r['relit'])}")
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""Real photos in the optimiser: the differentiable placement matches the scoring path, gradients reach
+the sticker, scoring sets are refused; the realism camera fields; the sim-to-real table."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from patchsim.attack.real_photos import composite_real, prepare_real_photos, relight_colours
+from patchsim.errors import PatchsimError
+from patchsim.imageio import write_png
+
+from identity import identity_conditions
+from test_photo_placement import PERSPECTIVE, perspective_photo
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("attacker")
+    write_png(d / "a.png", perspective_photo(PERSPECTIVE))
+    write_png(d / "b.png", perspective_photo([[150, 80], [300, 80], [300, 230], [150, 230]], background=(180, 190, 200)))
+    (d / "corners.json").write_text(json.dumps({"a.png": PERSPECTIVE}))
+    return d
+
+
+def test_scoring_sets_are_refused_as_attacker_photos():
+    with pytest.raises(PatchsimError, match="scoring set"):
+        prepare_real_photos("rp2", 32, 0.1)
+
+
+def test_empty_sticker_leaves_the_clean_crop(photo_folder):
+    b = prepare_real_photos(str(photo_folder), 32, 0.1)
+    assert len(b) == 2
+    out = composite_real(b, torch.arange(2), torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64))
+    assert torch.allclose(out, torch.nn.functional.avg_pool2d(b.clean, 2), atol=1e-6)
+
+
+def test_gradient_reaches_the_sticker_only_inside_the_mask(photo_folder):
+    b = prepare_real_photos(str(photo_folder), 32, 0.1)
+    printed = torch.full((1, 3, 64, 64), 0.5, requires_grad=True)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 20:40, 20:44] = 1
+    composite_real(b, torch.tensor([0, 1, 0]), printed, mask).sum().backward()
+    g = printed.grad.abs().sum(1)[0]
+    assert g[20:40, 20:44].sum() > 0 and g[mask[0, 0] == 0].abs().max() == 0
+
+
+def test_differentiable_placement_matches_the_scoring_path(photo_folder):
+    """The optimiser's torch placement and evaluate-photos' OpenCV placement of the same printed sticker
+    on the same photo give nearly the same 32-px detector crop."""
+    from patchsim.evaluate.metrics import Goal
+    from patchsim.models import load
+    from patchsim.photo.photo_score import PhotoScorer
+    from patchsim.photo.sources import photo_source
+
+    n = 256
+    st = np.zeros((n, n, 4), np.uint8)
+    st[60:180, 40:200] = (20, 200, 60, 255)
+    st[100:140, 80:160] = (240, 220, 30, 255)
+    sp = photo_source(str(photo_folder))[0]
+    scorer = PhotoScorer(st, st, load("gtsrb-cnn"), Goal(14), "stop", "tone", 0.1)
+    _, crops = scorer.crops(sp)
+    b = prepare_real_photos(str(photo_folder), 32, 0.1, supersample=4)
+    t = torch.from_numpy(st).permute(2, 0, 1)[None].float() / 255
+    mine = composite_real(b, torch.tensor([0]), t[:, :3], t[:, 3:])[0].permute(1, 2, 0).numpy()
+    ref = crops["relit"].astype(np.float32) / 255
+    assert np.abs(mine - ref).mean() < 0.02, np.abs(mine - ref).mean()
+    assert np.abs(ref - crops["clean"] / 255).mean() > 0.05  # the sticker does show
+
+
+def test_relight_colours_is_the_fitted_map():
+    from patchsim.photo.relight import fit_relight
+
+    rng = np.random.default_rng(2)
+    ref = rng.random((500, 3))
+    fit = fit_relight(ref, 0.05 + 0.8 * ref**1.3, "tone")
+    x = torch.rand(1, 3, 4, 4)
+    got = relight_colours(x, torch.tensor(fit.coeffs, dtype=torch.float32)[None])
+    want = fit(x[0].permute(1, 2, 0).numpy())
+    assert np.abs(got[0].permute(1, 2, 0).numpy() - want).max() < 1e-5
+
+
+def test_realism_fields_identity_and_black_level():
+    from patchsim.render.camera import tone
+
+    img = torch.rand(2, 3, 8, 8)
+    cond = identity_conditions(2)
+    base = tone(img, cond.exposure_ev, cond.gamma)
+    assert torch.equal(tone(img, cond.exposure_ev, cond.gamma, cond.black_level, cond.wb_red, cond.wb_blue), base)
+    lifted = tone(img, cond.exposure_ev, cond.gamma, torch.full((2,), 0.1), cond.wb_red, cond.wb_blue)
+    assert torch.allclose(lifted, 0.1 + 0.9 * base)
+    red = tone(img, cond.exposure_ev, cond.gamma, None, torch.full((2,), 1.5), torch.ones(2))
+    assert (red[:, 0] >= base[:, 0] - 1e-6).all() and torch.equal(red[:, 1:], base[:, 1:])
+
+
+def test_independent_simulator_applies_the_realism_fields(driveby_scene):
+    from patchsim.evaluate.camera_sim import _tone
+
+    lin = np.full((4, 4, 3), 0.2, np.float32)
+    c = {"exposure_ev": 0.0, "gamma": 1.0}
+    plain = _tone(lin, c).astype(int)
+    lifted = _tone(lin, {**c, "black_level": 0.2}).astype(int)
+    assert np.abs(lifted - np.round(0.2 * 255 + 0.8 * plain)).max() <= 1
+    warm = _tone(lin, {**c, "wb_red": 1.5, "wb_blue": 0.7}).astype(int)
+    assert warm[0, 0, 0] > plain[0, 0, 0] and warm[0, 0, 2] < plain[0, 0, 2] and warm[0, 0, 1] == plain[0, 0, 1]
+
+
+def test_config_checks_real_fraction():
+    from patchsim.attack.config import AttackConfig
+
+    with pytest.raises(PatchsimError, match="real_fraction"):
+        AttackConfig(real_fraction=0.3)
+    with pytest.raises(PatchsimError, match="real_fraction"):
+        AttackConfig(real_photos="x", real_fraction=1.0)
+
+
+def test_attack_mixes_real_photos_and_reports_sim_to_real(driveby_scene, photo_folder):
+    """A two-step attack with half of each batch on attacker photos, then the sim-to-real table scored
+    on a (scoring) folder: every row is filled and in [0, 1]."""
+    from patchsim.attack.config import AttackConfig
+    from patchsim.attack.eot import EOTAttack
+    from patchsim.attack.export import print_images
+    from patchsim.attack.sim_to_real import sim_to_real
+    from patchsim.models import freeze, load
+    from patchsim.render import Renderer
+    from patchsim.render.printer import inkjet_printer
+
+    cfg = AttackConfig(target=5, steps=2, batch=4, val_size=4, face_resolution=32, real_photos=str(photo_folder),
+                       real_fraction=0.5)
+    r = Renderer.from_scene(driveby_scene, face_resolution=32, printer=inkjet_printer())
+    real = prepare_real_photos(str(photo_folder), 32, driveby_scene.crop.margin)
+    att = EOTAttack(driveby_scene, r, freeze(load("gtsrb-cnn")), cfg, real=real)
+    assert att.n_real == 2
+    res = att.run(progress=False)
+    rgba = print_images(driveby_scene, res.sticker, att.clean, "sticker", 60.0)[0]
+    t = sim_to_real(att, res.sticker, rgba, inkjet_printer(), sources=[str(photo_folder)])
+    assert 0 <= t["held_out_renders"] <= 1 and 0 <= t["driveby_independent"] <= 1
+    row = t["photos"][str(photo_folder)]
+    assert row["signs"] == 2 and 0 <= row["relit"] <= 1 and 0 <= row["raw"] <= 1
