@@ -93,10 +93,13 @@ def _add_attack(sub) -> None:
     g.add_argument("--untargeted", action="store_true", help="any class but the true one")
     p.add_argument("--true-class", help="the sign's class in the model (default: the scene's sign class)")
     p.add_argument("--out", default="runs/attack", help="output folder (default runs/attack)")
-    p.add_argument("--steps", type=int, help="optimiser steps (default 600)")
-    p.add_argument("--seed", type=int, help="seed of everything random (default 0)")
+    from patchsim.attack.config import AttackConfig
+
+    d = AttackConfig()
+    p.add_argument("--steps", type=int, help=f"optimiser steps (default {d.steps})")
+    p.add_argument("--seed", type=int, help=f"seed of everything random (default {d.seed})")
     p.add_argument("--mode", choices=["sticker", "poster"], help="default sticker")
-    p.add_argument("--batch", type=int, help="EOT conditions per step (default 48)")
+    p.add_argument("--batch", type=int, help=f"EOT conditions per step (default {d.batch})")
     p.add_argument("--lr", type=float)
     p.add_argument("--loss", choices=["ce", "margin"])
     p.add_argument("--norm", choices=["linf", "l2"], help="poster budget norm")
@@ -108,7 +111,7 @@ def _add_attack(sub) -> None:
     _printer_arg(p)
     p.add_argument("--real-photos", help="attacker photos mixed into every batch: street:praveen-train or a folder "
                    "(never a scoring set)")
-    p.add_argument("--real-fraction", type=float, help="fraction of every batch taken from --real-photos (default 0)")
+    p.add_argument("--real-fraction", type=float, help=f"fraction of every batch taken from --real-photos (default {d.real_fraction:g})")
     p.add_argument("--val-every", type=int)
     p.add_argument("--early-stop", type=float, help="stop at this validation success (default 0.99; 1 disables)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")

@@ -35,7 +35,7 @@ class AttackConfig:
     true_class: int = 14
     loss: str = "margin"
     kappa: float = 15.0
-    steps: int = 600
+    steps: int = 300
     batch: int = 48
     lr: float = 0.2
     lr_floor: float = 0.1

@@ -1,7 +1,7 @@
 """The sim-to-real table every attack reports: the same sticker scored four ways, side by side.
 
 1. held-out renders: EOT conditions of a seed the optimiser never used, the optimiser's own renderer;
-2. drive-by: the scene's approach through the independent OpenCV camera simulator;
+2. independent simulator: the scene's drive-by (or its grid) through the OpenCV camera simulator;
 3. real photos raw: sticker.png pasted onto photographed signs as is (the old, optimistic way);
 4. real photos relit: printed by the printer model, relit with each sign's light, blurred like the photo.
 
@@ -33,17 +33,22 @@ def held_out_success(attack, sticker: torch.Tensor, n: int = 512, seed: int = HE
     return attack.score(sticker, cond)[0]
 
 
-def driveby_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed: int = 0) -> float | None:
-    """Fraction of the scene's drive-by frames fooled in the independent simulator (None: no drive-by)."""
+def independent_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed: int = 0) -> tuple[str, float] | None:
+    """(protocol, fraction of frames fooled) in the independent simulator: the scene's drive-by, or its
+    stationary grid when it has no drive-by (None when it has neither)."""
     from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
-    from patchsim.render import sample_driveby
+    from patchsim.render import sample_driveby, sample_grid
 
-    if scene.driveby is None:
+    g = torch.Generator().manual_seed(seed)
+    if scene.driveby is not None:
+        protocol, cond = "driveby", sample_driveby(scene, g)
+    elif scene.grid is not None:
+        protocol, cond = "grid", sample_grid(scene, g)
+    else:
         return None
-    cond = sample_driveby(scene, torch.Generator().manual_seed(seed))
     res = evaluate_sequence(scene, model, goal, cond, sticker_rgba, EvalSettings(spatial_k=0, flow=False),
                             progress=False)
-    return float(res["metrics"]["attacked"]["success"])
+    return protocol, float(res["metrics"]["attacked"]["success"])
 
 
 def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, model, goal: Goal, sign: str,
@@ -76,9 +81,10 @@ def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer
     small = cv2.resize(sticker_rgba, (2048, 2048), interpolation=cv2.INTER_AREA) if sticker_rgba.shape[0] > 2048 \
         else sticker_rgba
     printed = printed_rgba(small, printer)
+    ind = independent_success(attack.scene, model, goal, printed)
     table = {"held_out_renders": held_out_success(attack, sticker),
-             "driveby_independent": driveby_success(attack.scene, model, goal, printed),
-             "photos": {}}
+             "independent_protocol": ind[0] if ind else None,
+             "independent_simulator": ind[1] if ind else None, "photos": {}}
     for src in sources:
         table["photos"][src] = photo_success(src, small, printed, model, goal, attack.scene.sign.class_name,
                                              attack.scene.crop.margin)
@@ -91,8 +97,8 @@ def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer
 def format_table(t: dict) -> str:
     """The table as text lines for the log and the CLI."""
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    lines = [f"held-out renders {pct(t['held_out_renders'])}, drive-by (independent simulator) "
-             f"{pct(t['driveby_independent'])}"]
+    lines = [f"held-out renders {pct(t['held_out_renders'])}, {t['independent_protocol'] or 'no drive-by or grid'} "
+             f"(independent simulator) {pct(t['independent_simulator'])}"]
     for src, r in t["photos"].items():
         if "missing" in r:
             lines.append(f"{src}: not scored ({r['missing']})")
