@@ -142,7 +142,8 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
                 ax.text(MARGIN_MM, MARGIN_MM, f"Piece {p.label}{part}: {tw:.1f} x {th:.1f} mm at true size",
                         fontsize=10, va="top", weight="bold")
                 ax.text(MARGIN_MM, MARGIN_MM + 6, f"Goes at x = {tx:.1f} mm, y = {ty:.1f} mm from the sign's "
-                        "top-left corner. Print at 100% (no 'fit to page'); cut along the solid line.",
+                        "top-left corner. Print at 100% (no 'fit to page'), colour management on as by default; "
+                        "cut along the solid line.",
                         fontsize=7, va="top")
                 x0, y0 = MARGIN_MM, MARGIN_MM + HEADER_MM
                 i0, i1 = int(round(tx * px_per_mm)), int(round((tx + tw) * px_per_mm))
