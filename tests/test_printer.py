@@ -97,3 +97,26 @@ def test_attack_sticker_is_inside_the_printer_gamut(driveby_scene):
     loss, _ = att.loss(w, att.val_cond)
     loss.backward()
     assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_attack_command_writes_printable_sticker(tmp_path, capsys):
+    """A two-step attack end to end: sticker.png inside the gamut, sticker_as_printed.png beside it, the
+    printer in attack.json; bad printer and scoring-set photos refused with one line each."""
+    from patchsim.cli import main
+    from patchsim.imageio import read_image
+
+    out = tmp_path / "a"
+    assert main(["attack", "stop_driveby", "--steps", "2", "--batch", "4", "--dpi", "30", "--no-sim-to-real",
+                 "--out", str(out)]) == 0
+    rec = json.loads((out / "attack.json").read_text())
+    assert rec["printer"] == "inkjet" and rec["sticker_in_gamut"] >= 0.99 and "sim_to_real" not in rec
+    st, printed = read_image(out / "sticker.png", alpha=True), read_image(out / "sticker_as_printed.png", alpha=True)
+    assert st.shape == printed.shape and np.array_equal(st[..., 3], printed[..., 3])
+    a = st[..., 3] > 0
+    assert np.abs(st[..., :3][a].astype(int) - printed[..., :3][a].astype(int)).max() <= 2  # in gamut: prints as is
+    assert main(["attack", "stop_driveby", "--steps", "2", "--printer", "laser", "--out", str(tmp_path / "b")]) == 2
+    assert "--printer 'laser'" in capsys.readouterr().err
+    assert main(["attack", "stop_driveby", "--steps", "2", "--real-photos", "rp2", "--real-fraction", "0.5",
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "scoring set" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c" / "sticker.png").exists()
