@@ -35,7 +35,7 @@ BOUNDS: dict[type, dict[str, tuple[float, float]]] = {
                          glare=(0, 5), glare_radius=(0.005, 2), shadow=(0, 1), shadow_softness=(0.001, 1),
                          color_temp_k=(1500, 15000)),
     EffectRanges: dict(exposure_ev=(-5, 5), gamma=(0.2, 5), noise_std=(0, 0.5), jpeg_quality=(1, 100),
-                       defocus_px=(0, 20), exposure_s=(0, 0.5), black_level=(0, 0.5), wb_red=(0.3, 3),
+                       defocus_px=(0, 20), exposure_s=(0, 0.5), black_level=(-0.5, 0.5), wb_red=(0.3, 3),
                        wb_blue=(0.3, 3)),
     CameraConfig: dict(width=(16, 8192), height=(16, 8192), hfov_deg=(1, 170), height_m=(0, 20),
                        aperture_mm=(0, 100), focus_m=(0.1, INF), supersample=(1, 8)),

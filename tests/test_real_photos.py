@@ -90,6 +90,8 @@ def test_realism_fields_identity_and_black_level():
     assert torch.equal(tone(img, cond.exposure_ev, cond.gamma, cond.black_level, cond.wb_red, cond.wb_blue), base)
     lifted = tone(img, cond.exposure_ev, cond.gamma, torch.full((2,), 0.1), cond.wb_red, cond.wb_blue)
     assert torch.allclose(lifted, 0.1 + 0.9 * base)
+    stretched = tone(img, cond.exposure_ev, cond.gamma, torch.full((2,), -0.4), cond.wb_red, cond.wb_blue)
+    assert stretched.min() >= 0 and stretched.max() <= 1 and torch.allclose(stretched, (1.4 * base - 0.4).clamp(0, 1))
     red = tone(img, cond.exposure_ev, cond.gamma, None, torch.full((2,), 1.5), torch.ones(2))
     assert (red[:, 0] >= base[:, 0] - 1e-6).all() and torch.equal(red[:, 1:], base[:, 1:])
 
@@ -102,6 +104,8 @@ def test_independent_simulator_applies_the_realism_fields(driveby_scene):
     plain = _tone(lin, c).astype(int)
     lifted = _tone(lin, {**c, "black_level": 0.2}).astype(int)
     assert np.abs(lifted - np.round(0.2 * 255 + 0.8 * plain)).max() <= 1
+    crushed = _tone(np.full((2, 2, 3), 0.01, np.float32), {**c, "black_level": -0.5})
+    assert (crushed == 0).all()  # a negative black level (contrast stretch) clips, never wraps around
     warm = _tone(lin, {**c, "wb_red": 1.5, "wb_blue": 0.7}).astype(int)
     assert warm[0, 0, 0] > plain[0, 0, 0] and warm[0, 0, 2] < plain[0, 0, 2] and warm[0, 0, 1] == plain[0, 0, 1]
 

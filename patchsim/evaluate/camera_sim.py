@@ -49,7 +49,7 @@ def _tone(lin: np.ndarray, c: dict) -> np.ndarray:
     out = lut[idx]
     black = float(c.get("black_level", 0.0))
     if black:
-        out = np.round(black * 255 + (1 - black) * out.astype(np.float32)).astype(np.uint8)
+        out = np.clip(np.round(black * 255 + (1 - black) * out.astype(np.float32)), 0, 255).astype(np.uint8)
     return out
 
 

@@ -68,7 +68,8 @@ def tone(img: torch.Tensor, exposure_ev: torch.Tensor, gamma: torch.Tensor, blac
          wb_red: torch.Tensor | None = None, wb_blue: torch.Tensor | None = None) -> torch.Tensor:
     """Linear ``(B, 3, H, W)`` -> sRGB: white-balance gains (red and blue relative to green, ``(B,)``,
     None = 1), exposure (x 2^EV), clip to [0, 1], sRGB encoding, ``** gamma``, then the black level
-    ``b`` ``(B,)``: ``b + (1 - b) * y`` (None = 0)."""
+    ``b`` ``(B,)``: ``clip(b + (1 - b) * y)`` (None = 0; a negative level is a contrast stretch that crushes
+    the darks, as many cameras' tone curves do)."""
     x = img * _col(torch.exp2(exposure_ev).to(img))
     if wb_red is not None and not bool(((wb_red == 1) & (wb_blue == 1)).all()):
         x = x * torch.stack([wb_red, torch.ones_like(wb_red), wb_blue], 1).to(img)[:, :, None, None]
@@ -77,7 +78,7 @@ def tone(img: torch.Tensor, exposure_ev: torch.Tensor, gamma: torch.Tensor, blac
         y = y.clamp(min=1e-6) ** _col(gamma.to(img))
     if black_level is not None and bool((black_level != 0).any()):
         b = _col(black_level.to(img))
-        y = b + (1 - b) * y
+        y = (b + (1 - b) * y).clamp(0.0, 1.0)
     return y
 
 
