@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,7 +51,13 @@ def real_params(source: str, face: FacePyramid) -> np.ndarray:
 
 @torch.no_grad()
 def render_params(scene_name: str, n: int, face: FacePyramid, size: int = 96) -> np.ndarray:
+    import dataclasses
+
+    from patchsim.scene import RealismConfig
+
     scene = load_scene(scene_name)
+    plain = dataclasses.replace(scene.effects, black_level=(0.0, 0.0), wb_red=(1.0, 1.0), wb_blue=(1.0, 1.0))
+    scene = dataclasses.replace(scene, effects=plain, realism=RealismConfig())  # the renderer alone
     r = Renderer.from_scene(scene, face_resolution=256)
     cond = sample_eot(scene, n, torch.Generator().manual_seed(RENDER_SEED))
     out = []
@@ -86,6 +93,14 @@ def main() -> None:
            "wb_blue": [round(float(v), 3) for v in wb_b], "attacker_signs": len(real), "renders": len(ren),
            "source": a.source, "scene": a.scene}
     print(json.dumps(fit))
+    table = {"description": "tone maps (black, gain_r, gain_g, gain_b, exponent) from the designed stop face to "
+                            f"photographed signs of {a.source} (attacker photos only), and the median over "
+                            f"{len(ren)} clean renders of {a.scene} (bench/fit_realism.py)",
+             "renderer": [round(float(v), 4) for v in med],
+             "photos": [[round(float(v), 4) for v in r] for r in real]}
+    out = Path(__file__).resolve().parents[1] / "patchsim" / "data" / "photo_responses.json"
+    out.write_text(json.dumps(table, indent=0))
+    print(f"wrote {out} ({len(real)} photo responses)")
 
 
 if __name__ == "__main__":

@@ -161,6 +161,15 @@ class EffectRanges:
 
 
 @dataclass(frozen=True)
+class RealismConfig:
+    """``photo_responses``: the fraction of EOT / drive-by / grid draws that take the whole colour
+    response (camera tone curve, white balance, light) of one of the attacker photos of real signs
+    (:mod:`patchsim.render.photo_response`); 0 disables."""
+
+    photo_responses: float = 0.0
+
+
+@dataclass(frozen=True)
 class CropConfig:
     """Classifier crop: output ``size`` (pixels, square), box ``margin`` around the sign (fraction of its
     size per side), centre ``jitter`` and ``scale_jitter`` (fractions) as a detector would give it, and
@@ -197,6 +206,7 @@ class Scene:
     effects: EffectRanges = field(default_factory=EffectRanges)
     crop: CropConfig = field(default_factory=CropConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    realism: RealismConfig = field(default_factory=RealismConfig)
     path: str | None = None
 
     def resolve(self, p: str) -> Path:

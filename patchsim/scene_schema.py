@@ -22,6 +22,7 @@ from patchsim.scene import (
     Scene,
     SignConfig,
     StickerConfig,
+    RealismConfig,
     StickerRegion,
 )
 
@@ -41,6 +42,7 @@ BOUNDS: dict[type, dict[str, tuple[float, float]]] = {
                        aperture_mm=(0, 100), focus_m=(0.1, INF), supersample=(1, 8)),
     DriveByConfig: dict(start_m=(0.5, 1000), end_m=(0.3, 1000), speed_mps=(0.01, 80), fps=(0.1, 1000),
                         lane_offset_m=(-20, 20)),
+    RealismConfig: dict(photo_responses=(0, 1)),
     CropConfig: dict(size=(8, 1024), margin=(0, 2), jitter=(0, 0.5), scale_jitter=(0, 0.9), supersample=(1, 8)),
     SignConfig: dict(size_m=(0.05, 10), mount_height_m=(-5, 20), lateral_m=(-50, 50), yaw_deg=(-85, 85),
                      post_width_m=(0, 1)),
@@ -209,7 +211,7 @@ def _background(ctx: _Ctx, data: Any) -> BackgroundConfig:
 
 
 TOP_KEYS = {"name", "sign", "sticker", "camera", "driveby", "grid", "eot", "lighting", "camera_effects",
-            "crop", "background"}
+            "crop", "background", "realism"}
 
 
 def parse_scene(data: Any, file: str = "<scene>") -> Scene:
@@ -235,6 +237,7 @@ def parse_scene(data: Any, file: str = "<scene>") -> Scene:
         effects=_plain(ctx, EffectRanges, d.get("camera_effects"), "camera_effects", ranges=True),
         crop=_plain(ctx, CropConfig, d.get("crop"), "crop"),
         background=_background(ctx, d.get("background")),
+        realism=_plain(ctx, RealismConfig, d.get("realism"), "realism"),
         path=file,
     )
     return scene

@@ -9,7 +9,7 @@ IDENTITY = dict(
     ambient=1.0, sun=0.0, sun_azimuth_deg=0.0, sun_elevation_deg=45.0, glare=0.0, glare_u=0.5, glare_v=0.5,
     glare_radius=0.1, shadow=0.0, shadow_angle_deg=0.0, shadow_offset=0.0, shadow_softness=0.1,
     color_temp_k=6500.0, exposure_ev=0.0, gamma=1.0, noise_std=0.0, jpeg_quality=100.0, defocus_px=0.0,
-    exposure_s=0.0, black_level=0.0, wb_red=1.0, wb_blue=1.0, noise_seed=0, jitter_x=0.0, jitter_y=0.0, jitter_scale=0.0, background_seed=0,
+    exposure_s=0.0, black_level=0.0, wb_red=1.0, wb_blue=1.0, response_id=-1, noise_seed=0, jitter_x=0.0, jitter_y=0.0, jitter_scale=0.0, background_seed=0,
 )
 
 

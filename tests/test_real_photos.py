@@ -2,6 +2,7 @@
 the sticker, scoring sets are refused; the realism camera fields; the sim-to-real table."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +144,49 @@ def test_attack_mixes_real_photos_and_reports_sim_to_real(driveby_scene, photo_f
     assert t["independent_protocol"] == "driveby"
     row = t["photos"][str(photo_folder)]
     assert row["signs"] == 2 and 0 <= row["relit"] <= 1 and 0 <= row["raw"] <= 1
+
+
+def test_photo_response_none_is_identity_and_sim_agrees():
+    """response_id -1 changes nothing; the optimiser's torch map and the simulator's numpy table agree
+    for every 8-bit level."""
+    from patchsim.evaluate.camera_sim import _photo_response_lut
+    from patchsim.render.photo_response import apply_photo_response, load_responses
+
+    y = torch.rand(3, 3, 5, 5)
+    assert torch.equal(apply_photo_response(y, torch.full((3,), -1)), y)
+    k = len(load_responses()[1]) - 1
+    levels = torch.arange(256, dtype=torch.float32).div(255).view(1, 1, 1, 256).expand(1, 3, 1, 256)
+    mine = apply_photo_response(levels.contiguous(), torch.tensor([k]))[0, :, 0].mul(255).round().numpy()
+    assert np.abs(mine - _photo_response_lut(k).astype(np.float32)).max() <= 1
+    with pytest.raises(PatchsimError, match="beyond"):
+        apply_photo_response(y, torch.tensor([0, 10**6, -1]))
+
+
+def test_photo_responses_sampled_only_when_asked(driveby_scene, gen):
+    import dataclasses
+
+    from patchsim.render import sample_eot
+    from patchsim.scene import RealismConfig
+
+    plain = sample_eot(driveby_scene, 64, torch.Generator().manual_seed(5))
+    assert (plain.response_id == -1).all()
+    half = sample_eot(dataclasses.replace(driveby_scene, realism=RealismConfig(0.5)), 64, torch.Generator().manual_seed(5))
+    took = half.response_id >= 0
+    assert 10 < int(took.sum()) < 54
+    assert (half.black_level[took] == 0).all() and (half.wb_red[took] == 1).all()
+    # everything drawn before the realism fields is the same stream
+    assert torch.equal(half.distance_m, plain.distance_m) and torch.equal(half.noise_seed, plain.noise_seed)
+
+
+def test_scene_realism_section_is_checked(tmp_path):
+    from patchsim.errors import SceneError
+    from patchsim.scene import load_scene
+
+    src = (Path(__file__).resolve().parents[1] / "scenes" / "stop_driveby.yaml").read_text()
+    bad = tmp_path / "s.yaml"
+    bad.write_text(src + "\nrealism:\n  photo_responses: 1.5\n")
+    with pytest.raises(SceneError, match="realism.photo_responses"):
+        load_scene(bad)
+    bad.write_text(src + "\nrealism:\n  photo_response: 0.5\n")
+    with pytest.raises(SceneError, match="photo_response"):
+        load_scene(bad)

@@ -53,6 +53,22 @@ def _tone(lin: np.ndarray, c: dict) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _photo_response_lut(k: int) -> np.ndarray:
+    """uint8 ``(3, 256)`` per-channel table: real photo ``k``'s colour response (the packaged table,
+    patchsim/data/photo_responses.json) after undoing the renderers' median response, computed here in
+    numpy: ``black_k + gain_kc * ((v - black_r) / gain_rc) ** (exponent_k / exponent_r)``."""
+    import json
+    from pathlib import Path
+
+    d = json.loads((Path(__file__).resolve().parents[1] / "data" / "photo_responses.json").read_text())
+    r, p = np.array(d["renderer"], np.float64), np.array(d["photos"][k], np.float64)
+    v = np.arange(256, dtype=np.float64)[None, :] / 255
+    design = np.clip((v - r[0]) / r[1:4, None], 1e-4, 1.0) ** (1 / r[4])
+    out = p[0] + p[1:4, None] * design ** p[4]
+    return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
+
+
 def blackbody_gains(kelvin: float) -> np.ndarray:
     """RGB gains of a black-body light relative to 6500 K (Planck at 610/550/465 nm, green = 1)."""
     lam = np.array([610e-9, 550e-9, 465e-9])
@@ -199,9 +215,11 @@ class CameraSimulator:
         """uint8 background under the frame's light and tone; the last one is cached (a drive-by keeps
         its light for the whole approach)."""
         key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"], c.get("black_level", 0.0),
-               c.get("wb_red", 1.0), c.get("wb_blue", 1.0))
+               c.get("wb_red", 1.0), c.get("wb_blue", 1.0), int(c.get("response_id", -1)))
         if self._toned_key != key:
             self._toned = _tone(bg * gains, c)
+            if int(c.get("response_id", -1)) >= 0:
+                self._toned = _photo_response_lut(int(c["response_id"]))[np.arange(3), self._toned]
             self._toned_key = key
         return self._toned.copy()
 
@@ -272,6 +290,8 @@ class CameraSimulator:
             noise = c["noise_std"] * np.sqrt(0.3 + 0.7 * np.clip(x, 0, None)) * rng.standard_normal(lin.shape, np.float32)
             lin = lin + noise / (2.0 ** c["exposure_ev"])
         u8 = _tone(lin, c)
+        if int(c.get("response_id", -1)) >= 0:
+            u8 = _photo_response_lut(int(c["response_id"]))[np.arange(3), u8]
         q = int(round(c["jpeg_quality"]))
         if q < 100:
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])

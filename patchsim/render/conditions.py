@@ -16,7 +16,7 @@ import torch
 
 from patchsim.errors import PatchsimError
 
-INT_FIELDS = ("noise_seed", "background_seed")
+INT_FIELDS = ("noise_seed", "background_seed", "response_id")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,9 @@ class Conditions:
         color_temp_k (K).
     Camera: exposure_ev (stops), gamma, noise_std, jpeg_quality (1..100), defocus_px (extra sigma,
         frame px), exposure_s (s), black_level (fraction of full scale),
-        wb_red, wb_blue (white-balance gains relative to green), noise_seed (int64).
+        wb_red, wb_blue (white-balance gains relative to green), response_id (int64: the real photo
+        whose colour response the frame takes, -1 none; see :mod:`patchsim.render.photo_response`),
+        noise_seed (int64).
     Detector crop: jitter_x, jitter_y (fraction of box size), jitter_scale (relative).
     Background: background_seed (int64).
     """
@@ -69,6 +71,7 @@ class Conditions:
     black_level: torch.Tensor
     wb_red: torch.Tensor
     wb_blue: torch.Tensor
+    response_id: torch.Tensor
     noise_seed: torch.Tensor
     jitter_x: torch.Tensor
     jitter_y: torch.Tensor

@@ -20,6 +20,7 @@ from patchsim.render import geometry as geo
 from patchsim.render.background import Background, sample_background
 from patchsim.render.conditions import Conditions
 from patchsim.render.fragments import pixel_grid, rasterize_sign, sample_face_mip
+from patchsim.render.photo_response import apply_photo_response
 from patchsim.render.printer import PrinterModel
 from patchsim.render.shading import shade_background, shade_sign
 from patchsim.scene import CameraConfig, CropConfig
@@ -144,8 +145,8 @@ class Renderer(nn.Module):
         x = cam.defocus_blur(radiance, geo.defocus_sigma_px(cond, self.camera) * scale)
         x = cam.motion_blur(x, geo.image_motion_px(cond, self.camera, self.size_m) * scale[:, None])
         x = cam.sensor_noise(x, cond.noise_std / frame_px_per_out_px.clamp(min=1.0), cond.noise_seed)
-        return cam.jpeg(cam.tone(x, cond.exposure_ev, cond.gamma, cond.black_level, cond.wb_red, cond.wb_blue),
-                        cond.jpeg_quality)
+        y = cam.tone(x, cond.exposure_ev, cond.gamma, cond.black_level, cond.wb_red, cond.wb_blue)
+        return cam.jpeg(apply_photo_response(y, cond.response_id), cond.jpeg_quality)
 
     def render_crops(self, cond: Conditions, sticker: torch.Tensor | None = None, size: int | None = None) -> RenderOutput:
         """Classifier crops: the detector box around the sign (margin and jitter from the scene and

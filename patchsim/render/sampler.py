@@ -43,12 +43,25 @@ def _environment(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Te
 
 
 def _realism(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
-    """Black level and white-balance error: drawn after everything else and only where the scene gives
-    a range, so a scene without them replays exactly as before they existed."""
+    """Black level, white-balance error and the real photo response: drawn after everything else and
+    only where the scene asks for them, so a scene without them replays exactly as before they existed."""
     out = {}
     for name in REALISM_FIELDS:
         lo, hi = getattr(scene.effects, name)
         out[name] = torch.full((n,), float(lo)) if lo == hi else _uniform((lo, hi), n, g)
+    p = scene.realism.photo_responses
+    out["response_id"] = torch.full((n,), -1, dtype=torch.int64)
+    if p > 0:
+        from patchsim.render.photo_response import load_responses
+
+        k = len(load_responses()[1])
+        take = torch.rand(n, generator=g, dtype=torch.float64) < p
+        ids = torch.randint(0, k, (n,), generator=g, dtype=torch.int64)
+        out["response_id"] = torch.where(take, ids, out["response_id"])
+        # a real photo's response already holds its black level and white balance
+        out["black_level"] = torch.where(take, torch.zeros(n), out["black_level"])
+        out["wb_red"] = torch.where(take, torch.ones(n), out["wb_red"])
+        out["wb_blue"] = torch.where(take, torch.ones(n), out["wb_blue"])
     return out
 
 
