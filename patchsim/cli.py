@@ -259,8 +259,11 @@ def _cmd_evaluate_photos(args) -> int:
     r = run_evaluate_photos(args.source, args.sticker, args.model, args.out, args.target, args.weights, args.labels,
                             args.sign, args.printer, args.relight, args.annotations, args.margin)
     m = r["metrics"]
-    print(f"{m['signs']} signs ({r['role']} photos): fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, "
-          f"relit {m['relit_fooled']}; report {args.out}/report.html")
+    if r["sticker"]:
+        said = f"fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, relit {m['relit_fooled']}"
+    else:
+        said = f"read as {r['sign']} {m['clean_correct']} (no sticker)"
+    print(f"{m['signs']} signs ({r['role']} photos): {said}; report {args.out}/report.html")
     return 0
 
 

@@ -190,13 +190,13 @@ class PhotoScorer:
         return records, skipped, crops
 
 
-def summarise(records: list[PhotoRecord], true_name: str) -> dict:
-    """Success of each run over all scored signs, and REAP's attack success rate: of the signs the
-    model reads right when clean, the fraction the sticker fools."""
+def summarise(records: list[PhotoRecord], true_name: str, runs: tuple = RUNS) -> dict:
+    """Success of each of ``runs`` over all scored signs, and REAP's attack success rate: of the signs
+    the model reads right when clean, the fraction the sticker fools."""
     n = len(records)
     ok = [r for r in records if r.clean_pred == true_name]
     out = {"signs": n, "clean_correct": len(ok)}
-    for run in RUNS:
+    for run in runs:
         out[f"{run}_fooled"] = sum(getattr(r, f"{run}_fooled") for r in records)
         out[f"{run}_success"] = out[f"{run}_fooled"] / n if n else None
         out[f"{run}_asr"] = (sum(getattr(r, f"{run}_fooled") for r in ok) / len(ok)) if ok else None

@@ -54,7 +54,8 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     records, skipped, crops = scorer.score(signs, progress)
     if not records:
         raise PatchsimError(f"no sign could be scored in {source}: {skipped[0][1] if skipped else 'no photos'}")
-    summary = summarise(records, sign)
+    runs = RUNS if sticker else ("clean",)
+    summary = summarise(records, sign, runs)
     record = {"source": source, "role": signs[0].role, "sticker": sticker, "model": model_name, "sign": sign,
               "target": model.classes[goal.target] if goal.target is not None else None, "printer": pm.name,
               "relight": relight, "margin": margin, "metrics": summary,
@@ -64,17 +65,17 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     report.write_frames_csv(out / "photos.csv", [r.to_dict() for r in records])
     write_contact_sheet(out / "contact_sheet.png", records, crops, sticker is not None)
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    body = [("signs scored", [str(summary["signs"])] * len(RUNS)),
-            ("fooled (all signs)", [f"{summary[f'{r}_fooled']} = {pct(summary[f'{r}_success'])}" for r in RUNS]),
+    body = [("signs scored", [str(summary["signs"])] * len(runs)),
+            ("fooled (all signs)", [f"{summary[f'{r}_fooled']} = {pct(summary[f'{r}_success'])}" for r in runs]),
             (f"fooled among the {summary['clean_correct']} read as {sign} clean (REAP's ASR)",
-             [pct(summary[f"{r}_asr"]) for r in RUNS])]
-    note = (f"{source} ({record['role']} photos): {len(records)} signs scored, {len(skipped)} skipped. raw: sticker.png "
-            f"pasted as is; relit: printed with the {pm.name} printer, relit ({relight}) and blurred like each photo. "
-            f"Target: {record['target'] or 'untargeted'}.")
+             [pct(summary[f"{r}_asr"]) for r in runs])]
+    note = f"{source} ({record['role']} photos): {len(records)} signs scored, {len(skipped)} skipped. "
+    note += (f"raw: sticker.png pasted as is; relit: printed with the {pm.name} printer, relit ({relight}) and "
+             f"blurred like each photo. Target: {record['target'] or 'untargeted'}." if sticker else "No sticker: clean photos only.")
     report.write_html(out / "report.html", f"patchsim evaluate-photos: {source}, {model_name}", record,
-                      ["contact_sheet.png"], note=note, table=(list(RUNS), body), rows_file="photos.csv")
-    log.info("%s: %d signs; fooled clean %d, raw %d, relit %d", source, len(records), summary["clean_fooled"],
-             summary["raw_fooled"], summary["relit_fooled"])
+                      ["contact_sheet.png"], note=note, table=(list(runs), body), rows_file="photos.csv")
+    log.info("%s: %d signs; fooled %s", source, len(records),
+             ", ".join(f"{r} {summary[f'{r}_fooled']}" for r in runs))
     return record
 
 

@@ -98,6 +98,8 @@ def photo_source(spec: str, annotations: str | None = None) -> list[SignPhoto]:
     a folder of photos (annotations: ``annotations`` if given, else an ``annotations.json``,
     ``boxes.json`` or ``corners.json`` inside it; either a street-style boxes list or a corners map)."""
     root = shared_data_root()
+    if annotations is not None and (spec in NAMED or spec.startswith("street:")):
+        raise PatchsimError(f"--annotations applies to a folder of photos; {spec!r} brings its own")
     if spec == "rp2":
         folder = _need(root / "rp2" / "victims_256", "RP2's victim photos")
         files = sorted(folder.glob("*.png"), key=lambda p: (len(p.stem), p.stem))
