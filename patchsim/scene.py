@@ -218,15 +218,18 @@ class Scene:
 
 
 def find_scene(name_or_path: str | Path) -> Path:
-    """Return the path of a scene given a file path or the name of a packaged scene (``stop_driveby``)."""
+    """Return the path of a scene given a file path or the bare name of a packaged scene
+    (``stop_driveby``). A path (anything with a folder or a suffix) must exist: a missing file is an
+    error, never silently the packaged scene of the same name."""
     p = Path(name_or_path)
     if p.is_file():
-        return p
-    packaged = PACKAGED_SCENES / (p.name if p.suffix else p.name + ".yaml")
-    if packaged.is_file():
-        return packaged
+        return p.resolve()  # absolute, so records that store it work from any directory
     names = sorted(q.stem for q in PACKAGED_SCENES.glob("*.yaml"))
-    raise SceneError(f"scene file not found: {name_or_path} (packaged scenes: {', '.join(names)})")
+    bare = p.suffix == "" and len(p.parts) == 1
+    if bare and (PACKAGED_SCENES / f"{p.name}.yaml").is_file():
+        return PACKAGED_SCENES / f"{p.name}.yaml"
+    what = "no packaged scene is called" if bare else "scene file not found:"
+    raise SceneError(f"{what} {name_or_path} (packaged scenes: {', '.join(names)}; give a bare name or an existing file)")
 
 
 def load_scene(name_or_path: str | Path) -> Scene:

@@ -122,3 +122,16 @@ def test_scalar_range_and_relative_paths(tmp_path):
     s = load_scene(f)
     assert s.eot.speed_mps == (3.0, 3.0)
     assert s.resolve(s.sticker.mask_path) == tmp_path / "mask.png"
+
+
+def test_missing_scene_path_is_an_error_not_the_packaged_scene(tmp_path, monkeypatch):
+    """A path that does not exist never falls back to the packaged scene of the same name, and a found
+    file is stored absolute (attack.json then works from any directory)."""
+    for bad in ("/nonexistent/dir/stop_lab.yaml", "stop_lab.yaml", "elsewhere/stop_driveby"):
+        with pytest.raises(SceneError, match="scene file not found"):
+            find_scene(bad)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text((find_scene("stop_lab")).read_text())
+    p = find_scene("mine.yaml")
+    assert p.is_absolute() and p == tmp_path / "mine.yaml"
+    assert load_scene("mine.yaml").path == str(tmp_path / "mine.yaml")
