@@ -253,5 +253,6 @@ def load_scene(name_or_path: str | Path) -> Scene:
 
 
 def scene_to_dict(scene: Scene) -> dict[str, Any]:
-    """The resolved scene as plain JSON-able data (for ``attack.json`` and reports)."""
+    """The scene's dataclass fields as plain data (field names, not a scene file's keys; use
+    :func:`patchsim.scene_schema.scene_to_data` for data that loads back)."""
     return dataclasses.asdict(scene)

@@ -241,3 +241,41 @@ def parse_scene(data: Any, file: str = "<scene>") -> Scene:
         path=file,
     )
     return scene
+
+
+def scene_to_data(scene: Scene) -> dict[str, Any]:
+    """The scene in the YAML file's own form (keys as a scene file spells them, ranges as [lo, hi],
+    rectangles as polygons): ``parse_scene(scene_to_data(s), s.path) == s``, through YAML text too. Paths
+    inside stay as written; ``s.path`` (absolute) resolves them."""
+
+    def plain(obj, ranges: bool = False) -> dict:
+        return {f.name: (list(getattr(obj, f.name)) if ranges else getattr(obj, f.name))
+                for f in dataclasses.fields(obj)}
+
+    s = scene.sign
+    face: Any = "procedural"
+    if s.face.kind != "procedural":
+        face = {"kind": s.face.kind, "path": s.face.path}
+        if s.face.corners is not None:
+            face["corners"] = [list(c) for c in s.face.corners]
+    sticker: dict[str, Any] = {"regions": [{"polygon": [list(p) for p in r.points]} for r in scene.sticker.regions]}
+    if scene.sticker.mask_path is not None:
+        sticker["mask"] = scene.sticker.mask_path
+    out: dict[str, Any] = {
+        "name": scene.name,
+        "sign": {"class": s.class_name, "face": face, **{k: v for k, v in plain(s).items()
+                                                          if k not in ("class_name", "face")}},
+        "sticker": sticker,
+        "camera": plain(scene.camera),
+        "eot": plain(scene.eot, ranges=True),
+        "lighting": plain(scene.lighting, ranges=True),
+        "camera_effects": plain(scene.effects, ranges=True),
+        "crop": plain(scene.crop),
+        "background": {"kind": scene.background.kind, "images": list(scene.background.images)},
+        "realism": plain(scene.realism),
+    }
+    if scene.driveby is not None:
+        out["driveby"] = plain(scene.driveby)
+    if scene.grid is not None:
+        out["grid"] = {k: list(v) for k, v in plain(scene.grid).items()}
+    return out

@@ -135,3 +135,48 @@ def test_missing_scene_path_is_an_error_not_the_packaged_scene(tmp_path, monkeyp
     p = find_scene("mine.yaml")
     assert p.is_absolute() and p == tmp_path / "mine.yaml"
     assert load_scene("mine.yaml").path == str(tmp_path / "mine.yaml")
+
+
+@pytest.mark.parametrize("name", ["stop_driveby", "stop_lab", "stop_lab_rp2"])
+def test_scene_round_trips_through_its_file_form(name):
+    import yaml
+
+    from patchsim.scene_schema import parse_scene, scene_to_data
+
+    s = load_scene(name)
+    d = scene_to_data(s)
+    assert parse_scene(d, s.path) == s
+    assert parse_scene(yaml.safe_load(yaml.safe_dump(d)), s.path) == s
+    assert set(d) <= {"name", "sign", "sticker", "camera", "driveby", "grid", "eot", "lighting", "camera_effects",
+                      "crop", "background", "realism"}
+
+
+def test_print_uses_the_attacks_own_scene_from_any_directory(tmp_path, monkeypatch):
+    """A 0.9 m sign's attack printed from another directory: pieces at the 0.9 m scene's sizes, even
+    though a packaged scene of the same name (0.75 m) exists and the scene file is gone."""
+    import json
+
+    import numpy as np
+
+    from patchsim.imageio import write_png
+    from patchsim.photo.print_job import run_print
+    from patchsim.scene_schema import scene_to_data
+    from test_attack import _pdf_pages_and_images
+
+    big = load_scene("stop_driveby")
+    import dataclasses
+
+    big = dataclasses.replace(big, sign=dataclasses.replace(big.sign, size_m=0.9))
+    d = tmp_path / "attack"
+    d.mkdir()
+    st = np.zeros((900, 900, 4), np.uint8)
+    st[300:560, 200:460] = (40, 90, 200, 255)  # a 260 mm square at 1 px per mm
+    write_png(d / "sticker.png", st)
+    (d / "attack.json").write_text(json.dumps({"scene": str(tmp_path / "gone" / "stop_driveby.yaml"), "model": "m",
+                                               "scene_resolved": scene_to_data(big)}))
+    monkeypatch.chdir(tmp_path)
+    path, pages = run_print(str(d), "A4", 60.0)
+    _, draws = _pdf_pages_and_images(path.read_bytes())
+    mm = [(w / 72 * 25.4, h / 72 * 25.4) for w, h in draws]
+    # the 260 mm piece, tiled 2 x 2 on A4: 130 mm tiles (at the packaged 0.75 m it would be 108 mm)
+    assert sum(abs(w - 130) < 1 and abs(h - 130) < 1 for w, h in mm) == 4, mm

@@ -14,7 +14,8 @@ from patchsim.errors import PatchsimError
 from patchsim.models import freeze, load, resolve_class
 from patchsim.render import Renderer
 from patchsim.render.printer import printer_from_spec
-from patchsim.scene import load_scene, scene_to_dict
+from patchsim.scene import load_scene
+from patchsim.scene_schema import scene_to_data
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
              "targeted" if target_idx is not None else "untargeted", clean_rate)
     result = attack.run(checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
     record = {
-        "scene": str(scene.path), "scene_resolved": scene_to_dict(scene), "model": model, "weights": weights,
+        "scene": str(scene.path), "scene_resolved": scene_to_data(scene), "model": model, "weights": weights,
         "classes": net.classes, "true_class": true_idx, "true_name": net.classes[true_idx],
         "target": target_idx, "target_name": net.classes[target_idx] if target_idx is not None else None,
         "config": cfg.to_dict(), "seed": cfg.seed, "steps_run": result.steps, "stopped_early": result.stopped_early,

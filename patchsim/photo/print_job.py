@@ -13,6 +13,7 @@ from patchsim.imageio import resize
 from patchsim.photo.chart import ChartLayout, draw_chart
 from patchsim.photo.locator import LOCATOR_NOTE, LocatorLayout, draw_locator_sheet
 from patchsim.scene import load_scene
+from patchsim.scene_schema import parse_scene
 from patchsim.sticker_io import load_sticker_rgba
 
 
@@ -24,8 +25,18 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
     meta_path = d / "attack.json"
     if not meta_path.is_file():
         raise PatchsimError(f"{d} is not an attack output folder: attack.json missing")
-    meta = json.loads(meta_path.read_text())
-    scene = load_scene(meta["scene"])
+    try:
+        meta = json.loads(meta_path.read_text())
+        resolved = meta.get("scene_resolved") if isinstance(meta, dict) else None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PatchsimError(f"{meta_path}: cannot read the attack record: {e}") from e
+    if isinstance(resolved, dict) and "sign" in resolved:
+        # the scene exactly as the attack used it, wherever this runs from
+        scene = parse_scene(resolved, str(meta.get("scene") or meta_path))
+    elif isinstance(meta, dict) and meta.get("scene"):
+        scene = load_scene(meta["scene"])
+    else:
+        raise PatchsimError(f"{meta_path}: the attack record names no scene")
     sticker = load_sticker_rgba(d / "sticker.png")
     n = print_pixels(scene.sign.size_m, dpi)
     if sticker.shape[0] != n:
