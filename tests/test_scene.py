@@ -5,7 +5,7 @@ import yaml
 
 from patchsim.errors import SceneError
 from patchsim.scene import find_scene, load_scene
-from patchsim.scene_schema import parse_scene
+from patchsim.scene import parse_scene
 
 from conftest import ROOT
 
@@ -141,7 +141,7 @@ def test_missing_scene_path_is_an_error_not_the_packaged_scene(tmp_path, monkeyp
 def test_scene_round_trips_through_its_file_form(name):
     import yaml
 
-    from patchsim.scene_schema import parse_scene, scene_to_data
+    from patchsim.scene import parse_scene, scene_to_data
 
     s = load_scene(name)
     d = scene_to_data(s)
@@ -160,7 +160,7 @@ def test_print_uses_the_attacks_own_scene_from_any_directory(tmp_path, monkeypat
 
     from patchsim.imageio import write_png
     from patchsim.photo.print_job import run_print
-    from patchsim.scene_schema import scene_to_data
+    from patchsim.scene import scene_to_data
     from test_attack import _pdf_pages_and_images
 
     big = load_scene("stop_driveby")

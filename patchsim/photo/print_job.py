@@ -13,7 +13,7 @@ from patchsim.imageio import resize
 from patchsim.photo.chart import ChartLayout, draw_chart
 from patchsim.photo.locator import LOCATOR_NOTE, LocatorLayout, draw_locator_sheet
 from patchsim.scene import load_scene
-from patchsim.scene_schema import parse_scene
+from patchsim.scene import parse_scene
 from patchsim.sticker_io import load_sticker_rgba
 
 

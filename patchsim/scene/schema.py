@@ -1,4 +1,4 @@
-"""Validation of scene YAML data into :mod:`patchsim.scene` dataclasses.
+"""Validation of scene YAML data into :mod:`patchsim.scene.types` dataclasses, and back.
 
 Each error names the file, the dotted field path, the bad value and what is allowed."""
 
@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from patchsim.errors import SceneError
-from patchsim.scene import (
+from patchsim.scene.types import (
     BackgroundConfig,
     CameraConfig,
     CropConfig,

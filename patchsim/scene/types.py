@@ -1,25 +1,21 @@
-"""Scene files: YAML describing a physical situation, loaded into typed, frozen dataclasses.
+"""Scene types: the typed, frozen dataclasses a scene file loads into (see :mod:`patchsim.scene`).
 
-Every field is checked; a bad one raises :class:`SceneError` naming the file, the field path, the bad
-value and what is allowed. Unknown keys are rejected. Paths inside a scene are relative to the scene
-file. Units: metres, degrees, pixels, seconds, kelvin; sticker regions in sign-face millimetres with the
+Paths inside a scene are relative to the scene file. Units: metres, degrees, pixels, seconds, kelvin; sticker regions in sign-face millimetres with the
 origin at the top-left corner of the face's bounding square, x right, y down.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from patchsim.errors import SceneError
 
 Range = tuple[float, float]
+__all__ = ["FaceSource", "SignConfig", "StickerRegion", "StickerConfig", "CameraConfig", "DriveByConfig", "GridConfig",
+           "PoseRanges", "LightingRanges", "EffectRanges", "RealismConfig", "CropConfig", "BackgroundConfig", "Scene",
+           "Range", "PACKAGED_SCENES"]
 
-PACKAGED_SCENES = Path(__file__).parent / "scenes"
+PACKAGED_SCENES = Path(__file__).resolve().parents[1] / "scenes"
 
 
 @dataclass(frozen=True)
@@ -215,44 +211,3 @@ class Scene:
         if q.is_absolute() or self.path is None:
             return q
         return Path(self.path).parent / q
-
-
-def find_scene(name_or_path: str | Path) -> Path:
-    """Return the path of a scene given a file path or the bare name of a packaged scene
-    (``stop_driveby``). A path (anything with a folder or a suffix) must exist: a missing file is an
-    error, never silently the packaged scene of the same name."""
-    p = Path(name_or_path)
-    if p.is_file():
-        return p.resolve()  # absolute, so records that store it work from any directory
-    names = sorted(q.stem for q in PACKAGED_SCENES.glob("*.yaml"))
-    bare = p.suffix == "" and len(p.parts) == 1
-    if bare and (PACKAGED_SCENES / f"{p.name}.yaml").is_file():
-        return PACKAGED_SCENES / f"{p.name}.yaml"
-    what = "no packaged scene is called" if bare else "scene file not found:"
-    raise SceneError(f"{what} {name_or_path} (packaged scenes: {', '.join(names)}; give a bare name or an existing file)")
-
-
-def load_scene(name_or_path: str | Path) -> Scene:
-    """Load and validate a scene YAML file (``yaml.safe_load``).
-
-    Raises:
-        SceneError: file missing or unreadable, YAML invalid, or any field invalid.
-    """
-    from patchsim.scene_schema import parse_scene
-
-    path = find_scene(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SceneError(f"{path}: cannot read scene file: {e}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise SceneError(f"{path}: invalid YAML: {e}") from e
-    return parse_scene(data, str(path))
-
-
-def scene_to_dict(scene: Scene) -> dict[str, Any]:
-    """The scene's dataclass fields as plain data (field names, not a scene file's keys; use
-    :func:`patchsim.scene_schema.scene_to_data` for data that loads back)."""
-    return dataclasses.asdict(scene)

@@ -1,0 +1,52 @@
+"""Finding and loading scene files (``yaml.safe_load``), and the scene as plain data."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from patchsim.errors import SceneError
+from patchsim.scene.schema import parse_scene
+from patchsim.scene.types import PACKAGED_SCENES, Scene
+
+
+def find_scene(name_or_path: str | Path) -> Path:
+    """Return the path of a scene given a file path or the bare name of a packaged scene
+    (``stop_driveby``). A path (anything with a folder or a suffix) must exist: a missing file is an
+    error, never silently the packaged scene of the same name."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p.resolve()  # absolute, so records that store it work from any directory
+    names = sorted(q.stem for q in PACKAGED_SCENES.glob("*.yaml"))
+    bare = p.suffix == "" and len(p.parts) == 1
+    if bare and (PACKAGED_SCENES / f"{p.name}.yaml").is_file():
+        return PACKAGED_SCENES / f"{p.name}.yaml"
+    what = "no packaged scene is called" if bare else "scene file not found:"
+    raise SceneError(f"{what} {name_or_path} (packaged scenes: {', '.join(names)}; give a bare name or an existing file)")
+
+
+def load_scene(name_or_path: str | Path) -> Scene:
+    """Load and validate a scene YAML file (``yaml.safe_load``).
+
+    Raises:
+        SceneError: file missing or unreadable, YAML invalid, or any field invalid.
+    """
+    path = find_scene(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SceneError(f"{path}: cannot read scene file: {e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SceneError(f"{path}: invalid YAML: {e}") from e
+    return parse_scene(data, str(path))
+
+
+def scene_to_dict(scene: Scene) -> dict[str, Any]:
+    """The scene's dataclass fields as plain data (field names, not a scene file's keys; use
+    :func:`patchsim.scene_schema.scene_to_data` for data that loads back)."""
+    return dataclasses.asdict(scene)
