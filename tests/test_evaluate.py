@@ -9,7 +9,8 @@ from kornia.color import rgb_to_linear_rgb
 
 from patchsim.cli import main
 from patchsim.evaluate import consistency
-from patchsim.evaluate.camera_sim import CameraSimulator, detector_crop
+from patchsim.evaluate.camera_sim import CameraSimulator
+from patchsim.protocol import detector_crop
 from patchsim.evaluate.runner import condition_rows
 from patchsim.imageio import write_png
 from patchsim.render import Renderer, sample_eot

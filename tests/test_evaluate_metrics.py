@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from patchsim.errors import PatchsimError
-from patchsim.evaluate.metrics import (Goal, binned, ema_filter, flip_rate, longest_streak, majority_filter, runs,
+from patchsim.evaluate.metrics import (binned, ema_filter, flip_rate, longest_streak, majority_filter, runs,
                                        sequence_metrics)
+from patchsim.protocol import Goal
 
 STOP, TARGET, OTHER = 14, 5, 1
 
@@ -62,3 +63,21 @@ def test_binned():
 def test_sequence_metrics_rejects_mismatch():
     with pytest.raises(PatchsimError, match="equal length"):
         sequence_metrics(np.array([1, 2]), np.zeros((3, 4)), np.zeros(2), Goal(1))
+
+
+def test_goal_is_one_definition_for_torch_and_numpy():
+    import torch
+
+    from patchsim.attack.config import AttackConfig
+    from patchsim.attack.eot import success
+
+    g = Goal(STOP, TARGET)
+    assert g.fooled(torch.tensor([TARGET, STOP, OTHER])).tolist() == [True, False, False]
+    assert g.fooled([TARGET, STOP, OTHER]).tolist() == [True, False, False]
+    assert Goal(STOP).fooled(np.array([TARGET, STOP])).tolist() == [True, False]
+    logits = torch.zeros(2, 43)
+    logits[0, TARGET] = logits[1, STOP] = 5
+    assert success(logits, AttackConfig(target=TARGET, true_class=STOP)).tolist() == [True, False]
+    assert Goal.from_classes([f"c{i}" for i in range(43)], "c14", 5) == Goal(14, 5)
+    with pytest.raises(PatchsimError):
+        Goal.from_classes(["a", "b"], "a", "zzz")

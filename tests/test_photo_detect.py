@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from patchsim.evaluate.camera_sim import CameraSimulator, detector_crop
+from patchsim.evaluate.camera_sim import CameraSimulator
+from patchsim.protocol import detector_crop
 from patchsim.evaluate.runner import condition_rows
 from patchsim.imageio import read_image
 from patchsim.models import load

@@ -50,7 +50,7 @@ def test_gradient_reaches_the_sticker_only_inside_the_mask(photo_folder):
 def test_differentiable_placement_matches_the_scoring_path(photo_folder):
     """The optimiser's torch placement and evaluate-photos' OpenCV placement of the same printed sticker
     on the same photo give nearly the same 32-px detector crop."""
-    from patchsim.evaluate.metrics import Goal
+    from patchsim.protocol import Goal
     from patchsim.models import load
     from patchsim.photo.photo_score import PhotoScorer
     from patchsim.photo.sources import photo_source

@@ -22,6 +22,7 @@ from patchsim.attack import losses
 from patchsim.attack.config import AttackConfig
 from patchsim.errors import PatchsimError, SignNotVisibleError
 from patchsim.imageio import atomic_write_bytes
+from patchsim.protocol import Goal
 from patchsim.render import Conditions, Renderer, sample_eot
 from patchsim.scene import Scene
 
@@ -57,9 +58,8 @@ def default_objective(cfg: AttackConfig) -> Objective:
 
 
 def success(logits: torch.Tensor, cfg: AttackConfig) -> torch.Tensor:
-    """Per-condition success ``(B,)`` bool: predicted == target, or != true class when untargeted."""
-    pred = logits.argmax(1)
-    return pred == cfg.target if cfg.target is not None else pred != cfg.true_class
+    """Per-condition success ``(B,)`` bool for logits ``(B, K)``: the shared :class:`Goal` of the config."""
+    return Goal(cfg.true_class, cfg.target).fooled(logits.argmax(1))
 
 
 def draw_visible(scene: Scene, renderer: Renderer, n: int, g: torch.Generator) -> Conditions:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from patchsim.errors import PatchsimError
-from patchsim.evaluate.camera_sim import detector_crop, square_box
+from patchsim.protocol import detector_crop, square_box
 from patchsim.imageio import read_image
 from patchsim.photo.octagon import FACE_CORNERS_UV, apply_homography
 from patchsim.photo.photo_score import MIN_SIGN_PX, face_side_px, locate_sign, sign_light

@@ -15,7 +15,7 @@ import logging
 import numpy as np
 import torch
 
-from patchsim.evaluate.metrics import Goal
+from patchsim.protocol import Goal
 from patchsim.photo.sources import NAMED
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from patchsim.evaluate.camera_sim import detector_crop
+from patchsim.protocol import detector_crop
 
 FLOW_MAX_SIDE = 64  # flow is computed on the box region, downscaled to at most this many pixels
 

@@ -11,8 +11,8 @@ import torch
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.evaluate.camera_sim import detector_crop
-from patchsim.evaluate.metrics import Goal
+from patchsim.protocol import detector_crop
+from patchsim.protocol import Goal
 from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
 from patchsim.models import load, resolve_class
 from patchsim.render import sample_driveby, sample_grid

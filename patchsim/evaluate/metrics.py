@@ -6,23 +6,12 @@ Inputs are numpy arrays over the T frames of one sequence: ``pred`` (T,) int cla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from patchsim.errors import PatchsimError
+from patchsim.protocol import Goal
 
 
-@dataclass(frozen=True)
-class Goal:
-    """What counts as fooled: predicted == ``target`` (targeted) or != ``true_class`` (untargeted)."""
-
-    true_class: int
-    target: int | None = None
-
-    def fooled(self, pred: np.ndarray) -> np.ndarray:
-        pred = np.asarray(pred)
-        return pred == self.target if self.target is not None else pred != self.true_class
 
 
 def flip_rate(pred: np.ndarray) -> float:

@@ -8,11 +8,12 @@ from typing import Iterator
 
 import cv2
 import numpy as np
-import torch
 
 from patchsim.errors import PatchsimError
-from patchsim.evaluate.metrics import Goal, flip_rate, majority_filter, ema_filter, sequence_metrics
+from patchsim.evaluate.metrics import flip_rate, majority_filter, ema_filter, sequence_metrics
+from patchsim.protocol import Goal
 from patchsim.imageio import read_image
+from patchsim.protocol import classify_crops
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -52,11 +53,6 @@ def video_fps(path: str | Path) -> float | None:
     return float(fps) if fps and fps > 0 else None
 
 
-@torch.no_grad()
-def classify_crops(model, crops: list[np.ndarray]) -> np.ndarray:
-    """Softmax probabilities ``(N, K)`` of uint8 crops already at the model's input size."""
-    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255
-    return torch.cat([model(x[i:i + 256]).softmax(1) for i in range(0, len(x), 256)]).numpy()
 
 
 def gtsrb_tracks(model, data: dict[str, np.ndarray], k: int = 3, n: int = 5, alpha: float = 0.3) -> dict:

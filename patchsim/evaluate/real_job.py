@@ -8,7 +8,7 @@ from pathlib import Path
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
-from patchsim.evaluate.metrics import Goal
+from patchsim.protocol import Goal
 from patchsim.imageio import resize
 from patchsim.models import load, resolve_class
 

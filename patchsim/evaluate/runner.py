@@ -14,9 +14,11 @@ import numpy as np
 from tqdm import tqdm
 
 from patchsim.evaluate import consistency
-from patchsim.evaluate.camera_sim import CameraSimulator, SimFrame, detector_crop
-from patchsim.evaluate.metrics import Goal, binned, sequence_metrics
-from patchsim.evaluate.real import classify_crops
+from patchsim.evaluate.camera_sim import CameraSimulator, SimFrame
+from patchsim.protocol import detector_crop
+from patchsim.evaluate.metrics import binned, sequence_metrics
+from patchsim.protocol import Goal
+from patchsim.protocol import classify_crops
 from patchsim.render.conditions import Conditions
 from patchsim.signs import load_face
 

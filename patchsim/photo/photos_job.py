@@ -12,7 +12,7 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.evaluate.metrics import Goal
+from patchsim.protocol import Goal
 from patchsim.imageio import write_png
 from patchsim.models import load, resolve_class
 from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise

@@ -10,8 +10,8 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
-from patchsim.evaluate.camera_sim import detector_crop, square_box
-from patchsim.evaluate.metrics import Goal
+from patchsim.protocol import detector_crop, square_box
+from patchsim.protocol import Goal
 from patchsim.imageio import read_image
 from patchsim.models import load, resolve_class
 from patchsim.photo.detect import load_corners, locate
