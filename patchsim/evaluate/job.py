@@ -14,7 +14,7 @@ from patchsim.evaluate import report
 from patchsim.protocol import detector_crop
 from patchsim.protocol import Goal
 from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
-from patchsim.models import load, resolve_class
+from patchsim.models import load
 from patchsim.render import sample_driveby, sample_grid
 from patchsim.scene import load_scene
 from patchsim.sticker_io import load_sticker_rgba, printed_rgba, target_of_sticker
@@ -41,7 +41,7 @@ def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str
     true_idx = model.classes.index(scene.sign.class_name)
     if target is None and sticker:
         target = target_of_sticker(sticker, model.classes)
-    goal = Goal(true_idx, resolve_class(model.classes, target) if target is not None else None)
+    goal = Goal.from_classes(model.classes, true_idx, target)
     sticker_rgba = printed_rgba(load_sticker_rgba(sticker), pm) if sticker else None
     g = torch.Generator().manual_seed(seed)
     if mode == "driveby":

@@ -10,7 +10,7 @@ from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
 from patchsim.protocol import Goal
 from patchsim.imageio import resize
-from patchsim.models import load, resolve_class
+from patchsim.models import load
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,7 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
     for name, img in frames:
         names.append(name)
         crops.append(resize(img, size, size))
-    goal = Goal(resolve_class(model.classes, true_class),
-                resolve_class(model.classes, target) if target is not None else None)
+    goal = Goal.from_classes(model.classes, true_class, target)
     res = real.sequence_from_crops(model, names, crops, goal, fps)
     summary = {"source": str(source), "model": model_name, "fps": fps, "frames": len(names), "metrics": res["metrics"]}
     report.write_json(out / "metrics.json", summary)

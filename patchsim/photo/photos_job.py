@@ -14,7 +14,7 @@ from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.protocol import Goal
 from patchsim.imageio import write_png
-from patchsim.models import load, resolve_class
+from patchsim.models import load
 from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise
 from patchsim.photo.relight import METHODS
 from patchsim.photo.sources import photo_source
@@ -47,7 +47,7 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
         raise PatchsimError(f"--sign {sign!r} is not among the model's classes: {', '.join(model.classes)}")
     if target is None and sticker:
         target = target_of_sticker(sticker, model.classes)
-    goal = Goal(model.classes.index(sign), resolve_class(model.classes, target) if target is not None else None)
+    goal = Goal.from_classes(model.classes, sign, target)
     scorer = PhotoScorer(st, printed_rgba(st, pm) if st is not None else None, model, goal, sign, relight, margin)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

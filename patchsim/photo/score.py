@@ -13,7 +13,7 @@ from patchsim.evaluate import real, report
 from patchsim.protocol import detector_crop, square_box
 from patchsim.protocol import Goal
 from patchsim.imageio import read_image
-from patchsim.models import load, resolve_class
+from patchsim.models import load
 from patchsim.photo.detect import load_corners, locate
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
     model = load(model_name, weights=weights, labels=labels)
     if sign not in model.classes:
         raise PatchsimError(f"sign class {sign!r} is not among the model's classes: {', '.join(model.classes)}")
-    goal = Goal(model.classes.index(sign), resolve_class(model.classes, target) if target is not None else None)
+    goal = Goal.from_classes(model.classes, sign, target)
     corners = load_corners(corners_file) if corners_file else None
     if fps is None:
         vids = [s for s in sources if Path(s).suffix.lower() in VIDEO_SUFFIXES]
