@@ -81,3 +81,17 @@ def test_goal_is_one_definition_for_torch_and_numpy():
     assert Goal.from_classes([f"c{i}" for i in range(43)], "c14", 5) == Goal(14, 5)
     with pytest.raises(PatchsimError):
         Goal.from_classes(["a", "b"], "a", "zzz")
+
+
+def test_distance_bins_cover_every_frame():
+    """An approach from 60 m (the old fixed bins stopped at 40 m and dropped these frames)."""
+    from patchsim.evaluate.metrics import covering_edges
+
+    d = np.linspace(60.0, 5.0, 111)
+    edges = covering_edges(d, 5.0, lo=0.0)
+    assert edges[0] == 0 and edges[-1] > 60 and edges[-1] - edges[-2] == 5
+    bins = binned(d, np.ones_like(d, bool), edges)
+    assert sum(b["n"] for b in bins) == len(d)
+    assert covering_edges(np.array([40.0]), 5.0, lo=0.0)[-1] == 45.0  # 40 m itself is in [40, 45)
+    with pytest.raises(PatchsimError, match="positive step"):
+        covering_edges(d, 0.0)

@@ -70,6 +70,17 @@ def ema_filter(probs: np.ndarray, alpha: float) -> np.ndarray:
     return out
 
 
+def covering_edges(values: np.ndarray, step: float, lo: float | None = None) -> list[float]:
+    """Bin edges ``step`` apart from ``lo`` (default: ``values``' minimum rounded down to a step) past the
+    largest value, so that every value falls in a bin ``[lo, hi)``."""
+    values = np.asarray(values, np.float64)
+    if not step > 0 or values.size == 0:
+        raise PatchsimError(f"bins need a positive step and values, got step {step} and {values.size} values")
+    start = np.floor(values.min() / step) * step if lo is None else lo
+    n = int(np.floor((values.max() - start) / step)) + 1
+    return [float(start + k * step) for k in range(n + 1)]
+
+
 def binned(values: np.ndarray, fooled: np.ndarray, edges: list[float]) -> list[dict]:
     """Success per bin ``[lo, hi)`` of ``values``: list of {lo, hi, n, success}."""
     values, fooled = np.asarray(values), np.asarray(fooled, bool)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from patchsim.evaluate import consistency
 from patchsim.evaluate.camera_sim import CameraSimulator, SimFrame
 from patchsim.protocol import detector_crop
-from patchsim.evaluate.metrics import binned, sequence_metrics
+from patchsim.evaluate.metrics import binned, covering_edges, sequence_metrics
 from patchsim.protocol import Goal
 from patchsim.protocol import classify_crops
 from patchsim.render.conditions import Conditions
@@ -142,7 +142,7 @@ def summarise(rows: list[dict], clf: _Classifier, goal: Goal, settings: EvalSett
                           if clf.get(run, "spatial", i) else 1.0 for i in range(t)])
         flags[run] = {"flow": flow_flag, "spatial": agree < 0.5}
         m = sequence_metrics(pred, probs, dist, goal, fps, speed_mps, settings.k, settings.n, settings.alpha)
-        m["per_distance"] = binned(dist, fooled, [0, 5, 10, 15, 20, 25, 30, 35, 40.01])
+        m["per_distance"] = binned(dist, fooled, covering_edges(dist, 5.0, lo=0.0))  # 5 m bins over the whole range
         m["per_yaw"] = binned(np.array([r["yaw_deg"] for r in rows]), fooled, [-90, -30, -15, -5, 5, 15, 30, 90])
         m["per_ambient"] = binned(np.array([r["ambient"] for r in rows]), fooled, [0, 0.5, 0.7, 0.9, 1.1, 10])
         m["mean_confidence"] = float(probs.max(1).mean())
