@@ -78,6 +78,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend: the one place that chooses it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
     """Atomically write a matplotlib figure as PNG."""
     import io

@@ -16,7 +16,7 @@ import torch
 
 from patchsim.attack.pdf import Sheet, write_pieces_pdf
 from patchsim.attack.pieces import find_pieces
-from patchsim.imageio import atomic_write_bytes, save_figure, write_png
+from patchsim.imageio import atomic_write_bytes, pyplot, save_figure, write_png
 from patchsim.signs import load_face, sticker_mask
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,7 @@ def write_sticker_pdf(path: str | Path, scene, sticker_rgba: np.ndarray, paper: 
 
 def write_curves(path: Path, history: list, title: str) -> None:
     """Validation success and loss against step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     steps = [h["step"] for h in history]

@@ -18,7 +18,7 @@ import numpy as np
 
 from patchsim.attack.pieces import Piece
 from patchsim.errors import PatchsimError
-from patchsim.imageio import atomic_write_bytes
+from patchsim.imageio import atomic_write_bytes, pyplot
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,7 @@ def write_pieces_pdf(path: str | Path, rgba: np.ndarray, side_mm: float, pieces:
     """Write the PDF; returns the number of pages. ``rgba`` ``(P, P, 4)`` uint8 covers the face's
     bounding square of ``side_mm`` millimetres; ``silhouette_mm`` ``(K, 2)`` outlines the sign;
     each of ``sheets`` adds a page at true size."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.backends.backend_pdf import PdfPages
 
     if not pieces:

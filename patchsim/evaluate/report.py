@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from patchsim.imageio import atomic_write_bytes, save_figure, write_png
+from patchsim.imageio import atomic_write_bytes, pyplot, save_figure, write_png
 
 VIDEO_SIZE = (640, 360)  # each half of the side-by-side video
 
@@ -75,10 +75,7 @@ def write_frames_csv(path: Path, rows: list[dict]) -> None:
 
 
 def plot_success_vs_distance(path: Path, rows: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     d = np.array([r["distance_m"] for r in rows])
     edges = np.linspace(d.min(), d.max() + 1e-6, 9)
@@ -104,10 +101,7 @@ def plot_success_vs_distance(path: Path, rows: list[dict]) -> None:
 
 def plot_heatmap(path: Path, rows: list[dict]) -> None:
     """Attacked success by distance x viewing angle (yaw)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ds = sorted({round(r["distance_m"], 2) for r in rows})
     ys = sorted({round(r["yaw_deg"], 1) for r in rows})
@@ -131,10 +125,7 @@ def plot_heatmap(path: Path, rows: list[dict]) -> None:
 
 def plot_filters(path: Path, metrics: dict) -> None:
     """Per-frame success vs after the k-of-n filter and the EMA, clean and attacked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = ["per frame", f"{metrics['attacked']['k_of_n']['k']}-of-{metrics['attacked']['k_of_n']['n']}", "EMA"]
     fig, ax = plt.subplots(figsize=(5, 3))

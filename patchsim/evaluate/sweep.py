@@ -9,7 +9,7 @@ from pathlib import Path
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.imageio import save_figure
+from patchsim.imageio import pyplot, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,7 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
 
 
 def _plot(path: Path, rows: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = [f"{Path(r['scene']).stem}\n{r['model']}\n{Path(r['sticker']).parent.name or 'clean'} s{r['seed']}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows)), 3.5))
