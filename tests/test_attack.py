@@ -159,3 +159,15 @@ def test_pdf_pages_and_pieces_at_true_size(tmp_path, paper):
 def test_clean_face_palette_is_printable():
     face = draw_face("stop", 64)[None, :3]
     assert float(nps_loss(face, load_palette(), torch.ones(1, 1, 64, 64))) < 0.15
+
+
+def test_poster_mode_leaves_the_callers_renderer_alone(driveby_scene):
+    from patchsim.models import freeze, load
+
+    r = Renderer.from_scene(driveby_scene, face_resolution=32)
+    before = r.sticker_mask.clone()
+    att = EOTAttack(driveby_scene, r, freeze(load("gtsrb-cnn")), AttackConfig(mode="poster", target=5, steps=1,
+                                                                               batch=2, val_size=2, face_resolution=32))
+    assert torch.equal(r.sticker_mask, before)
+    assert torch.equal(att.renderer.sticker_mask, (r.face[:, 3:] > 0).float())
+    assert att.renderer.face is r.face  # the rest is shared, not copied

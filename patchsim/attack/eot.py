@@ -105,7 +105,7 @@ class EOTAttack:
         self.clean = face
         if cfg.mode == "poster":
             self.mask = (renderer.face[:, 3:] > 0).float()
-            renderer.sticker_mask = self.mask
+            self.renderer = renderer = renderer.with_sticker_mask(self.mask)  # the caller's renderer is left as it is
         else:
             self.mask = renderer.sticker_mask
         if float(self.mask.sum()) == 0:

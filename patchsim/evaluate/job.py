@@ -14,7 +14,7 @@ from patchsim.evaluate import report
 from patchsim.protocol import detector_crop
 from patchsim.protocol import Goal
 from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
-from patchsim.models import load
+from patchsim.models import freeze, load
 from patchsim.render import sample_driveby, sample_grid
 from patchsim.scene import load_scene
 from patchsim.sticker_io import load_sticker_rgba, printed_rgba, target_of_sticker
@@ -34,8 +34,7 @@ def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str
     t0 = time.time()
     pm = printer_from_spec(printer)
     scene = load_scene(scene_path)
-    model = load(model_name, weights=weights, labels=labels)
-    model.requires_grad_(False)
+    model = freeze(load(model_name, weights=weights, labels=labels))
     if scene.sign.class_name not in model.classes:
         raise PatchsimError(f"the scene's sign class {scene.sign.class_name!r} is not among the model's classes")
     true_idx = model.classes.index(scene.sign.class_name)

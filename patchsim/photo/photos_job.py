@@ -14,7 +14,7 @@ from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.protocol import Goal
 from patchsim.imageio import write_png
-from patchsim.models import load
+from patchsim.models import freeze, load
 from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise
 from patchsim.photo.relight import METHODS
 from patchsim.photo.sources import photo_source
@@ -41,8 +41,7 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     st = load_sticker_rgba(sticker) if sticker else None
     if st is not None and st.shape[0] > 2048:  # a 300-DPI print image is far finer than any photo of it
         st = cv2.resize(st, (2048, 2048), interpolation=cv2.INTER_AREA)
-    model = load(model_name, weights=weights, labels=labels)
-    model.requires_grad_(False)
+    model = freeze(load(model_name, weights=weights, labels=labels))
     if sign not in model.classes:
         raise PatchsimError(f"--sign {sign!r} is not among the model's classes: {', '.join(model.classes)}")
     if target is None and sticker:

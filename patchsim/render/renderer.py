@@ -84,6 +84,21 @@ class Renderer(nn.Module):
         return cls(load_face(scene, face_resolution), sticker_mask(scene, face_resolution), scene.sign.size_m,
                    scene.camera, scene.crop, printer, background_for(scene), scene.sign.post_width_m)
 
+    def with_sticker_mask(self, mask: torch.Tensor) -> "Renderer":
+        """A renderer like this one whose sticker covers ``mask`` ``(1, 1, N, N)`` in [0, 1] (e.g. the
+        whole face for a poster); this renderer is unchanged, the other buffers are shared."""
+        import copy
+
+        n = self.face_resolution
+        if mask.dim() == 3:
+            mask = mask[None]
+        check_shape(mask, [1, 1, n, n], "sticker mask")
+        other = copy.copy(self)
+        other._buffers = dict(self._buffers)
+        other._modules = dict(self._modules)
+        other.register_buffer("sticker_mask", mask.float().to(self.face.device))
+        return other
+
     @property
     def face_resolution(self) -> int:
         return self.face.shape[-1]
