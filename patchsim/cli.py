@@ -17,16 +17,18 @@ def _weights_labels_args(p) -> None:
     p.add_argument("--labels", help="labels file for your own model (one class name per line)")
 
 
-def _model_args(p, default: str | None = "gtsrb-cnn") -> None:
-    """--model, --weights and --labels, shared by the commands that load a classifier."""
+def _model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None) -> None:
+    """--model, --weights and --labels, shared by the commands that load a classifier. ``shown``: the
+    default as the help states it, when it is not a plain value."""
+    shown = shown or (f"default {default}" if default else "")
     p.add_argument("--model", default=default, help=f"shipped model, TorchScript/ONNX file or package.module:factory"
-                   f"{f' (default {default})' if default else ''}")
+                   f"{f' ({shown})' if shown else ''}")
     _weights_labels_args(p)
 
 
-def _printer_arg(p) -> None:
+def _printer_arg(p, default: str | None = "inkjet") -> None:
     """--printer, for every command that prints a sticker (in simulation or for real)."""
-    p.add_argument("--printer", default="inkjet", help="how the sticker prints: 'inkjet' (default, consumer inkjet on "
+    p.add_argument("--printer", default=default, help="how the sticker prints: 'inkjet' (default, consumer inkjet on "
                    "matte paper or vinyl), 'identity' (no printer effect), or a profile JSON from patchsim calibrate")
 
 
@@ -144,24 +146,35 @@ def _cmd_attack(args) -> int:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a sticker over a drive-by or grid with the independent simulator")
-    p.add_argument("scene", help="scene YAML file or packaged scene name")
+    p.add_argument("scene", help="scene YAML file or packaged scene name, or an attack output folder (its scene, "
+                   "sticker, model, target and printer)")
     p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean sign only)")
-    _model_args(p)
+    _model_args(p, default=None, shown="default: the attack's model for an attack folder, else gtsrb-cnn")
     p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-video", action="store_true")
-    _printer_arg(p)
+    _printer_arg(p, default=None)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_evaluate(args) -> int:
+    from patchsim.attack.record import is_attack_dir, load_attack_dir
     from patchsim.evaluate.job import run_evaluate
 
-    s = run_evaluate(args.scene, args.sticker, args.model, args.out, mode=args.mode, weights=args.weights,
-                     labels=args.labels, target=args.target, seed=args.seed, video=not args.no_video,
-                     printer=args.printer)
+    scene, sticker, model, weights = args.scene, args.sticker, args.model, args.weights
+    target, printer = args.target, args.printer
+    if is_attack_dir(args.scene):  # an attack folder: its scene, sticker, model, target and printer
+        rec = load_attack_dir(args.scene)
+        scene, sticker = rec.scene, sticker or str(rec.sticker)
+        if model is None:
+            model, weights = rec.model, weights or rec.weights
+        target = target or rec.target
+        printer = printer or rec.printer
+    s = run_evaluate(scene, sticker, model or "gtsrb-cnn", args.out, mode=args.mode, weights=weights,
+                     labels=args.labels, target=target, seed=args.seed, video=not args.no_video,
+                     printer=printer or "inkjet")
     m = s["metrics"]
     print(f"fooled frames: clean {100 * m['clean']['success']:.1f}%, attacked {100 * m['attacked']['success']:.1f}% "
           f"of {s['frames']}; report: {args.out}/report.html")

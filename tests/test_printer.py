@@ -120,3 +120,21 @@ def test_attack_command_writes_printable_sticker(tmp_path, capsys):
                  "--out", str(tmp_path / "c")]) == 2
     assert "scoring set" in capsys.readouterr().err
     assert not (tmp_path / "b").exists() and not (tmp_path / "c" / "sticker.png").exists()
+
+
+def test_evaluate_and_print_an_attack_folder_from_anywhere(tmp_path, monkeypatch):
+    """`patchsim evaluate DIR` and `patchsim print DIR` need nothing but the attack folder: its scene,
+    sticker, model, target and printer, from another working directory."""
+    from patchsim.cli import main
+
+    out = tmp_path / "a"
+    assert main(["attack", "stop_driveby", "--steps", "2", "--batch", "4", "--dpi", "30", "--no-sim-to-real",
+                 "--out", str(out)]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["evaluate", str(out), "--no-video", "--out", "ev"]) == 0
+    m = json.loads((elsewhere / "ev" / "metrics.json").read_text())
+    assert m["target"] == "speed_limit_80" and m["printer"] == "inkjet" and m["model"] == "gtsrb-cnn"
+    assert m["sticker"] == str(out / "sticker.png") and m["frames"] == 106
+    assert main(["print", str(out), "--dpi", "30"]) == 0 and (out / "print.pdf").is_file()

@@ -16,24 +16,25 @@ from patchsim.protocol import Goal
 from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
 from patchsim.models import freeze, load
 from patchsim.render import sample_driveby, sample_grid
-from patchsim.scene import load_scene
+from patchsim.scene import Scene, load_scene
 from patchsim.sticker_io import load_sticker_rgba, printed_rgba, target_of_sticker
 
 log = logging.getLogger(__name__)
 
 
-def run_evaluate(scene_path: str, sticker: str | None, model_name: str, out: str | Path, mode: str = "driveby",
+def run_evaluate(scene_path: str | Scene, sticker: str | None, model_name: str, out: str | Path, mode: str = "driveby",
                  weights: str | None = None, labels: str | None = None, target: str | int | None = None,
                  seed: int = 0, video: bool = True, settings: EvalSettings = EvalSettings(), progress: bool = True,
                  printer: str | None = "inkjet") -> dict:
     """Evaluate and write metrics.json, frames.csv, plots, video (drive-by) and report.html into ``out``.
+    ``scene_path``: a scene file or name, or a loaded :class:`Scene`.
     ``printer``: how ``sticker`` (the colours sent to the printer) prints (see
     :func:`patchsim.render.printer.printer_from_spec`)."""
     from patchsim.render.printer import printer_from_spec
 
     t0 = time.time()
     pm = printer_from_spec(printer)
-    scene = load_scene(scene_path)
+    scene = scene_path if isinstance(scene_path, Scene) else load_scene(scene_path)
     model = freeze(load(model_name, weights=weights, labels=labels))
     if scene.sign.class_name not in model.classes:
         raise PatchsimError(f"the scene's sign class {scene.sign.class_name!r} is not among the model's classes")

@@ -3,17 +3,14 @@ the sign-locator markers."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from patchsim.attack.export import print_pixels, write_sticker_pdf
 from patchsim.attack.pdf import Sheet
-from patchsim.errors import PatchsimError
+from patchsim.attack.record import load_attack_dir
 from patchsim.imageio import resize
 from patchsim.photo.chart import ChartLayout, draw_chart
 from patchsim.photo.locator import LOCATOR_NOTE, LocatorLayout, draw_locator_sheet
-from patchsim.scene import load_scene
-from patchsim.scene import parse_scene
 from patchsim.sticker_io import load_sticker_rgba
 
 
@@ -21,22 +18,8 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
     """Read ``sticker.png`` and ``attack.json`` from an attack's folder; write the PDF (default
     ``DIR/print.pdf``): placement page, pieces at true size, colour chart, sign-locator markers.
     Returns (path, pages)."""
-    d = Path(attack_dir)
-    meta_path = d / "attack.json"
-    if not meta_path.is_file():
-        raise PatchsimError(f"{d} is not an attack output folder: attack.json missing")
-    try:
-        meta = json.loads(meta_path.read_text())
-        resolved = meta.get("scene_resolved") if isinstance(meta, dict) else None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PatchsimError(f"{meta_path}: cannot read the attack record: {e}") from e
-    if isinstance(resolved, dict) and "sign" in resolved:
-        # the scene exactly as the attack used it, wherever this runs from
-        scene = parse_scene(resolved, str(meta.get("scene") or meta_path))
-    elif isinstance(meta, dict) and meta.get("scene"):
-        scene = load_scene(meta["scene"])
-    else:
-        raise PatchsimError(f"{meta_path}: the attack record names no scene")
+    rec = load_attack_dir(attack_dir)
+    d, scene = rec.path, rec.scene
     sticker = load_sticker_rgba(d / "sticker.png")
     n = print_pixels(scene.sign.size_m, dpi)
     if sticker.shape[0] != n:
@@ -52,5 +35,5 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
               draw_locator_sheet(px_per_mm, locator), *locator.size_mm),
     ]
     path = Path(out) if out else d / "print.pdf"
-    _, pages = write_sticker_pdf(path, scene, sticker, paper, f"patchsim {meta.get('model')}", sheets)
+    _, pages = write_sticker_pdf(path, scene, sticker, paper, f"patchsim {rec.model}", sheets)
     return path, pages
