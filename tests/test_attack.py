@@ -102,6 +102,13 @@ def test_resumed_run_matches_uninterrupted(driveby_scene, tmp_path):
     d = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3, seed=4)
     with pytest.raises(PatchsimError, match="different settings: \\['seed'\\]"):
         d.run(checkpoint=ck, resume=True, progress=False)
+    model, _, _ = _model()
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)  # another model: same architecture and classes, other weights
+    other = EOTAttack(driveby_scene, Renderer.from_scene(driveby_scene, face_resolution=64), model, c.cfg)
+    assert other.model_sha256 != c.model_sha256
+    with pytest.raises(PatchsimError, match="another model"):
+        other.run(checkpoint=ck, resume=True, progress=False)
 
 
 def test_config_rejects_bad_values():

@@ -92,6 +92,9 @@ class EOTAttack:
         if cfg.real_fraction > 0 and real is None:
             raise PatchsimError("real_fraction > 0 needs the prepared real photos (attack.real_photos.prepare_real_photos)")
         self.real = real  # a RealPhotoBatch, or None
+        from patchsim.models import fingerprint
+
+        self.model_sha256 = fingerprint(model)
         self.n_real = int(round(cfg.batch * cfg.real_fraction)) if real is not None else 0
         self.objective = objective or default_objective(cfg)
         self.crop_size = h
@@ -214,7 +217,7 @@ class EOTAttack:
     def _save_checkpoint(self, path, step, wall, history, w, opt, sched, g) -> None:
         state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().clone(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
-                 "config": self.cfg.to_dict()}
+                 "config": self.cfg.to_dict(), "model_sha256": self.model_sha256}
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(path, buf.getvalue())
@@ -229,6 +232,9 @@ class EOTAttack:
         differ = [k for k in mine if k not in ("steps", "checkpoint_every", "early_stop") and saved.get(k) != mine[k]]
         if differ:
             raise PatchsimError(f"checkpoint {path} was made with different settings: {differ}")
+        if state.get("model_sha256") != self.model_sha256:
+            raise PatchsimError(f"checkpoint {path} was made with another model (weights fingerprint differs); "
+                                "resume with the same model and weights, or start a new --out")
         with torch.no_grad():
             w.copy_(state["params"])
         opt.load_state_dict(state["optimizer"])

@@ -59,6 +59,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     result = attack.run(checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
     record = {
         "scene": str(scene.path), "scene_resolved": scene_to_data(scene), "model": model, "weights": weights,
+        "model_sha256": attack.model_sha256,
         "classes": net.classes, "true_class": true_idx, "true_name": net.classes[true_idx],
         "target": target_idx, "target_name": net.classes[target_idx] if target_idx is not None else None,
         "config": cfg.to_dict(), "seed": cfg.seed, "steps_run": result.steps, "stopped_early": result.stopped_early,

@@ -10,9 +10,9 @@ from pathlib import Path
 from patchsim.errors import PatchsimError
 from patchsim.models.architectures import Classifier
 from patchsim.models.classes import resolve_class
-from patchsim.models.registry import SHIPPED, card, freeze, load_shipped
+from patchsim.models.registry import SHIPPED, card, fingerprint, freeze, load_shipped
 
-__all__ = ["Classifier", "SHIPPED", "card", "freeze", "load", "resolve_class"]
+__all__ = ["Classifier", "SHIPPED", "card", "fingerprint", "freeze", "load", "resolve_class"]
 
 
 def load(name_or_path: str | Path, weights: str | Path | None = None, labels: str | Path | None = None,

@@ -114,6 +114,19 @@ def load_shipped(name: str, weights: str | Path | None = None) -> Classifier:
     return model.eval()
 
 
+def fingerprint(model: nn.Module) -> str:
+    """SHA-256 (hex) of a model's parameters and buffers (names, dtypes, shapes and values, in name order):
+    the same weights give the same fingerprint whatever file they came from."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        a = t.detach().cpu().contiguous()
+        h.update(f"{name}:{a.dtype}:{tuple(a.shape)};".encode())
+        h.update(a.numpy().tobytes() if a.dtype != torch.bfloat16 else a.float().numpy().tobytes())
+    return h.hexdigest()
+
+
 def freeze(model: nn.Module) -> nn.Module:
     """Eval mode and no parameter gradients (attacks differentiate inputs only)."""
     model.eval()
