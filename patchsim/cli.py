@@ -95,27 +95,8 @@ def _add_attack(sub) -> None:
     g.add_argument("--untargeted", action="store_true", help="any class but the true one")
     p.add_argument("--true-class", help="the sign's class in the model (default: the scene's sign class)")
     p.add_argument("--out", default="runs/attack", help="output folder (default runs/attack)")
-    from patchsim.attack.config import AttackConfig
-
-    d = AttackConfig()
-    p.add_argument("--steps", type=int, help=f"optimiser steps (default {d.steps})")
-    p.add_argument("--seed", type=int, help=f"seed of everything random (default {d.seed})")
-    p.add_argument("--mode", choices=["sticker", "poster"], help="default sticker")
-    p.add_argument("--batch", type=int, help=f"EOT conditions per step (default {d.batch})")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--loss", choices=["ce", "margin"])
-    p.add_argument("--norm", choices=["linf", "l2"], help="poster budget norm")
-    p.add_argument("--eps", type=float, help="poster budget")
-    p.add_argument("--nps-weight", type=float)
-    p.add_argument("--tv-weight", type=float)
-    p.add_argument("--l2-weight", type=float)
-    p.add_argument("--palette", help="printable palette JSON (default: shipped inkjet palette)")
+    _config_args(p)
     _printer_arg(p)
-    p.add_argument("--real-photos", help="attacker photos mixed into every batch: street:praveen-train or a folder "
-                   "(never a scoring set)")
-    p.add_argument("--real-fraction", type=float, help=f"fraction of every batch taken from --real-photos (default {d.real_fraction:g})")
-    p.add_argument("--val-every", type=int)
-    p.add_argument("--early-stop", type=float, help="stop at this validation success (default 0.99; 1 disables)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
     p.add_argument("--dpi", type=float, default=300.0)
@@ -124,17 +105,29 @@ def _add_attack(sub) -> None:
     p.set_defaults(func=_cmd_attack)
 
 
+def _config_args(p) -> None:
+    """One ``--name`` option per :class:`AttackConfig` field that has help: type, choices, help and the
+    default shown all come from the dataclass (the option's own default is None: the config's applies)."""
+    from patchsim.attack.config import AttackConfig
+
+    d = AttackConfig()
+    kinds = {"int": int, "float": float}
+    for f in AttackConfig.cli_fields():
+        default = getattr(d, f.name)
+        p.add_argument("--" + f.name.replace("_", "-"), type=kinds.get(str(f.type).split(" ")[0], str),
+                       choices=f.metadata.get("choices"), metavar=None if f.metadata.get("choices") else f.name.upper(),
+                       help=f"{f.metadata['help']} (default {default if default is not None else 'none'})")
+
+
 def _cmd_attack(args) -> int:
+    from patchsim.attack.config import AttackConfig
     from patchsim.attack.job import run_attack
 
+    overrides = {f.name: getattr(args, f.name) for f in AttackConfig.cli_fields()}
     rec = run_attack(args.scene, args.out, model=args.model, weights=args.weights, labels=args.labels,
                      target=None if args.untargeted else args.target, true_class=args.true_class, resume=args.resume,
-                     printer=args.printer, dpi=args.dpi, paper=args.paper, steps=args.steps, seed=args.seed,
-                     mode=args.mode, batch=args.batch, lr=args.lr, loss=args.loss, norm=args.norm, eps=args.eps,
-                     nps_weight=args.nps_weight, tv_weight=args.tv_weight, l2_weight=args.l2_weight,
-                     palette=args.palette, val_every=args.val_every, early_stop=args.early_stop,
-                     real_photos=args.real_photos, real_fraction=args.real_fraction,
-                     sim_to_real=not args.no_sim_to_real)
+                     printer=args.printer, dpi=args.dpi, paper=args.paper, sim_to_real=not args.no_sim_to_real,
+                     **overrides)
     print(f"validation success {100 * rec['final_success']:.1f}% after {rec['steps_run']} steps; "
           f"sticker area {100 * rec['sticker_area_fraction']:.1f}% of the face; outputs in {args.out}")
     if "sim_to_real" in rec:

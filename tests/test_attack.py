@@ -178,3 +178,21 @@ def test_poster_mode_leaves_the_callers_renderer_alone(driveby_scene):
     assert torch.equal(r.sticker_mask, before)
     assert torch.equal(att.renderer.sticker_mask, (r.face[:, 3:] > 0).float())
     assert att.renderer.face is r.face  # the rest is shared, not copied
+
+
+def test_attack_options_come_from_the_config_dataclass():
+    import dataclasses
+
+    from patchsim.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["attack"]
+    flags = {a.dest: a for a in sub._actions}
+    fields = {f.name for f in dataclasses.fields(AttackConfig)} - {"target", "true_class"}
+    assert fields <= set(flags), fields - set(flags)
+    for f in fields:
+        assert flags[f].default is None  # the dataclass default applies
+        assert f"(default {getattr(AttackConfig(), f) if getattr(AttackConfig(), f) is not None else 'none'})" \
+            in flags[f].help
+    args = parser.parse_args(["attack", "stop_driveby", "--kappa", "20", "--face-resolution", "64", "--mode", "poster"])
+    assert (args.kappa, args.face_resolution, args.mode, args.steps) == (20.0, 64, "poster", None)

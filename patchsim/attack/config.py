@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from patchsim.errors import PatchsimError
+
+
+def _opt(default, help: str, choices: tuple | None = None):
+    """A config field that ``patchsim attack`` exposes as ``--name``, with its help (and choices)."""
+    return field(default=default, metadata={"help": help, **({"choices": list(choices)} if choices else {})})
 
 
 @dataclass(frozen=True)
@@ -30,29 +35,31 @@ class AttackConfig:
         the photographed signs and relit (RP2's method with REAP's placement); 0 disables.
     """
 
-    mode: str = "sticker"
+    mode: str = _opt("sticker", "sticker: free colour inside the scene's sticker mask; poster: a bounded change of "
+                     "the whole face", ("sticker", "poster"))
     target: int | None = None
     true_class: int = 14
-    loss: str = "margin"
-    kappa: float = 15.0
-    steps: int = 300
-    batch: int = 48
-    lr: float = 0.2
-    lr_floor: float = 0.1
-    nps_weight: float = 0.02
-    tv_weight: float = 0.02
-    l2_weight: float = 0.0
-    palette: str | None = None
-    norm: str = "linf"
-    eps: float = 0.12
-    val_every: int = 25
-    val_size: int = 256
-    early_stop: float = 0.99
-    checkpoint_every: int = 50
-    seed: int = 0
-    face_resolution: int = 128
-    real_photos: str | None = None
-    real_fraction: float = 0.0
+    loss: str = _opt("margin", "ce (cross-entropy) or margin (CW-style, confidence kappa)", ("ce", "margin"))
+    kappa: float = _opt(15.0, "margin loss confidence")
+    steps: int = _opt(300, "optimiser steps")
+    batch: int = _opt(48, "EOT conditions per step")
+    lr: float = _opt(0.2, "Adam learning rate")
+    lr_floor: float = _opt(0.1, "the cosine schedule ends at lr * lr_floor")
+    nps_weight: float = _opt(0.02, "non-printability weight")
+    tv_weight: float = _opt(0.02, "total-variation weight")
+    l2_weight: float = _opt(0.0, "weight of the L2 distance to the clean face")
+    palette: str | None = _opt(None, "printable palette JSON (default: the printer's own palette)")
+    norm: str = _opt("linf", "poster budget norm", ("linf", "l2"))
+    eps: float = _opt(0.12, "poster budget")
+    val_every: int = _opt(25, "steps between validations")
+    val_size: int = _opt(256, "validation conditions (a seed the optimiser never uses)")
+    early_stop: float = _opt(0.99, "stop at this validation success (1 disables)")
+    checkpoint_every: int = _opt(50, "steps between checkpoints")
+    seed: int = _opt(0, "seed of everything random")
+    face_resolution: int = _opt(128, "sticker parameter pixels across the face's bounding square")
+    real_photos: str | None = _opt(None, "attacker photos mixed into every batch: street:praveen-train or a folder "
+                                   "(never a scoring set)")
+    real_fraction: float = _opt(0.0, "fraction of every batch taken from --real-photos")
 
     def __post_init__(self) -> None:
         def bad(field: str, allowed: str) -> PatchsimError:
@@ -85,6 +92,11 @@ class AttackConfig:
             raise bad("real_fraction", "needs real_photos (--real-photos SOURCE)")
         if self.target is not None and self.target == self.true_class:
             raise bad("target", "must differ from the true class")
+
+    @classmethod
+    def cli_fields(cls) -> list[dataclasses.Field]:
+        """The fields the ``patchsim attack`` command exposes as ``--name`` options (those with help)."""
+        return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
 
     @classmethod
     def from_dict(cls, d: dict) -> "AttackConfig":
