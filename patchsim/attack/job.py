@@ -14,8 +14,7 @@ from patchsim.errors import PatchsimError
 from patchsim.models import freeze, load, resolve_class
 from patchsim.render import Renderer
 from patchsim.render.printer import printer_from_spec
-from patchsim.scene import load_scene
-from patchsim.scene import scene_to_data
+from patchsim.scene import load_scene, scene_to_data
 
 log = logging.getLogger(__name__)
 

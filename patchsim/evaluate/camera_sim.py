@@ -87,8 +87,6 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rx @ rz
 
 
-
-
 @dataclass
 class SimFrame:
     """One simulated frame: ``image`` (H, W, 3) uint8, ``corners`` (4, 2) px (TL, TR, BR, BL of the face

@@ -11,8 +11,7 @@ import torch
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.protocol import detector_crop
-from patchsim.protocol import Goal
+from patchsim.protocol import Goal, detector_crop
 from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
 from patchsim.models import freeze, load
 from patchsim.render import sample_driveby, sample_grid

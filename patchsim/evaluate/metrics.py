@@ -12,8 +12,6 @@ from patchsim.errors import PatchsimError
 from patchsim.protocol import Goal
 
 
-
-
 def flip_rate(pred: np.ndarray) -> float:
     """Fraction of consecutive frame pairs whose predicted class differs (0 for T < 2)."""
     pred = np.asarray(pred)

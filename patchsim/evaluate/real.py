@@ -11,9 +11,8 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate.metrics import flip_rate, majority_filter, ema_filter, sequence_metrics
-from patchsim.protocol import Goal
+from patchsim.protocol import Goal, classify_crops
 from patchsim.imageio import read_image
-from patchsim.protocol import classify_crops
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -51,8 +50,6 @@ def video_fps(path: str | Path) -> float | None:
     fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0
     cap.release()
     return float(fps) if fps and fps > 0 else None
-
-
 
 
 def gtsrb_tracks(model, data: dict[str, np.ndarray], k: int = 3, n: int = 5, alpha: float = 0.3) -> dict:

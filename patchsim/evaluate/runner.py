@@ -15,10 +15,8 @@ from tqdm import tqdm
 
 from patchsim.evaluate import consistency
 from patchsim.evaluate.camera_sim import CameraSimulator, SimFrame
-from patchsim.protocol import detector_crop
+from patchsim.protocol import Goal, classify_crops, detector_crop
 from patchsim.evaluate.metrics import binned, covering_edges, sequence_metrics
-from patchsim.protocol import Goal
-from patchsim.protocol import classify_crops
 from patchsim.render.conditions import Conditions
 from patchsim.signs import load_face
 

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from patchsim.errors import PatchsimError
-from patchsim.protocol import detector_crop, square_box
-from patchsim.protocol import Goal
-from patchsim.protocol import classify_crops
+from patchsim.protocol import Goal, classify_crops, detector_crop, square_box
 from patchsim.imageio import read_image
 from patchsim.photo.detect import corners_from_markers, find_stop_sign
 from patchsim.photo.octagon import (FACE_CORNERS_UV, apply_homography, canonical_vertices, fit_stop_octagon,

@@ -10,8 +10,7 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
-from patchsim.protocol import detector_crop, square_box
-from patchsim.protocol import Goal
+from patchsim.protocol import Goal, detector_crop, square_box
 from patchsim.imageio import read_image
 from patchsim.models import load
 from patchsim.photo.detect import load_corners, locate
