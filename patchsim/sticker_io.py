@@ -31,16 +31,23 @@ def load_sticker_rgba(path) -> np.ndarray:
 
 def printed_rgba(sticker_rgba: np.ndarray, printer) -> np.ndarray:
     """The sticker as it comes out of ``printer`` (a :class:`patchsim.render.printer.PrinterModel`):
-    uint8 ``(P, P, 4)`` in, uint8 ``(P, P, 4)`` out, alpha unchanged. Done in row chunks so a 300-DPI
-    sticker never needs a full float copy."""
+    uint8 ``(P, P, 4)`` in, uint8 ``(P, P, 4)`` out, alpha unchanged. Only the bounding box of the
+    pixels with alpha > 0 is printed (nothing else is stuck on the sign; those pixels keep their
+    colour), in row chunks, so a 300-DPI sticker never needs a full float copy."""
     if printer.is_identity:
         return sticker_rgba
     out = sticker_rgba.copy()
-    step = max(1, (1 << 22) // max(1, sticker_rgba.shape[1]))
+    rows = np.flatnonzero(sticker_rgba[..., 3].any(1))
+    cols = np.flatnonzero(sticker_rgba[..., 3].any(0))
+    if len(rows) == 0:
+        return out
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    step = max(1, (1 << 22) // (x1 - x0))
     with torch.no_grad():
-        for y in range(0, sticker_rgba.shape[0], step):
-            x = torch.from_numpy(sticker_rgba[y:y + step, :, :3]).permute(2, 0, 1)[None].float() / 255
-            out[y:y + step, :, :3] = printer(x)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
+        for y in range(int(rows[0]), int(rows[-1]) + 1, step):
+            y1 = min(y + step, int(rows[-1]) + 1)
+            x = torch.from_numpy(sticker_rgba[y:y1, x0:x1, :3]).permute(2, 0, 1)[None].float() / 255
+            out[y:y1, x0:x1, :3] = printer(x)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
     return out
 
 

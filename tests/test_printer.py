@@ -138,3 +138,15 @@ def test_evaluate_and_print_an_attack_folder_from_anywhere(tmp_path, monkeypatch
     assert m["target"] == "speed_limit_80" and m["printer"] == "inkjet" and m["model"] == "gtsrb-cnn"
     assert m["sticker"] == str(out / "sticker.png") and m["frames"] == 106
     assert main(["print", str(out), "--dpi", "30"]) == 0 and (out / "print.pdf").is_file()
+
+
+def test_printed_rgba_prints_only_where_the_sticker_is():
+    st = np.zeros((40, 60, 4), np.uint8)
+    st[..., :3] = (0, 255, 0)  # a screen green, outside the gamut everywhere
+    st[10:20, 30:50, 3] = 255
+    out = printed_rgba(st, inkjet_printer())
+    assert np.array_equal(out[st[..., 3] == 0], st[st[..., 3] == 0])  # nothing stuck there: left alone
+    inside = out[10:20, 30:50, :3].reshape(-1, 3).astype(np.float32) / 255
+    assert inkjet_printer().in_gamut(torch.from_numpy(inside).T.reshape(1, 3, -1, 1)).all()
+    assert np.abs(inside - [0, 1, 0]).max() > 0.1
+    assert np.array_equal(printed_rgba(np.zeros((8, 8, 4), np.uint8), inkjet_printer()), np.zeros((8, 8, 4), np.uint8))

@@ -36,31 +36,23 @@ def _upsample(t: torch.Tensor, n: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(t.detach().float(), size=(n, n), mode="bilinear", align_corners=False)[0]
 
 
-def print_images(scene, sticker: torch.Tensor, clean_lowres: torch.Tensor, mode: str, dpi: float = 300.0,
-                 printer=None):
-    """(sticker RGBA, sign RGBA, sticker-as-printed RGBA) uint8 ``(P, P, 4)`` and the mask float
-    ``(P, P)`` at print resolution. ``sticker`` ``(1, 3, N, N)`` holds the colours sent to the printer;
-    the as-printed image is ``printer`` (a :class:`PrinterModel`, None: identity) applied to it, then
-    upsampled like the sticker. In poster mode the optimised perturbation is added to the
-    full-resolution clean face."""
+def print_images(scene, sticker: torch.Tensor, clean_lowres: torch.Tensor, mode: str, dpi: float = 300.0):
+    """(sticker RGBA, sign RGBA) uint8 ``(P, P, 4)`` and the mask float ``(P, P)`` at print resolution.
+    ``sticker`` ``(1, 3, N, N)`` holds the colours sent to the printer. In poster mode the optimised
+    perturbation is added to the full-resolution clean face."""
     n = print_pixels(scene.sign.size_m, dpi)
     with torch.no_grad():
-        printed_lowres = printer(sticker.detach().float()) if printer is not None else sticker.detach().float()
         face = load_face(scene, n)  # (4, n, n)
         if mode == "poster":
             mask = face[3:].clone()
             colour = (face[:3] + _upsample(sticker - clean_lowres, n)).clamp_(0, 1)
-            printed = (face[:3] + _upsample(printed_lowres - clean_lowres, n)).clamp_(0, 1)
         else:
             mask = sticker_mask(scene, n)
             colour = _upsample(sticker, n).clamp_(0, 1)
-            printed = _upsample(printed_lowres, n).clamp_(0, 1)
         to8 = lambda a: a.mul(255).round_().byte().permute(1, 2, 0).numpy()  # noqa: E731
         sticker_rgba = to8(torch.cat([colour, mask]))
-        printed_rgba = to8(torch.cat([printed, mask]))
-        del printed
         sign_rgba = to8(torch.cat([face[:3] + (colour - face[:3]) * mask, face[3:]]))
-    return sticker_rgba, sign_rgba, printed_rgba, mask[0].numpy()
+    return sticker_rgba, sign_rgba, mask[0].numpy()
 
 
 def gamut_fraction(sticker_rgba: np.ndarray, printer, max_px: int = 1 << 20) -> float:
@@ -126,16 +118,16 @@ def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mo
     ``printer``: the :class:`PrinterModel` the attack assumed (for ``sticker_as_printed.png`` and the
     gamut check; None: identity)."""
     from patchsim.render.printer import PrinterModel
+    from patchsim.sticker_io import printed_rgba
 
     printer = printer or PrinterModel(name="identity")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    st, sign, printed, mask = print_images(scene, result.sticker, clean_lowres, mode, dpi, printer)
+    st, sign, mask = print_images(scene, result.sticker, clean_lowres, mode, dpi)
     write_png(out / "sticker.png", st, dpi=dpi)
-    write_png(out / "sticker_as_printed.png", printed, dpi=dpi)
+    write_png(out / "sticker_as_printed.png", printed_rgba(st, printer), dpi=dpi)  # the one printing function
     write_png(out / "sign.png", sign, dpi=dpi)
     record = {**record, "printer": printer.name, "sticker_in_gamut": round(gamut_fraction(st, printer), 4)}
-    del printed
     pieces, pages = write_sticker_pdf(out / "sticker.pdf", scene, st, paper, f"patchsim {record.get('model')}")
     area = float(mask.sum()) / float(max(sign[..., 3].astype(np.float64).sum() / 255.0, 1e-9))
     record = {**record, "dpi": dpi, "paper": paper, "pdf_pages": pages, "sticker_area_fraction": round(area, 4),

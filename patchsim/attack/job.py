@@ -74,7 +74,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         from patchsim.attack.sim_to_real import sim_to_real as table_of
 
         dpi_2k = 2048 * 0.0254 / scene.sign.size_m  # the sticker at about 2048 px across: finer than any photo
-        small = print_images(scene, result.sticker, attack.clean, cfg.mode, dpi_2k, None)[0]
+        small = print_images(scene, result.sticker, attack.clean, cfg.mode, dpi_2k)[0]
         record["sim_to_real"] = table_of(attack, result.sticker, small, pm)
         log.info("sim-to-real:\n%s", format_table(record["sim_to_real"]))
     record = export_attack(out, scene, result, attack.clean, cfg.mode, record, dpi=dpi, paper=paper, started=t0,
