@@ -49,21 +49,3 @@ def printed_rgba(sticker_rgba: np.ndarray, printer) -> np.ndarray:
             x = torch.from_numpy(sticker_rgba[y:y1, x0:x1, :3]).permute(2, 0, 1)[None].float() / 255
             out[y:y1, x0:x1, :3] = printer(x)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
     return out
-
-
-def target_of_sticker(sticker_path, classes: list[str]) -> str | None:
-    """The target class of the attack that made ``sticker_path``, read from the ``attack.json`` beside
-    it; None when there is none, it was untargeted, or its target is not among ``classes`` (another
-    model's class: score untargeted)."""
-    import json
-    from pathlib import Path
-
-    meta = Path(sticker_path).parent / "attack.json"
-    if not meta.is_file():
-        return None
-    try:
-        d = json.loads(meta.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PatchsimError(f"{meta}: cannot read the attack record beside the sticker: {e}") from e
-    target = d.get("target_name") if isinstance(d, dict) else None
-    return target if target in classes else None

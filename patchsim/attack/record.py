@@ -30,6 +30,28 @@ def is_attack_dir(p: str | Path) -> bool:
     return Path(p).is_dir() and (Path(p) / "attack.json").is_file()
 
 
+def read_attack_json(meta_path: Path) -> dict:
+    """The attack record at ``meta_path`` as a dict; unreadable or not an object: a one-line error."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PatchsimError(f"{meta_path}: cannot read the attack record: {e}") from e
+    if not isinstance(meta, dict):
+        raise PatchsimError(f"{meta_path}: the attack record must be a JSON object")
+    return meta
+
+
+def target_of_sticker(sticker_path: str | Path, classes: list[str]) -> str | None:
+    """The target class of the attack that made ``sticker_path``, read from the ``attack.json`` beside
+    it; None when there is none, it was untargeted, or its target is not among ``classes`` (another
+    model's class: score untargeted)."""
+    meta_path = Path(sticker_path).parent / "attack.json"
+    if not meta_path.is_file():
+        return None
+    target = read_attack_json(meta_path).get("target_name")
+    return target if target in classes else None
+
+
 def load_attack_dir(p: str | Path) -> AttackDir:
     """Read ``attack.json`` and ``sticker.png`` of an attack folder; a missing or unreadable record is a
     one-line error."""
@@ -37,12 +59,7 @@ def load_attack_dir(p: str | Path) -> AttackDir:
     meta_path = d / "attack.json"
     if not meta_path.is_file():
         raise PatchsimError(f"{d} is not an attack output folder: attack.json missing")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PatchsimError(f"{meta_path}: cannot read the attack record: {e}") from e
-    if not isinstance(meta, dict):
-        raise PatchsimError(f"{meta_path}: the attack record must be a JSON object")
+    meta = read_attack_json(meta_path)
     resolved = meta.get("scene_resolved")
     if isinstance(resolved, dict) and "sign" in resolved:
         scene = parse_scene(resolved, str(meta.get("scene") or meta_path))

@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from patchsim.attack.record import target_of_sticker
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.protocol import Goal, detector_crop
 from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
 from patchsim.models import freeze, load
+from patchsim.protocol import Goal, detector_crop
 from patchsim.render import sample_driveby, sample_grid
 from patchsim.scene import Scene, load_scene
-from patchsim.sticker_io import load_sticker_rgba, printed_rgba, target_of_sticker
+from patchsim.sticker_io import load_sticker_rgba, printed_rgba
 
 log = logging.getLogger(__name__)
 

@@ -10,16 +10,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from patchsim.attack.record import target_of_sticker
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.protocol import Goal
 from patchsim.imageio import write_png
 from patchsim.models import freeze, load
 from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise
 from patchsim.photo.relight import METHODS
 from patchsim.photo.sources import photo_source
+from patchsim.protocol import Goal
 from patchsim.render.printer import printer_from_spec
-from patchsim.sticker_io import load_sticker_rgba, printed_rgba, target_of_sticker
+from patchsim.sticker_io import load_sticker_rgba, printed_rgba
 
 log = logging.getLogger(__name__)
 
