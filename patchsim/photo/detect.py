@@ -35,27 +35,31 @@ def red_mask(photo: np.ndarray, s_min: int = 60, v_min: int = 35) -> np.ndarray:
     return cv2.morphologyEx(m, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
 
 
-def find_stop_sign(photo: np.ndarray, min_area: float = 0.005) -> np.ndarray | None:
-    """Corners ``(4, 2)`` of the bounding square of the largest red octagon-like region (convex hull of
-    a red contour that is solid, roughly square and fills its box like an octagon), or None."""
-    mask = red_mask(photo)
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    img_area = photo.shape[0] * photo.shape[1]
+def octagon_contour(mask: np.ndarray, min_area: float, aspect: tuple[float, float] = (0.6, 1.6)) -> np.ndarray | None:
+    """The largest external contour ``(K, 2)`` (every boundary pixel) of a uint8 ``mask`` whose convex
+    hull covers at least ``min_area`` pixels, has a width/height ratio within ``aspect``, fills 65-95% of
+    its box (an octagon fills 83%) and is solid (region >= half its hull); None when there is none."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     best, best_area = None, 0.0
     for c in contours:
         hull = cv2.convexHull(c)
         area = cv2.contourArea(hull)
-        if area < min_area * img_area:
+        if area < min_area:
             continue
         x, y, w, h = cv2.boundingRect(hull)
-        aspect = w / h
-        fill = area / (w * h)
-        solidity = cv2.contourArea(c) / max(area, 1e-9)
-        if 0.6 <= aspect <= 1.6 and 0.65 <= fill <= 0.95 and solidity >= 0.5 and area > best_area:
-            best, best_area = (x, y, w, h), area
-    if best is None:
+        fill, solidity = area / (w * h), cv2.contourArea(c) / max(area, 1e-9)
+        if aspect[0] <= w / h <= aspect[1] and 0.65 <= fill <= 0.95 and solidity >= 0.5 and area > best_area:
+            best, best_area = c.reshape(-1, 2), area
+    return best
+
+
+def find_stop_sign(photo: np.ndarray, min_area: float = 0.005) -> np.ndarray | None:
+    """Corners ``(4, 2)`` of the bounding square of the largest red octagon-like region (convex hull of
+    a red contour that is solid, roughly square and fills its box like an octagon), or None."""
+    c = octagon_contour(red_mask(photo), min_area * photo.shape[0] * photo.shape[1])
+    if c is None:
         return None
-    x, y, w, h = best
+    x, y, w, h = cv2.boundingRect(cv2.convexHull(c))
     side = max(w, h)  # a sign seen at an angle is narrower than tall: keep the square of its height
     cx, cy = x + w / 2 - 0.5, y + h / 2 - 0.5
     s = side / 2

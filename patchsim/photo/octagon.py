@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from patchsim.photo.detect import red_mask
+from patchsim.photo.detect import octagon_contour, red_mask
 from patchsim.signs.raster import octagon
 
 RED_INSET = 0.025  # the red field's flats lie this far (face fraction) inside the face square (white border)
@@ -42,23 +42,6 @@ def apply_homography(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Points ``(K, 2)`` mapped by a 3x3 homography ``h``."""
     p = np.concatenate([pts, np.ones((len(pts), 1))], 1) @ h.T
     return p[:, :2] / p[:, 2:]
-
-
-def _octagon_contour(mask: np.ndarray, min_area: float) -> np.ndarray | None:
-    """The largest external contour ``(K, 2)`` of ``mask`` whose hull is solid, roughly square and fills
-    its box like an octagon (all points, not simplified), or None."""
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    best, best_area = None, 0.0
-    for c in contours:
-        hull = cv2.convexHull(c)
-        area = cv2.contourArea(hull)
-        if area < min_area:
-            continue
-        x, y, w, h = cv2.boundingRect(hull)
-        fill, solidity = area / (w * h), cv2.contourArea(c) / max(area, 1e-9)
-        if 0.5 <= w / h <= 2.0 and 0.65 <= fill <= 0.95 and solidity >= 0.5 and area > best_area:
-            best, best_area = c.reshape(-1, 2), area
-    return best
 
 
 def _eight_vertices(hull: np.ndarray) -> np.ndarray | None:
@@ -136,7 +119,7 @@ def fit_stop_octagon(photo: np.ndarray, roi: tuple[int, int, int, int] | None = 
     region = np.ascontiguousarray(photo[y0:y1, x0:x1])
     for s_min, v_min in RED_THRESHOLDS:  # strict first; dim or washed-out signs need the looser one
         mask = red_mask(region, s_min, v_min)
-        contour = _octagon_contour(mask, min_area_frac * mask.size)
+        contour = octagon_contour(mask, min_area_frac * mask.size, aspect=(0.5, 2.0))
         v = _eight_vertices(cv2.convexHull(contour).reshape(-1, 2)) if contour is not None else None
         if v is not None:
             break
