@@ -16,12 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from patchsim.errors import PatchsimError
-from patchsim.protocol import detector_crop, square_box
-from patchsim.imageio import read_image
-from patchsim.photo.octagon import FACE_CORNERS_UV, apply_homography
-from patchsim.photo.photo_score import MIN_SIGN_PX, face_side_px, locate_sign, sign_light
+from patchsim.photo.photo_score import view_sign
 from patchsim.photo.placement import BLUR_SIGMAS_PX, FacePyramid
 from patchsim.photo.sources import photo_source
+from patchsim.protocol import detector_crop
 from patchsim.render.camera import defocus_blur
 from patchsim.render.fragments import rasterize_sign, sample_face_mip
 from patchsim.signs import draw_face_array
@@ -65,14 +63,13 @@ def prepare_real_photos(source: str, crop_size: int, margin: float, supersample:
     n = crop_size * supersample
     clean, grids, coeffs, blurs, names = [], [], [], [], []
     for sp in signs:
-        photo = read_image(sp.path)
-        h, how = locate_sign(photo, sp)
-        if h is None or face_side_px(h) < MIN_SIGN_PX:
+        v = view_sign(sp, face, sign, relight, margin)
+        if isinstance(v, str):
             continue
-        light = sign_light(photo, h, face, sign, relight)
+        photo, h, light = v.photo, v.img_from_face, v.light
         if light.relight.rmse > MAX_RELIGHT_RMSE or light.blur_px >= BLUR_SIGMAS_PX[-1]:
             continue  # the design and the photo do not line up (a wrong box, an occluded sign): skip it
-        x, y, s = square_box(apply_homography(h, FACE_CORNERS_UV), margin)
+        x, y, s = v.box
         scale = n / s
         grid_from_img = np.array([[scale, 0, -x * scale - 0.5], [0, scale, -y * scale - 0.5], [0, 0, 1]])
         g = grid_from_img @ h

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from patchsim.errors import PatchsimError
-from patchsim.protocol import Goal, classify_crops, detector_crop, square_box
 from patchsim.imageio import read_image
 from patchsim.photo.detect import corners_from_markers, find_stop_sign
 from patchsim.photo.octagon import (FACE_CORNERS_UV, apply_homography, canonical_vertices, fit_stop_octagon,
                                     homography_from_corners)
 from patchsim.photo.placement import FacePyramid, estimate_light, place_sticker, sign_region, warp_face
 from patchsim.photo.sources import SignPhoto
+from patchsim.protocol import Goal, classify_crops, detector_crop, square_box
 from patchsim.signs import draw_face_array
 
 MIN_SIGN_PX = 16  # a sign narrower than this in the photo is skipped (too few pixels to relight)
@@ -114,6 +114,37 @@ def face_side_px(img_from_face: np.ndarray) -> float:
     return float(np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[3] - c[0])) / 2
 
 
+@dataclass(frozen=True)
+class SignView:
+    """One located sign in a photo, ready for a sticker: ``photo`` uint8 ``(H, W, 3)``,
+    ``img_from_face`` homography, ``located_by``, ``corners`` ``(4, 2)`` px, ``side_px``, ``light`` (a
+    :class:`patchsim.photo.placement.SignLight`) and the detector ``box`` (left, top, side) px."""
+
+    photo: np.ndarray
+    img_from_face: np.ndarray
+    located_by: str
+    corners: np.ndarray
+    side_px: float
+    light: object
+    box: tuple
+
+
+def view_sign(sp: SignPhoto, face: FacePyramid, sign: str, relight: str, margin: float) -> SignView | str:
+    """Read the photo of ``sp``, locate the sign, check its size, fit its light and cut the detector
+    box: a :class:`SignView`, or the reason it cannot be used. Shared by the photo scorer and the
+    optimiser's real-photo batches."""
+    photo = read_image(sp.path)
+    h, how = locate_sign(photo, sp)
+    if h is None:
+        return how
+    side = face_side_px(h)
+    if side < MIN_SIGN_PX:
+        return f"sign {side:.0f} px across, under {MIN_SIGN_PX} px"
+    corners = apply_homography(h, FACE_CORNERS_UV)
+    return SignView(photo, h, how, corners, side, sign_light(photo, h, face, sign, relight),
+                    square_box(corners, margin))
+
+
 class PhotoScorer:
     """Scores one sticker on real photos. ``sticker_rgba`` uint8 ``(P, P, 4)``: sticker.png (the
     colours sent to the printer); ``printed_rgba``: the same as printed (see
@@ -136,16 +167,10 @@ class PhotoScorer:
     def crops(self, sp: SignPhoto) -> tuple[dict, dict[str, np.ndarray]] | tuple[None, str]:
         """({field: value} of the record without predictions, {run: crop uint8 (S, S, 3)}) for one sign,
         or (None, reason) when it cannot be scored."""
-        photo = read_image(sp.path)
-        h, how = locate_sign(photo, sp)
-        if h is None:
-            return None, how
-        corners = apply_homography(h, FACE_CORNERS_UV)
-        side = face_side_px(h)
-        if side < MIN_SIGN_PX:
-            return None, f"sign {side:.0f} px across, under {MIN_SIGN_PX} px"
-        light = sign_light(photo, h, self.face, self.sign, self.relight)
-        box = square_box(corners, self.margin)
+        v = view_sign(sp, self.face, self.sign, self.relight, self.margin)
+        if isinstance(v, str):
+            return None, v
+        photo, h, light, box, corners = v.photo, v.img_from_face, v.light, v.box, v.corners
         out = {"clean": detector_crop(photo, box, self.size)}
         relit = photo
         if self.raw is not None:
@@ -153,7 +178,7 @@ class PhotoScorer:
             relit = place_sticker(photo, h, self.printed, light)
             out["relit"] = detector_crop(relit, box, self.size)
         out["view"] = detector_crop(relit, box, VIEW_PX)
-        fields = dict(source=sp.source, name=sp.name, role=sp.role, located_by=how, side_px=round(side, 1),
+        fields = dict(source=sp.source, name=sp.name, role=sp.role, located_by=v.located_by, side_px=round(v.side_px, 1),
                       corners=tuple(round(float(v), 2) for v in corners.ravel()), blur_px=light.blur_px,
                       relight_method=light.relight.method,
                       relight_gain=tuple(round(float(v), 4) for v in light.relight.gain),
