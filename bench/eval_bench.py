@@ -19,28 +19,25 @@ import numpy as np
 
 
 def child(frames: int, model: str, weights: str | None, video: bool) -> None:
-    from patchsim.evaluate.job import run_evaluate
+    from patchsim.evaluate.job import EvaluateRequest, run_evaluate
     from patchsim.imageio import write_png
     from patchsim.scene import load_scene
 
     scene = load_scene("stop_driveby")
     d = scene.driveby
     speed = (d.start_m - d.end_m) * d.fps / (frames - 1)
-    import patchsim.evaluate.job as job
-
-    variant = dataclasses.replace(scene, driveby=dataclasses.replace(d, speed_mps=speed))
-    job.load_scene = lambda _path: variant  # the bench's drive-by speed gives exactly N frames
+    variant = dataclasses.replace(scene, driveby=dataclasses.replace(d, speed_mps=speed))  # exactly N frames
     tmp = Path(tempfile.mkdtemp())
     st = np.zeros((600, 600, 4), np.uint8)
     st[120:150, 132:468] = (30, 160, 220, 255)
     st[420:450, 132:468] = (30, 160, 220, 255)
     write_png(tmp / "sticker.png", st)
     t = time.perf_counter()
-    s = run_evaluate("stop_driveby", str(tmp / "sticker.png"), model, tmp / "out", weights=weights, video=video,
+    s = run_evaluate(EvaluateRequest(variant, str(tmp / "sticker.png"), model, weights, video=video), tmp / "out",
                      progress=False)
     wall = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"frames": s["frames"], "seconds": wall, "peak_mb": peak}))
+    print(json.dumps({"frames": s.frames, "seconds": wall, "peak_mb": peak}))
 
 
 def main() -> None:

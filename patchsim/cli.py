@@ -154,10 +154,10 @@ def _add_evaluate(sub) -> None:
 
 def _cmd_evaluate(args) -> int:
     from patchsim.attack.record import is_attack_dir, load_attack_dir
-    from patchsim.evaluate.job import run_evaluate
+    from patchsim.evaluate.job import EvaluateRequest, run_evaluate
+    from patchsim.scene import load_scene
 
-    scene, sticker, model, weights = args.scene, args.sticker, args.model, args.weights
-    target, printer = args.target, args.printer
+    sticker, model, weights, target, printer = args.sticker, args.model, args.weights, args.target, args.printer
     if is_attack_dir(args.scene):  # an attack folder: its scene, sticker, model, target and printer
         rec = load_attack_dir(args.scene)
         scene, sticker = rec.scene, sticker or str(rec.sticker)
@@ -165,13 +165,33 @@ def _cmd_evaluate(args) -> int:
             model, weights = rec.model, weights or rec.weights
         target = target or rec.target
         printer = printer or rec.printer
-    s = run_evaluate(scene, sticker, model or "gtsrb-cnn", args.out, mode=args.mode, weights=weights,
-                     labels=args.labels, target=target, seed=args.seed, video=not args.no_video,
-                     printer=printer or "inkjet")
-    m = s["metrics"]
-    print(f"fooled frames: clean {100 * m['clean']['success']:.1f}%, attacked {100 * m['attacked']['success']:.1f}% "
-          f"of {s['frames']}; report: {args.out}/report.html")
+    else:
+        scene = load_scene(args.scene)
+    if target is None and sticker:
+        target = _guessed_target(sticker, model or "gtsrb-cnn", weights, args.labels)
+    req = EvaluateRequest(scene, sticker, model or "gtsrb-cnn", weights, args.labels, target, args.mode, args.seed,
+                          printer or "inkjet", not args.no_video)
+    s = run_evaluate(req, args.out)
+    m = s.metrics
+    print(f"fooled frames: clean {100 * m['clean'].success:.1f}%, attacked {100 * m['attacked'].success:.1f}% "
+          f"of {s.frames}; report: {args.out}/report.html")
     return 0
+
+
+def _guessed_target(sticker: str, model: str, weights: str | None, labels: str | None) -> str | None:
+    """The target of the attack that made ``sticker`` (from the attack.json beside it), said aloud; None
+    when there is none or the model has no such class (the sticker is then scored untargeted)."""
+    from patchsim.attack.record import target_of_sticker
+    from patchsim.models import load
+
+    target = target_of_sticker(sticker)
+    if target is None:
+        return None
+    if target not in load(model, weights=weights, labels=labels).classes:
+        print(f"the sticker's attack targeted {target}, not a class of {model}: scoring untargeted")
+        return None
+    print(f"target {target}: from the attack.json beside the sticker (--target to change)")
+    return target
 
 
 def _add_evaluate_real(sub) -> None:
@@ -194,7 +214,7 @@ def _cmd_evaluate_real(args) -> int:
               f"{100 * s['tracks_that_flicker']:.1f}% of tracks flicker, mean flip rate {s['mean_flip_rate']:.4f}")
     else:
         m = s["metrics"]
-        print(f"{s['frames']} frames: fooled {100 * m['success']:.1f}%, flip rate {m['flip_rate']:.3f}")
+        print(f"{s['frames']} frames: fooled {100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}")
     return 0
 
 
@@ -297,7 +317,7 @@ def _cmd_score(args) -> int:
                   args.labels, fps=args.fps)
     m = s["metrics"]["real"]
     print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
-          f"{100 * m['success']:.1f}%, flip rate {m['flip_rate']:.3f}; report {args.out}/report.html")
+          f"{100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}; report {args.out}/report.html")
     return 0
 
 

@@ -134,6 +134,11 @@ def test_evaluate_cli_end_to_end(grey_scene, tmp_path):
     assert m["metrics"]["clean"]["success"] <= 0.2  # the clean sign is read as stop
     lines = (out / "frames.csv").read_text().strip().splitlines()
     assert len(lines) == 23 and "attacked_pred" in lines[0]
+    from patchsim.evaluate.records import read_evaluation, read_frames_csv
+
+    rec, frames = read_evaluation(out / "metrics.json"), read_frames_csv(out / "frames.csv")
+    assert rec.metrics["attacked"].success == np.mean([f.attacked.fooled for f in frames])
+    assert sum(b.n for b in rec.metrics["attacked"].per_distance) == 22  # every frame in a distance bin
     cap = cv2.VideoCapture(str(out / "driveby.mp4"))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 22
     for f in ("report.html", "success_vs_distance.png", "filters.png", "timeline.png"):

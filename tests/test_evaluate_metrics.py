@@ -18,9 +18,9 @@ def test_runs_and_streak_exact():
     fooled = np.array([0, 1, 1, 0, 1, 1, 1, 0, 1], bool)
     assert runs(fooled) == [(1, 3), (4, 7), (8, 9)]
     s = longest_streak(fooled, fps=30.0, speed_mps=10.0)
-    assert s["frames"] == 3 and s["start"] == 4
-    assert s["seconds"] == pytest.approx(0.1) and s["metres"] == pytest.approx(1.0)
-    assert longest_streak(np.zeros(4, bool))["frames"] == 0
+    assert s.frames == 3 and s.start == 4
+    assert s.seconds == pytest.approx(0.1) and s.metres == pytest.approx(1.0)
+    assert longest_streak(np.zeros(4, bool)).frames == 0
 
 
 def test_majority_filter_exact():
@@ -45,19 +45,21 @@ def test_sequence_metrics_known_answer():
     probs = np.eye(43)[pred]
     dist = np.linspace(40, 31, 10)
     m = sequence_metrics(pred, probs, dist, Goal(STOP, TARGET), fps=30.0, speed_mps=30.0, k=2, n=3, alpha=1.0)
-    assert m["success"] == 0.6 and m["flip_rate"] == 5 / 9
-    assert m["longest_fooled_streak"]["frames"] == 3 and m["longest_fooled_streak"]["metres"] == pytest.approx(3.0)
-    assert m["first_fooled_distance_m"] == 38.0 and m["last_fooled_distance_m"] == 31.0
+    assert m.success == 0.6 and m.flip_rate == 5 / 9
+    assert m.longest_fooled_streak.frames == 3 and m.longest_fooled_streak.metres == pytest.approx(3.0)
+    assert m.first_fooled_distance_m == 38.0 and m.last_fooled_distance_m == 31.0
     # 2-of-3 decisions: -1,-1? t0 [S]:-1 ; t1 [S,S]:S ; t2 [S,S,T]:S ; t3 [S,T,T]:T ; t4 T ; t5 [T,T,S]:T ;
     # t6 [T,S,T]:T ; t7 [S,T,T]:T ; t8 [T,T,O]:T ; t9 [T,O,T]:T  -> 7 of 10 fooled
-    assert m["k_of_n"]["success"] == 0.7 and m["k_of_n"]["final_fooled"]
+    assert m.k_of_n.success == 0.7 and m.k_of_n.final_fooled
+    # EMA with alpha 1 follows the frames: 6 fooled, final TARGET
+    assert m.ema.success == 0.6 and m.ema.final_decision == TARGET and m.ema.flip_rate == 5 / 9
     untargeted = sequence_metrics(pred, probs, dist, Goal(STOP), k=2, n=3)
-    assert untargeted["success"] == 0.7
+    assert untargeted.success == 0.7
 
 
 def test_binned():
     b = binned(np.array([1.0, 2.0, 6.0, 7.0]), np.array([1, 0, 1, 1], bool), [0, 5, 10, 20])
-    assert [x["success"] for x in b] == [0.5, 1.0, None] and [x["n"] for x in b] == [2, 2, 0]
+    assert [x.success for x in b] == [0.5, 1.0, None] and [x.n for x in b] == [2, 2, 0]
 
 
 def test_sequence_metrics_rejects_mismatch():
@@ -91,7 +93,7 @@ def test_distance_bins_cover_every_frame():
     edges = covering_edges(d, 5.0, lo=0.0)
     assert edges[0] == 0 and edges[-1] > 60 and edges[-1] - edges[-2] == 5
     bins = binned(d, np.ones_like(d, bool), edges)
-    assert sum(b["n"] for b in bins) == len(d)
+    assert sum(b.n for b in bins) == len(d)
     assert covering_edges(np.array([40.0]), 5.0, lo=0.0)[-1] == 45.0  # 40 m itself is in [40, 45)
     with pytest.raises(PatchsimError, match="positive step"):
         covering_edges(d, 0.0)

@@ -41,15 +41,14 @@ def read_attack_json(meta_path: Path) -> dict:
     return meta
 
 
-def target_of_sticker(sticker_path: str | Path, classes: list[str]) -> str | None:
-    """The target class of the attack that made ``sticker_path``, read from the ``attack.json`` beside
-    it; None when there is none, it was untargeted, or its target is not among ``classes`` (another
-    model's class: score untargeted)."""
+def target_of_sticker(sticker_path: str | Path) -> str | None:
+    """The target class name of the attack that made ``sticker_path``, read from the ``attack.json``
+    beside it; None when there is none or it was untargeted."""
     meta_path = Path(sticker_path).parent / "attack.json"
     if not meta_path.is_file():
         return None
     target = read_attack_json(meta_path).get("target_name")
-    return target if target in classes else None
+    return target if isinstance(target, str) else None
 
 
 def load_attack_dir(p: str | Path) -> AttackDir:

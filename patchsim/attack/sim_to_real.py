@@ -36,7 +36,7 @@ def held_out_success(attack, sticker: torch.Tensor, n: int = 512, seed: int = HE
 def independent_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed: int = 0) -> tuple[str, float] | None:
     """(protocol, fraction of frames fooled) in the independent simulator: the scene's drive-by, or its
     stationary grid when it has no drive-by (None when it has neither)."""
-    from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
+    from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
     from patchsim.render import sample_driveby, sample_grid
 
     g = torch.Generator().manual_seed(seed)
@@ -46,9 +46,10 @@ def independent_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed
         protocol, cond = "grid", sample_grid(scene, g)
     else:
         return None
-    res = evaluate_sequence(scene, model, goal, cond, sticker_rgba, EvalSettings(spatial_k=0, flow=False),
-                            progress=False)
-    return protocol, float(res["metrics"]["attacked"]["success"])
+    settings = EvalSettings(spatial_k=0, flow=False)
+    frames = evaluate_frames(scene, model, goal, cond, sticker_rgba, settings, progress=False)
+    (res,) = drain(frames, [MetricsSink(goal, settings, bin_edges(scene, protocol))])
+    return protocol, res.metrics["attacked"].success
 
 
 def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, model, goal: Goal, sign: str,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from patchsim.evaluate.records import DetectionRates
 from patchsim.protocol import detector_crop
 
 FLOW_MAX_SIDE = 64  # flow is computed on the box region, downscaled to at most this many pixels
@@ -60,8 +61,8 @@ def warp_previous(prev: np.ndarray, cur: np.ndarray, box: tuple[float, float, fl
     return out
 
 
-def detection_rates(flags_attacked: np.ndarray, flags_clean: np.ndarray) -> dict:
-    """Detection rate (flagged frames of the attacked run) and false-alarm rate (of the clean run)."""
+def detection_rates(flags_attacked: np.ndarray, flags_clean: np.ndarray) -> DetectionRates:
+    """Detection rate (flagged frames of the attacked run) and false-alarm rate (of the clean run);
+    inputs ``(T,)`` bool flags per frame."""
     fa, fc = np.asarray(flags_attacked, bool), np.asarray(flags_clean, bool)
-    return {"detection_rate": float(fa.mean()) if len(fa) else None,
-            "false_alarm_rate": float(fc.mean()) if len(fc) else None}
+    return DetectionRates(float(fa.mean()) if len(fa) else None, float(fc.mean()) if len(fc) else None)

@@ -4,92 +4,100 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from patchsim.attack.record import target_of_sticker
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.evaluate.runner import EvalSettings, evaluate_sequence
+from patchsim.evaluate.records import EvaluationRecord, FrameRecord, SequenceResult, write_evaluation
+from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
 from patchsim.models import freeze, load
-from patchsim.protocol import Goal, detector_crop
+from patchsim.protocol import Goal
 from patchsim.render import sample_driveby, sample_grid
-from patchsim.scene import Scene, load_scene
+from patchsim.scene import Scene
 from patchsim.sticker_io import load_sticker_rgba, printed_rgba
 
 log = logging.getLogger(__name__)
 
+MODES = ("driveby", "grid")
 
-def run_evaluate(scene_path: str | Scene, sticker: str | None, model_name: str, out: str | Path, mode: str = "driveby",
-                 weights: str | None = None, labels: str | None = None, target: str | int | None = None,
-                 seed: int = 0, video: bool = True, settings: EvalSettings = EvalSettings(), progress: bool = True,
-                 printer: str | None = "inkjet") -> dict:
-    """Evaluate and write metrics.json, frames.csv, plots, video (drive-by) and report.html into ``out``.
-    ``scene_path``: a scene file or name, or a loaded :class:`Scene`.
-    ``printer``: how ``sticker`` (the colours sent to the printer) prints (see
-    :func:`patchsim.render.printer.printer_from_spec`)."""
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """What to evaluate: ``scene``; ``sticker`` (sticker.png, the colours sent to the printer; None:
+    clean only); ``model`` name with optional ``weights`` and ``labels`` files; ``target`` class name
+    (None: untargeted); ``mode`` driveby | grid; ``seed`` of the sampled conditions; ``printer`` spec
+    (see :func:`patchsim.render.printer.printer_from_spec`); ``video``: write driveby.mp4 (drive-by only)."""
+
+    scene: Scene
+    sticker: str | None
+    model: str = "gtsrb-cnn"
+    weights: str | None = None
+    labels: str | None = None
+    target: str | None = None
+    mode: str = "driveby"
+    seed: int = 0
+    printer: str = "inkjet"
+    video: bool = True
+    settings: EvalSettings = field(default_factory=EvalSettings)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise PatchsimError(f"--mode {self.mode!r} is invalid: must be one of {', '.join(MODES)}")
+
+
+def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True) -> EvaluationRecord:
+    """Evaluate and write metrics.json (:class:`EvaluationRecord`), frames.csv (one
+    :class:`FrameRecord` per row), plots, the drive-by video and report.html into ``out``."""
     from patchsim.render.printer import printer_from_spec
 
     t0 = time.time()
-    pm = printer_from_spec(printer)
-    scene = scene_path if isinstance(scene_path, Scene) else load_scene(scene_path)
-    model = freeze(load(model_name, weights=weights, labels=labels))
+    scene = req.scene
+    pm = printer_from_spec(req.printer)
+    edges = bin_edges(scene, req.mode)  # also: the scene has the mode's section
+    model = freeze(load(req.model, weights=req.weights, labels=req.labels))
     if scene.sign.class_name not in model.classes:
         raise PatchsimError(f"the scene's sign class {scene.sign.class_name!r} is not among the model's classes")
-    true_idx = model.classes.index(scene.sign.class_name)
-    if target is None and sticker:
-        target = target_of_sticker(sticker, model.classes)
-    goal = Goal.from_classes(model.classes, true_idx, target)
-    sticker_rgba = printed_rgba(load_sticker_rgba(sticker), pm) if sticker else None
-    g = torch.Generator().manual_seed(seed)
-    if mode == "driveby":
-        cond = sample_driveby(scene, g)
-        fps, speed = scene.driveby.fps, scene.driveby.speed_mps
-    elif mode == "grid":
-        cond = sample_grid(scene, g)
-        fps, speed = None, None
+    goal = Goal.from_classes(model.classes, scene.sign.class_name, req.target)
+    sticker_rgba = printed_rgba(load_sticker_rgba(req.sticker), pm) if req.sticker else None
+    g = torch.Generator().manual_seed(req.seed)
+    if req.mode == "driveby":
+        cond, fps, speed = sample_driveby(scene, g), scene.driveby.fps, scene.driveby.speed_mps
     else:
-        raise PatchsimError(f"mode must be driveby or grid, got {mode!r}")
+        cond, fps, speed = sample_grid(scene, g), None, None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sink = report.VideoSink(out / "driveby.mp4", fps, model.classes, goal.fooled) if video and mode == "driveby" else None
-    strip_at = set(np.linspace(0, len(cond) - 1, 8).round().astype(int).tolist())
-    thumbs: dict[int, dict] = {}
-    size = model.input_size[0]
-
-    def on_frame(i, row, frames, probs_of):
-        if sink is not None:
-            if frames is not None:
-                sink.add(i, frames, scene.camera.width, row["distance_m"])
-            sink.drain(probs_of)
-        if frames is not None and i in strip_at:
-            thumbs[i] = {r: detector_crop(f.image, f.box, size) for r, f in frames.items()}
-
-    result = evaluate_sequence(scene, model, goal, cond, sticker_rgba, settings, fps, speed, on_frame, progress)
-    rows = result["frames"]
-    images = ["success_vs_distance.png", "filters.png", "timeline.png"]
-    report.plot_success_vs_distance(out / "success_vs_distance.png", rows)
-    report.plot_filters(out / "filters.png", result["metrics"])
-    report.write_strip(out / "timeline.png", [(rows[i], thumbs[i]) for i in sorted(thumbs)])
-    if mode == "grid":
-        report.plot_heatmap(out / "heatmap.png", rows)
-        images.insert(1, "heatmap.png")
-    if sink is not None:
-        sink.close()
-    summary = {
-        "scene": str(scene.path), "mode": mode, "model": model_name, "sticker": sticker, "seed": seed,
-        "true_class": model.classes[goal.true_class],
-        "target": model.classes[goal.target] if goal.target is not None else None,
-        "printer": pm.name, "frames": len(rows), "fps": fps, "speed_mps": speed, "settings": settings.__dict__,
-        "metrics": result["metrics"], "consistency": result["consistency"], "wall_s": round(time.time() - t0, 2),
-        "simulator": "patchsim.evaluate.camera_sim (OpenCV, independent of the optimiser's renderer)",
-    }
-    report.write_json(out / "metrics.json", summary)
-    report.write_frames_csv(out / "frames.csv", rows)
-    report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {model_name}, {mode}", summary, images,
-                      "driveby.mp4" if sink is not None else None)
+    csv_sink = report.FramesCsvSink(out / "frames.csv")
+    sinks = [MetricsSink(goal, req.settings, edges, fps, speed), csv_sink,
+             report.StripSink(out / "timeline.png", len(cond), model.input_size[0])]
+    if req.video and req.mode == "driveby":
+        sinks.append(report.VideoSink(out / "driveby.mp4", fps, scene.camera.width))
+    result: SequenceResult
+    result, records, *_ = drain(evaluate_frames(scene, model, goal, cond, sticker_rgba, req.settings, progress), sinks)
+    images = write_plots(out, records, result, req.mode)
+    rec = EvaluationRecord(
+        scene=str(scene.path), mode=req.mode, model=req.model, sticker=req.sticker, seed=req.seed,
+        true_class=model.classes[goal.true_class], target=model.classes[goal.target] if goal.target is not None else None,
+        printer=pm.name, frames=len(records), fps=fps, speed_mps=speed, settings=req.settings.__dict__,
+        metrics=result.metrics, consistency=result.consistency, wall_s=round(time.time() - t0, 2),
+        simulator="patchsim.evaluate.camera_sim (OpenCV, independent of the optimiser's renderer)")
+    write_evaluation(out / "metrics.json", rec)
+    report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {req.model}, {req.mode}", images,
+                      "driveby.mp4" if len(sinks) == 4 else None, metrics=result.metrics, consistency=result.consistency)
     log.info("attacked: %.1f%% fooled frames (clean %.1f%%) over %d frames; outputs in %s",
-             100 * summary["metrics"]["attacked"]["success"], 100 * summary["metrics"]["clean"]["success"], len(rows), out)
-    return summary
+             100 * result.metrics["attacked"].success, 100 * result.metrics["clean"].success, len(records), out)
+    return rec
+
+
+def write_plots(out: Path, records: list[FrameRecord], result: SequenceResult, mode: str) -> list[str]:
+    """The report's plots (success vs distance, grid heatmap, filters) beside the timeline strip; returns
+    the image file names in the report's order."""
+    report.plot_success_vs_distance(out / "success_vs_distance.png", records)
+    report.plot_filters(out / "filters.png", result.metrics)
+    images = ["success_vs_distance.png", "filters.png", "timeline.png"]
+    if mode == "grid":
+        report.plot_heatmap(out / "heatmap.png", records)
+        images.insert(1, "heatmap.png")
+    return images

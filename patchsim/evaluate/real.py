@@ -11,6 +11,7 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate.metrics import flip_rate, majority_filter, ema_filter, sequence_metrics
+from patchsim.evaluate.records import RealFrameRecord, SequenceMetrics
 from patchsim.protocol import Goal, classify_crops
 from patchsim.imageio import read_image
 
@@ -85,15 +86,18 @@ def gtsrb_tracks(model, data: dict[str, np.ndarray], k: int = 3, n: int = 5, alp
 
 
 def sequence_from_crops(model, names: list[str], crops: list[np.ndarray], goal: Goal, fps: float | None = None,
-                        k: int = 3, n: int = 5, alpha: float = 0.3) -> dict:
-    """Per-frame records and sequence metrics for a real sequence of sign crops (frame order)."""
+                        k: int = 3, n: int = 5, alpha: float = 0.3,
+                        located_by: list[str] | None = None) -> tuple[list[RealFrameRecord], SequenceMetrics]:
+    """Frame records and sequence metrics of a real sequence of sign crops (uint8 RGB, frame order);
+    ``located_by``: how each frame's sign was found (None: already-cropped footage)."""
     probs = classify_crops(model, crops)
     pred = probs.argmax(1)
     index = np.arange(len(pred), dtype=np.float64)  # no distances for real footage: frame index instead
     metrics = sequence_metrics(pred, probs, index, goal, fps, None, k, n, alpha)
     fooled = goal.fooled(pred)
-    rows = [{"frame": i, "name": nm, "pred": model.classes[pred[i]], "conf": round(float(probs[i].max()), 4),
-             "true_prob": round(float(probs[i, goal.true_class]), 4), "fooled": bool(fooled[i]),
-             **({"target_prob": round(float(probs[i, goal.target]), 4)} if goal.target is not None else {})}
-            for i, nm in enumerate(names)]
-    return {"frames": rows, "metrics": metrics}
+    records = [RealFrameRecord(
+        frame=i, name=nm, pred=model.classes[pred[i]], conf=round(float(probs[i].max()), 4),
+        true_prob=round(float(probs[i, goal.true_class]), 4),
+        target_prob=round(float(probs[i, goal.target]), 4) if goal.target is not None else None,
+        fooled=bool(fooled[i]), located_by=located_by[i] if located_by else "") for i, nm in enumerate(names)]
+    return records, metrics

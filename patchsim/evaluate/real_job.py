@@ -47,10 +47,10 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
         names.append(name)
         crops.append(resize(img, size, size))
     goal = Goal.from_classes(model.classes, true_class, target)
-    res = real.sequence_from_crops(model, names, crops, goal, fps)
-    summary = {"source": str(source), "model": model_name, "fps": fps, "frames": len(names), "metrics": res["metrics"]}
+    records, metrics = real.sequence_from_crops(model, names, crops, goal, fps)
+    summary = {"source": str(source), "model": model_name, "fps": fps, "frames": len(names), "metrics": metrics}
     report.write_json(out / "metrics.json", summary)
-    report.write_frames_csv(out / "frames.csv", res["frames"])
-    report.write_html(out / "report.html", f"patchsim evaluate-real: {source}, {model_name}",
-                      {"metrics": {"real": res["metrics"]}}, [])
+    report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
+    report.write_html(out / "report.html", f"patchsim evaluate-real: {source}, {model_name}", [],
+                      metrics={"real": metrics})
     return summary

@@ -13,60 +13,91 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from patchsim.errors import PatchsimError
+from patchsim.evaluate.records import RUNS, DetectionRates, FrameRecord, SequenceMetrics
+from patchsim.evaluate.runner import EvaluatedFrame
 from patchsim.imageio import atomic_write_bytes, pyplot, save_figure, write_png
+from patchsim.protocol import detector_crop
+from patchsim.records import to_data
 
 VIDEO_SIZE = (640, 360)  # each half of the side-by-side video
+RUN_COLOURS = {"clean": "tab:green", "attacked": "tab:red"}
 
 
 class VideoSink:
-    """Side-by-side clean | attacked annotated video, written while the sequence streams: a frame is
-    buffered (at 640x360) only until its predictions exist, so memory stays bounded by the classifier's
-    batch, not the sequence length."""
+    """Sink: side-by-side clean | attacked annotated video (640x360 each half), one frame written per
+    evaluated frame as it arrives; the file appears at ``path`` only when closed."""
 
-    def __init__(self, path: Path, fps: float, classes: list[str], fooled):
+    def __init__(self, path: Path, fps: float, width: int):
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp.mp4")
-        self.classes, self.fooled = classes, fooled
+        self.scale = VIDEO_SIZE[0] / width
         self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * VIDEO_SIZE[0], VIDEO_SIZE[1]))
         if not self.writer.isOpened():
-            raise RuntimeError(f"OpenCV cannot write MP4 video to {self.tmp}")
-        self.pending: list[tuple[int, dict, dict, float]] = []
+            raise PatchsimError(f"OpenCV cannot write MP4 video to {self.tmp}")
 
-    def add(self, i: int, frames: dict, width: int, distance_m: float) -> None:
-        small = {run: cv2.resize(f.image, VIDEO_SIZE, interpolation=cv2.INTER_AREA) for run, f in frames.items()}
-        boxes = {run: tuple(v * VIDEO_SIZE[0] / width for v in f.box) for run, f in frames.items()}
-        self.pending.append((i, small, boxes, distance_m))
+    def add(self, frame: EvaluatedFrame) -> None:
+        halves = []
+        for run in RUNS:
+            view, rf = frame.views[run], frame.record.run(run)
+            img = cv2.resize(view.image, VIDEO_SIZE, interpolation=cv2.INTER_AREA)
+            colour = (220, 40, 40) if rf.fooled else (40, 200, 60)
+            x, y, s = (v * self.scale for v in view.box)
+            cv2.rectangle(img, (int(x), int(y)), (int(x + s), int(y + s)), colour, 2)
+            cv2.putText(img, f"{run}: {rf.pred} {rf.conf:.2f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2,
+                        cv2.LINE_AA)
+            cv2.putText(img, f"{frame.record.distance_m:.1f} m", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+            halves.append(img)
+        self.writer.write(cv2.cvtColor(np.concatenate(halves, 1), cv2.COLOR_RGB2BGR))
 
-    def drain(self, probs_of) -> None:
-        """Write, in order, every buffered frame whose predictions ``probs_of(run, i)`` (a list holding a
-        probability vector, or empty) are known."""
-        while self.pending:
-            i, small, boxes, dist = self.pending[0]
-            probs = {run: probs_of(run, i) for run in ("clean", "attacked")}
-            if not all(probs.values()):
-                return
-            halves = []
-            for run in ("clean", "attacked"):
-                img = small[run].copy()
-                p = probs[run][0]
-                k = int(np.argmax(p))
-                colour = (220, 40, 40) if bool(self.fooled(np.array([k]))[0]) else (40, 200, 60)
-                x, y, s = boxes[run]
-                cv2.rectangle(img, (int(x), int(y)), (int(x + s), int(y + s)), colour, 2)
-                cv2.putText(img, f"{run}: {self.classes[k]} {p[k]:.2f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2,
-                            cv2.LINE_AA)
-                cv2.putText(img, f"{dist:.1f} m", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
-                halves.append(img)
-            self.writer.write(cv2.cvtColor(np.concatenate(halves, 1), cv2.COLOR_RGB2BGR))
-            self.pending.pop(0)
-
-    def close(self) -> None:
+    def close(self) -> Path:
         self.writer.release()
         os.chmod(self.tmp, 0o644)
         os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self.writer.release()
+        self.tmp.unlink(missing_ok=True)
+
+
+class FramesCsvSink:
+    """Sink: frames.csv, one row per frame record (:meth:`FrameRecord.to_row`), written atomically on
+    close; ``close()`` returns the records, in order."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.records: list[FrameRecord] = []
+
+    def add(self, frame: EvaluatedFrame) -> None:
+        self.records.append(frame.record)
+
+    def close(self) -> list[FrameRecord]:
+        write_frames_csv(self.path, [r.to_row() for r in self.records])
+        return self.records
+
+
+class StripSink:
+    """Sink: keeps the detector crops (``size`` px) of ``count`` evenly spaced frames of a ``total``-frame
+    sequence; ``close()`` writes the timeline strip (:func:`write_strip`) to ``path``."""
+
+    def __init__(self, path: Path, total: int, size: int, count: int = 8):
+        self.path, self.size = Path(path), size
+        self.at = set(np.linspace(0, total - 1, count).round().astype(int).tolist())
+        self.thumbs: list[tuple[FrameRecord, dict[str, np.ndarray]]] = []
+
+    def add(self, frame: EvaluatedFrame) -> None:
+        if frame.record.frame in self.at:
+            self.thumbs.append((frame.record, {r: detector_crop(v.image, v.box, self.size) for r, v in frame.views.items()}))
+
+    def close(self) -> Path:
+        write_strip(self.path, self.thumbs)
+        return self.path
 
 
 def write_frames_csv(path: Path, rows: list[dict]) -> None:
+    """Rows (dicts with the same keys) as CSV, written atomically."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()))
     w.writeheader()
@@ -74,21 +105,30 @@ def write_frames_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
-def plot_success_vs_distance(path: Path, rows: list[dict]) -> None:
-    plt = pyplot()
-
-    d = np.array([r["distance_m"] for r in rows])
-    edges = np.linspace(d.min(), d.max() + 1e-6, 9)
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    for run, colour in (("clean", "tab:green"), ("attacked", "tab:red")):
-        f = np.array([r[f"{run}_fooled"] for r in rows], float)
+def distance_curve(records: list[FrameRecord], bins: int = 8) -> dict[str, tuple[list[float], list[float]]]:
+    """The success-vs-distance plot's data: per run, (bin centres in metres, fooled frames in %) over
+    ``bins`` equal distance bins from the nearest to the farthest frame; empty bins are left out."""
+    d = np.array([r.distance_m for r in records])
+    edges = np.linspace(d.min(), d.max() + 1e-6, bins + 1)
+    out = {}
+    for run in RUNS:
+        f = np.array([r.run(run).fooled for r in records], float)
         centres, vals = [], []
         for lo, hi in zip(edges[:-1], edges[1:]):
             sel = (d >= lo) & (d < hi)
             if sel.any():
-                centres.append((lo + hi) / 2)
-                vals.append(100 * f[sel].mean())
-        ax.plot(centres, vals, "o-", color=colour, label=run)
+                centres.append(float((lo + hi) / 2))
+                vals.append(float(100 * f[sel].mean()))
+        out[run] = (centres, vals)
+    return out
+
+
+def plot_success_vs_distance(path: Path, records: list[FrameRecord]) -> None:
+    """Fooled frames (%) against distance, clean and attacked (data: :func:`distance_curve`)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for run, (centres, vals) in distance_curve(records).items():
+        ax.plot(centres, vals, "o-", color=RUN_COLOURS[run], label=run)
     ax.set_xlabel("distance (m)")
     ax.set_ylabel("fooled frames (%)")
     ax.set_ylim(-3, 103)
@@ -99,18 +139,24 @@ def plot_success_vs_distance(path: Path, rows: list[dict]) -> None:
     plt.close(fig)
 
 
-def plot_heatmap(path: Path, rows: list[dict]) -> None:
-    """Attacked success by distance x viewing angle (yaw)."""
-    plt = pyplot()
-
-    ds = sorted({round(r["distance_m"], 2) for r in rows})
-    ys = sorted({round(r["yaw_deg"], 1) for r in rows})
+def heatmap_grid(records: list[FrameRecord]) -> tuple[list[float], list[float], np.ndarray]:
+    """The heatmap's data: distinct distances (m), distinct yaws (deg), and the attacked run's fooled
+    frames in % per (yaw, distance) ``(len(yaws), len(distances))`` (NaN where no frame)."""
+    ds = sorted({round(r.distance_m, 2) for r in records})
+    ys = sorted({round(r.yaw_deg, 1) for r in records})
     grid = np.full((len(ys), len(ds)), np.nan)
     for yi, yv in enumerate(ys):
         for di, dv in enumerate(ds):
-            sel = [r["attacked_fooled"] for r in rows if round(r["distance_m"], 2) == dv and round(r["yaw_deg"], 1) == yv]
+            sel = [r.attacked.fooled for r in records if round(r.distance_m, 2) == dv and round(r.yaw_deg, 1) == yv]
             if sel:
                 grid[yi, di] = 100 * np.mean(sel)
+    return ds, ys, grid
+
+
+def plot_heatmap(path: Path, records: list[FrameRecord]) -> None:
+    """Attacked success by distance x viewing angle (yaw) (data: :func:`heatmap_grid`)."""
+    plt = pyplot()
+    ds, ys, grid = heatmap_grid(records)
     fig, ax = plt.subplots(figsize=(6, 3))
     im = ax.imshow(grid, cmap="Reds", vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(len(ds)), [f"{d:g}" for d in ds], fontsize=7)
@@ -123,17 +169,23 @@ def plot_heatmap(path: Path, rows: list[dict]) -> None:
     plt.close(fig)
 
 
-def plot_filters(path: Path, metrics: dict) -> None:
-    """Per-frame success vs after the k-of-n filter and the EMA, clean and attacked."""
-    plt = pyplot()
+def filter_bars(metrics: dict[str, SequenceMetrics]) -> tuple[list[str], dict[str, list[float]]]:
+    """The filters plot's data: bar labels and, per run, fooled frames in % per frame, after the k-of-n
+    filter and after the EMA."""
+    a = metrics["attacked"].k_of_n
+    labels = ["per frame", f"{a.k}-of-{a.n}", "EMA"]
+    return labels, {run: [100 * m.success, 100 * m.k_of_n.success, 100 * m.ema.success] for run, m in metrics.items()}
 
-    labels = ["per frame", f"{metrics['attacked']['k_of_n']['k']}-of-{metrics['attacked']['k_of_n']['n']}", "EMA"]
+
+def plot_filters(path: Path, metrics: dict[str, SequenceMetrics]) -> None:
+    """Per-frame success vs after the k-of-n filter and the EMA, clean and attacked (data:
+    :func:`filter_bars`)."""
+    plt = pyplot()
+    labels, bars = filter_bars(metrics)
     fig, ax = plt.subplots(figsize=(5, 3))
-    x = np.arange(3)
-    for off, run, colour in ((-0.2, "clean", "tab:green"), (0.2, "attacked", "tab:red")):
-        m = metrics[run]
-        ax.bar(x + off, [100 * m["success"], 100 * m["k_of_n"]["success"], 100 * m["ema"]["success"]], 0.4,
-               color=colour, label=run)
+    x = np.arange(len(labels))
+    for off, run in ((-0.2, "clean"), (0.2, "attacked")):
+        ax.bar(x + off, bars[run], 0.4, color=RUN_COLOURS[run], label=run)
     ax.set_xticks(x, labels)
     ax.set_ylabel("fooled frames (%)")
     ax.set_ylim(0, 100)
@@ -143,56 +195,57 @@ def plot_filters(path: Path, metrics: dict) -> None:
     plt.close(fig)
 
 
-def write_strip(path: Path, thumbs: list[tuple[dict, dict[str, np.ndarray]]]) -> None:
+def write_strip(path: Path, thumbs: list[tuple[FrameRecord, dict[str, np.ndarray]]]) -> None:
     """Timeline strip: for a few frames, the clean and attacked crops with their predictions."""
     tiles = []
-    for row, crops in thumbs:
+    for rec, crops in thumbs:
         col = []
-        for run in ("clean", "attacked"):
+        for run in RUNS:
+            rf = rec.run(run)
             img = cv2.resize(crops[run], (128, 128), interpolation=cv2.INTER_NEAREST)
             bar = np.full((34, 128, 3), 255, np.uint8)
-            colour = (200, 30, 30) if row[f"{run}_fooled"] else (20, 140, 40)
-            cv2.putText(bar, row[f"{run}_pred"][:18], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
-            cv2.putText(bar, f"{row['distance_m']:.1f} m  {row[f'{run}_conf']:.2f}", (3, 28), cv2.FONT_HERSHEY_SIMPLEX,
+            colour = (200, 30, 30) if rf.fooled else (20, 140, 40)
+            cv2.putText(bar, rf.pred[:18], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
+            cv2.putText(bar, f"{rec.distance_m:.1f} m  {rf.conf:.2f}", (3, 28), cv2.FONT_HERSHEY_SIMPLEX,
                         0.38, (0, 0, 0), 1, cv2.LINE_AA)
             col.append(np.concatenate([img, bar], 0))
         tiles.append(np.concatenate(col, 0))
     write_png(path, np.concatenate(tiles, 1))
 
 
-def write_html(path: Path, title: str, summary: dict, images: list[str], video: str | None = None,
-               note: str = "", table: tuple[list[str], list[tuple[str, list[str]]]] | None = None,
-               rows_file: str = "frames.csv") -> None:
-    """report.html: a table of the sequence metrics with one column per run in ``summary["metrics"]``
-    (e.g. clean and attacked, or one real run), the consistency checks if ``summary`` has them, then the
-    video and ``images`` (file names beside the report) and links to metrics.json and ``rows_file``.
-    ``table`` (column names, [(row label, cells)]) replaces the sequence-metrics table for runs that
-    are not sequences (photo sets)."""
+def write_html(path: Path, title: str, images: list[str], video: str | None = None, note: str = "",
+               metrics: dict[str, SequenceMetrics] | None = None, consistency: dict[str, DetectionRates] | None = None,
+               table: tuple[list[str], list[tuple[str, list[str]]]] | None = None, rows_file: str = "frames.csv") -> None:
+    """report.html: a table of the sequence ``metrics`` with one column per run (e.g. clean and attacked,
+    or one real run) and the ``consistency`` checks' rates, or ``table`` (column names, [(row label,
+    cells)]) for runs that are not sequences (photo sets); then the video and ``images`` (file names
+    beside the report) and links to metrics.json and ``rows_file``."""
     if table is not None:
         columns, body = table
         head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
         rows = [f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
                 for label, cells in body]
         return _write_page(path, title, head, rows, images, video, note, rows_file)
-    m = summary["metrics"]
-    runs = list(m)
+    if not metrics:
+        raise PatchsimError("write_html needs sequence metrics or a table")
+    runs = list(metrics)
 
     def row(label: str, cell) -> str:
-        return f"<tr><td>{label}</td>" + "".join(f"<td>{cell(m[r])}</td>" for r in runs) + "</tr>"
+        return f"<tr><td>{label}</td>" + "".join(f"<td>{cell(metrics[r])}</td>" for r in runs) + "</tr>"
 
-    def streak(x: dict) -> str:
-        s = x["longest_fooled_streak"]
-        return (f"{s['frames']} frames" + (f", {s['seconds']:.2f} s" if s.get("seconds") is not None else "")
-                + (f", {s['metres']:.1f} m" if s.get("metres") is not None else ""))
+    def streak(m: SequenceMetrics) -> str:
+        s = m.longest_fooled_streak
+        return (f"{s.frames} frames" + (f", {s.seconds:.2f} s" if s.seconds is not None else "")
+                + (f", {s.metres:.1f} m" if s.metres is not None else ""))
 
-    rows = [row("fooled frames", lambda x: f"{100 * x['success']:.1f}%"),
-            row("flip rate", lambda x: f"{100 * x['flip_rate']:.1f}%"),
-            row("k-of-n filtered fooled", lambda x: f"{100 * x['k_of_n']['success']:.1f}%"),
-            row("EMA filtered fooled", lambda x: f"{100 * x['ema']['success']:.1f}%"),
+    rows = [row("fooled frames", lambda m: f"{100 * m.success:.1f}%"),
+            row("flip rate", lambda m: f"{100 * m.flip_rate:.1f}%"),
+            row("k-of-n filtered fooled", lambda m: f"{100 * m.k_of_n.success:.1f}%"),
+            row("EMA filtered fooled", lambda m: f"{100 * m.ema.success:.1f}%"),
             row("longest fooled streak", streak)]
-    for kind, v in summary.get("consistency", {}).items():
+    for kind, v in (consistency or {}).items():
         rows.append(f"<tr><td>{kind} check: detection / false alarms</td><td colspan={len(runs)}>"
-                    f"{100 * (v['detection_rate'] or 0):.1f}% / {100 * (v['false_alarm_rate'] or 0):.1f}%</td></tr>")
+                    f"{100 * (v.detection_rate or 0):.1f}% / {100 * (v.false_alarm_rate or 0):.1f}%</td></tr>")
     head = "<tr><th></th>" + "".join(f"<th>{html.escape(r)}</th>" for r in runs) + "</tr>"
     _write_page(path, title, head, rows, images, video, note, rows_file)
 
@@ -211,4 +264,5 @@ img{{max-width:100%}}figure{{margin:10px 0}}</style></head><body><h1>{html.escap
 
 
 def write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=1, default=float).encode())
+    """``obj`` (plain data, records inside allowed) as indented JSON, written atomically."""
+    atomic_write_bytes(path, json.dumps(to_data(obj), indent=1, default=float).encode())

@@ -16,19 +16,21 @@ log = logging.getLogger(__name__)
 
 def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode: str) -> dict:
     """One evaluation; ``model`` is a model name or ``name@weights``."""
-    from patchsim.evaluate.job import run_evaluate
+    from patchsim.attack.record import target_of_sticker
+    from patchsim.evaluate.job import EvaluateRequest, run_evaluate
+    from patchsim.scene import load_scene
 
     name, _, weights = model.partition("@")
-    s = run_evaluate(scene, sticker, name, out, mode=mode, seed=seed, video=False, progress=False,
-                     weights=weights or None)
-    m = s["metrics"]
-    return {"scene": scene, "model": model, "sticker": sticker or "", "seed": seed, "mode": mode, "frames": s["frames"],
-            "target": s["target"] or "", "clean_fooled": m["clean"]["success"], "attacked_fooled": m["attacked"]["success"],
-            "attacked_k_of_n": m["attacked"]["k_of_n"]["success"], "attacked_ema": m["attacked"]["ema"]["success"],
-            "attacked_flip_rate": m["attacked"]["flip_rate"],
-            "longest_streak_frames": m["attacked"]["longest_fooled_streak"]["frames"],
-            "flow_detection": s["consistency"]["flow"]["detection_rate"],
-            "flow_false_alarm": s["consistency"]["flow"]["false_alarm_rate"], "out": out}
+    req = EvaluateRequest(load_scene(scene), sticker, name, weights or None, target=target_of_sticker(sticker) if sticker
+                          else None, mode=mode, seed=seed, video=False)
+    s = run_evaluate(req, out, progress=False)
+    a, c = s.metrics["attacked"], s.metrics["clean"]
+    return {"scene": scene, "model": model, "sticker": sticker or "", "seed": seed, "mode": mode, "frames": s.frames,
+            "target": s.target or "", "clean_fooled": c.success, "attacked_fooled": a.success,
+            "attacked_k_of_n": a.k_of_n.success, "attacked_ema": a.ema.success, "attacked_flip_rate": a.flip_rate,
+            "longest_streak_frames": a.longest_fooled_streak.frames,
+            "flow_detection": s.consistency["flow"].detection_rate,
+            "flow_false_alarm": s.consistency["flow"].false_alarm_rate, "out": out}
 
 
 def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], seeds: list[int], out: str | Path,

@@ -45,8 +45,9 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     model = freeze(load(model_name, weights=weights, labels=labels))
     if sign not in model.classes:
         raise PatchsimError(f"--sign {sign!r} is not among the model's classes: {', '.join(model.classes)}")
-    if target is None and sticker:
-        target = target_of_sticker(sticker, model.classes)
+    if target is None and sticker:  # the attack's target, when the sticker lies in an attack folder and the model has it
+        guess = target_of_sticker(sticker)
+        target = guess if guess in model.classes else None
     goal = Goal.from_classes(model.classes, sign, target)
     scorer = PhotoScorer(st, printed_rgba(st, pm) if st is not None else None, model, goal, sign, relight, margin)
     out = Path(out)
@@ -72,8 +73,8 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     note = f"{source} ({record['role']} photos): {len(records)} signs scored, {len(skipped)} skipped. "
     note += (f"raw: sticker.png pasted as is; relit: printed with the {pm.name} printer, relit ({relight}) and "
              f"blurred like each photo. Target: {record['target'] or 'untargeted'}." if sticker else "No sticker: clean photos only.")
-    report.write_html(out / "report.html", f"patchsim evaluate-photos: {source}, {model_name}", record,
-                      ["contact_sheet.png"], note=note, table=(list(runs), body), rows_file="photos.csv")
+    report.write_html(out / "report.html", f"patchsim evaluate-photos: {source}, {model_name}", ["contact_sheet.png"],
+                      note=note, table=(list(runs), body), rows_file="photos.csv")
     log.info("%s: %d signs; fooled %s", source, len(records),
              ", ".join(f"{r} {summary[f'{r}_fooled']}" for r in runs))
     return record

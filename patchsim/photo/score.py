@@ -10,6 +10,7 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
+from patchsim.evaluate.records import RealFrameRecord
 from patchsim.protocol import Goal, detector_crop, square_box
 from patchsim.imageio import read_image
 from patchsim.models import load
@@ -57,25 +58,23 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
         crops.append(detector_crop(img, square_box(c, margin), size))
     if not crops:
         raise PatchsimError(f"the sign was found in none of the {len(missing)} frames; give --corners")
-    res = real.sequence_from_crops(model, names, crops, goal, fps)
-    for r, how in zip(res["frames"], methods):
-        r["located_by"] = how
+    records, metrics = real.sequence_from_crops(model, names, crops, goal, fps, located_by=methods)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"sources": sources, "model": model_name, "sign": sign,
                "target": model.classes[goal.target] if goal.target is not None else None, "fps": fps,
-               "frames_scored": len(names), "frames_without_sign": missing, "metrics": {"real": res["metrics"]}}
+               "frames_scored": len(names), "frames_without_sign": missing, "metrics": {"real": metrics}}
     report.write_json(out / "metrics.json", summary)
-    report.write_frames_csv(out / "frames.csv", res["frames"])
-    _crop_sheet(out / "crops.png", crops, res["frames"])
+    report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
+    _crop_sheet(out / "crops.png", crops, records)
     log.info("%d frames scored (%d without a sign): fooled %.1f%%", len(names), len(missing),
-             100 * res["metrics"]["success"])
-    report.write_html(out / "report.html", f"patchsim score: {model_name}", summary, ["crops.png"],
-                      note=f"{len(names)} frames scored, {len(missing)} without a sign found.")
+             100 * metrics.success)
+    report.write_html(out / "report.html", f"patchsim score: {model_name}", ["crops.png"],
+                      note=f"{len(names)} frames scored, {len(missing)} without a sign found.", metrics={"real": metrics})
     return summary
 
 
-def _crop_sheet(path: Path, crops: list[np.ndarray], rows: list[dict], limit: int = 24) -> None:
+def _crop_sheet(path: Path, crops: list[np.ndarray], rows: list[RealFrameRecord], limit: int = 24) -> None:
     import cv2
 
     from patchsim.imageio import write_png
@@ -84,8 +83,8 @@ def _crop_sheet(path: Path, crops: list[np.ndarray], rows: list[dict], limit: in
     for crop, r in list(zip(crops, rows))[:limit]:
         t = cv2.resize(crop, (96, 96), interpolation=cv2.INTER_NEAREST)
         bar = np.full((20, 96, 3), 255, np.uint8)
-        colour = (200, 30, 30) if r["fooled"] else (20, 140, 40)
-        cv2.putText(bar, f"{r['pred'][:13]} {r['conf']:.2f}", (2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.33, colour, 1, cv2.LINE_AA)
+        colour = (200, 30, 30) if r.fooled else (20, 140, 40)
+        cv2.putText(bar, f"{r.pred[:13]} {r.conf:.2f}", (2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.33, colour, 1, cv2.LINE_AA)
         tiles.append(np.concatenate([t, bar], 0))
     while len(tiles) % 8:
         tiles.append(np.full_like(tiles[0], 255))

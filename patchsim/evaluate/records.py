@@ -1,0 +1,235 @@
+"""What the evaluator hands on: one frozen record per frame (a row of frames.csv), one per sequence run
+(its metrics), and the evaluation record of a whole job (metrics.json). All round-trip through their
+files: ``FrameRecord.from_row(r.to_row()) == r``, ``read_evaluation(p)`` of a written record is equal."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from patchsim.errors import PatchsimError
+from patchsim.records import from_data, to_data
+
+RUNS = ("clean", "attacked")
+
+
+@dataclass(frozen=True)
+class RunFrame:
+    """One run's reading of one frame. ``pred``: predicted class name; ``conf``: its probability;
+    ``true_prob`` / ``target_prob`` (None when untargeted): probabilities of the true and target
+    classes; ``fooled``: the goal's verdict; ``flow_flag``: the optical-flow check disagreed with the
+    prediction; ``spatial_agreement``: fraction of sub-crops read as ``pred`` (1 when not checked).
+    Probabilities are rounded to 4 decimals, as written to frames.csv."""
+
+    pred: str
+    conf: float
+    true_prob: float
+    target_prob: float | None
+    fooled: bool
+    flow_flag: bool
+    spatial_agreement: float
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One simulated frame: index, camera-to-sign ``distance_m`` (metres), sign ``yaw_deg`` (degrees),
+    ``lateral_m`` (metres), ``ambient`` light level, detector box side ``box_px`` (pixels, attacked run),
+    and each run's reading."""
+
+    frame: int
+    distance_m: float
+    yaw_deg: float
+    lateral_m: float
+    ambient: float
+    box_px: float
+    clean: RunFrame
+    attacked: RunFrame
+
+    def run(self, name: str) -> RunFrame:
+        if name not in RUNS:
+            raise PatchsimError(f"run must be one of {', '.join(RUNS)}, got {name!r}")
+        return getattr(self, name)
+
+    def to_row(self) -> dict[str, Any]:
+        """The frames.csv row: the frame's fields, then ``{run}_{field}`` for each run."""
+        row = {k: getattr(self, k) for k in ("frame", "distance_m", "yaw_deg", "lateral_m", "ambient", "box_px")}
+        for run in RUNS:
+            row.update({f"{run}_{k}": v for k, v in to_data(self.run(run)).items()})
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> "FrameRecord":
+        """Parse a frames.csv row (all values strings, as ``csv.DictReader`` gives them)."""
+        try:
+            data: dict[str, Any] = {"frame": int(row["frame"]),
+                                    **{k: float(row[k]) for k in ("distance_m", "yaw_deg", "lateral_m", "ambient",
+                                                                  "box_px")}}
+            for run in RUNS:
+                tp = row[f"{run}_target_prob"]
+                data[run] = {"pred": row[f"{run}_pred"], "conf": float(row[f"{run}_conf"]),
+                             "true_prob": float(row[f"{run}_true_prob"]), "target_prob": float(tp) if tp else None,
+                             "fooled": _bool(row[f"{run}_fooled"]), "flow_flag": _bool(row[f"{run}_flow_flag"]),
+                             "spatial_agreement": float(row[f"{run}_spatial_agreement"])}
+        except (KeyError, ValueError) as e:
+            raise PatchsimError(f"frames.csv row {row.get('frame', '?')}: cannot parse: {e}") from e
+        return from_data(cls, data, "frame record")
+
+
+def _bool(s: str) -> bool:
+    if s not in ("True", "False"):
+        raise ValueError(f"expected True or False, got {s!r}")
+    return s == "True"
+
+
+def read_frames_csv(path: str | Path) -> list[FrameRecord]:
+    """The frame records of a frames.csv written by ``patchsim evaluate``."""
+    with open(path, newline="") as f:
+        return [FrameRecord.from_row(r) for r in csv.DictReader(f)]
+
+
+@dataclass(frozen=True)
+class RealFrameRecord:
+    """One frame of real footage: index, ``name`` (file name or video frame index), the model's reading
+    (as :class:`RunFrame`, no checks) and how the sign was found (``located_by``: empty for footage of
+    already-cropped signs)."""
+
+    frame: int
+    name: str
+    pred: str
+    conf: float
+    true_prob: float
+    target_prob: float | None
+    fooled: bool
+    located_by: str = ""
+
+    def to_row(self) -> dict[str, Any]:
+        return to_data(self)
+
+
+@dataclass(frozen=True)
+class Streak:
+    """Longest run of fooled frames: ``frames``, ``seconds`` (None without fps), ``metres`` travelled
+    while it lasted (None without fps and speed), ``start`` frame index (None when never fooled)."""
+
+    frames: int
+    seconds: float | None
+    metres: float | None
+    start: int | None
+
+
+@dataclass(frozen=True)
+class KOfN:
+    """The k-of-n majority filter's outcome: fraction of frames whose decision is fooled, whether it
+    ever was, the final decision (class index, -1: none) and whether it is fooled."""
+
+    k: int
+    n: int
+    success: float
+    ever_fooled: bool
+    final_decision: int
+    final_fooled: bool
+
+
+@dataclass(frozen=True)
+class Ema:
+    """The EMA filter's outcome (as :class:`KOfN`) and the flip rate of its decisions."""
+
+    alpha: float
+    success: float
+    ever_fooled: bool
+    final_decision: int
+    final_fooled: bool
+    flip_rate: float
+
+
+@dataclass(frozen=True)
+class Bin:
+    """Success over the frames whose value lies in ``[lo, hi)``; ``success`` None when ``n`` is 0."""
+
+    lo: float
+    hi: float
+    n: int
+    success: float | None
+
+
+@dataclass(frozen=True)
+class SequenceMetrics:
+    """Metrics of one run of one sequence. ``success``: fraction of fooled frames; ``flip_rate``:
+    fraction of consecutive frames whose prediction changes; first / last fooled distance in metres
+    (frame index for real footage; None when never fooled). The binned fields, ``mean_confidence``,
+    ``mean_target_probability`` and ``spatial_agreement`` are filled for simulated sequences."""
+
+    frames: int
+    success: float
+    flip_rate: float
+    longest_fooled_streak: Streak
+    first_fooled_distance_m: float | None
+    last_fooled_distance_m: float | None
+    k_of_n: KOfN
+    ema: Ema
+    per_distance: tuple[Bin, ...] = ()
+    per_yaw: tuple[Bin, ...] = ()
+    per_ambient: tuple[Bin, ...] = ()
+    mean_confidence: float | None = None
+    mean_target_probability: float | None = None
+    spatial_agreement: float | None = None
+
+
+@dataclass(frozen=True)
+class DetectionRates:
+    """A consistency check's detection rate (flagged frames of the attacked run) and false-alarm rate
+    (flagged frames of the clean run); None for an empty run."""
+
+    detection_rate: float | None
+    false_alarm_rate: float | None
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    """What one evaluated sequence gives: metrics per run and rates per consistency check (flow,
+    spatial)."""
+
+    metrics: dict[str, SequenceMetrics]
+    consistency: dict[str, DetectionRates]
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """metrics.json of ``patchsim evaluate``: what was evaluated (scene file, mode, model, sticker, seed,
+    classes, printer, settings) and what came out."""
+
+    scene: str
+    mode: str
+    model: str
+    sticker: str | None
+    seed: int
+    true_class: str
+    target: str | None
+    printer: str
+    frames: int
+    fps: float | None
+    speed_mps: float | None
+    settings: dict[str, Any]
+    metrics: dict[str, SequenceMetrics]
+    consistency: dict[str, DetectionRates]
+    wall_s: float
+    simulator: str
+
+
+def write_evaluation(path: str | Path, record: EvaluationRecord) -> None:
+    """Write ``record`` as JSON, atomically."""
+    from patchsim.imageio import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), json.dumps(to_data(record), indent=1).encode())
+
+
+def read_evaluation(path: str | Path) -> EvaluationRecord:
+    """Load a metrics.json written by :func:`write_evaluation`."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PatchsimError(f"{path}: cannot read the evaluation record: {e}") from e
+    return from_data(EvaluationRecord, data, str(path))
