@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from patchsim.attack.job import run_attack
+from patchsim.attack.record import AttackRecord, read_attack_record
 from patchsim.attack.sim_to_real import HELD_OUT_SEED
 from patchsim.models import freeze, load
 from patchsim.render import Renderer, sample_eot
@@ -52,15 +53,15 @@ def held_out(scene_name: str, sticker_png: Path, model_name: str, target: str, n
     return float((pred == m.classes.index(target)).float().mean())
 
 
-def row(rec: dict) -> dict:
-    t = rec.get("sim_to_real", {})
-    out = {"steps": rec["steps_run"], "wall_s": rec.get("wall_s_total"), "area": rec["sticker_area_fraction"],
-           "in_gamut": rec.get("sticker_in_gamut"), "validation": rec["final_success"],
-           "held_out": t.get("held_out_renders"), "independent": t.get("independent_simulator"),
-           "protocol": t.get("independent_protocol")}
-    for src, r in t.get("photos", {}).items():
-        if "missing" not in r:
-            out[src] = {"signs": r["signs"], "raw": r["raw"], "relit": r["relit"], "relit_fooled": r["relit_fooled"]}
+def row(rec: AttackRecord) -> dict:
+    t = rec.sim_to_real
+    out = {"steps": rec.steps_run, "wall_s": rec.wall_s_total, "area": rec.sticker_area_fraction,
+           "in_gamut": rec.sticker_in_gamut, "validation": rec.final_success,
+           "held_out": t.held_out_renders if t else None, "independent": t.independent_simulator if t else None,
+           "protocol": t.independent_protocol if t else None}
+    for src, r in (t.photos.items() if t else ()):
+        if r.missing is None:
+            out[src] = {"signs": r.signs, "raw": r.raw, "relit": r.relit, "relit_fooled": r.relit_fooled}
     return out
 
 
@@ -78,7 +79,7 @@ def main() -> None:
         done = out / key / "attack.json"
         t = time.time()
         if done.is_file():  # reuse a finished run (e.g. the README's main job copied here)
-            rec = json.loads(done.read_text())
+            rec = read_attack_record(done)
         else:
             extra = {k: r[k] for k in ("real_photos", "real_fraction") if k in r}
             rec = run_attack(r["scene"], out / key, model=r["model"], weights=LISA if r["model"] == "lisa-cnn" else None,

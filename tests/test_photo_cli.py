@@ -9,18 +9,15 @@ from patchsim.evaluate.runner import condition_rows, sticker_face
 from patchsim.imageio import write_png
 
 from conftest import SHARED
+from attack_records import write_attack_dir
 from identity import identity_conditions
 
 
 def _attack_dir(tmp_path, scene):
-    d = tmp_path / "attack"
-    d.mkdir()
     st = np.zeros((750, 750, 4), np.uint8)
     st[150:225, 165:585] = (30, 150, 220, 255)
     st[525:600, 165:585] = (220, 150, 30, 255)
-    write_png(d / "sticker.png", st)
-    (d / "attack.json").write_text(json.dumps({"scene": str(scene.path), "model": "test"}))
-    return d, st
+    return write_attack_dir(tmp_path / "attack", scene, st, model="test"), st
 
 
 def test_print_command_writes_pieces_and_chart(tmp_path, driveby_scene):

@@ -109,7 +109,7 @@ def test_attack_command_writes_printable_sticker(tmp_path, capsys):
     assert main(["attack", "stop_driveby", "--steps", "2", "--batch", "4", "--dpi", "30", "--no-sim-to-real",
                  "--out", str(out)]) == 0
     rec = json.loads((out / "attack.json").read_text())
-    assert rec["printer"] == "inkjet" and rec["sticker_in_gamut"] >= 0.99 and "sim_to_real" not in rec
+    assert rec["printer"] == "inkjet" and rec["sticker_in_gamut"] >= 0.99 and rec["sim_to_real"] is None
     st, printed = read_image(out / "sticker.png", alpha=True), read_image(out / "sticker_as_printed.png", alpha=True)
     assert st.shape == printed.shape and np.array_equal(st[..., 3], printed[..., 3])
     a = st[..., 3] > 0
@@ -138,6 +138,16 @@ def test_evaluate_and_print_an_attack_folder_from_anywhere(tmp_path, monkeypatch
     assert m["target"] == "speed_limit_80" and m["printer"] == "inkjet" and m["model"] == "gtsrb-cnn"
     assert m["sticker"] == str(out / "sticker.png") and m["frames"] == 106
     assert main(["print", str(out), "--dpi", "30"]) == 0 and (out / "print.pdf").is_file()
+    # the attack record round-trips, and carries everything evaluate used: the scene whole, the model's hash
+    from patchsim.attack.record import read_attack_record, write_attack_record
+    from patchsim.scene import load_scene
+
+    rec = read_attack_record(out / "attack.json")
+    write_attack_record(tmp_path / "again.json", rec)
+    assert read_attack_record(tmp_path / "again.json") == rec
+    assert (tmp_path / "again.json").read_text() == (out / "attack.json").read_text()
+    assert rec.scene_object() == load_scene("stop_driveby") and len(rec.model_sha256) == 64
+    assert rec.config.steps == 2 and [p.step for p in rec.validation_curve] == [2]
 
 
 def test_printed_rgba_prints_only_where_the_sticker_is():

@@ -140,10 +140,10 @@ def test_attack_mixes_real_photos_and_reports_sim_to_real(driveby_scene, photo_f
     res = att.run(progress=False)
     rgba = print_images(driveby_scene, res.sticker, att.clean, "sticker", 60.0)[0]
     t = sim_to_real(att, res.sticker, rgba, inkjet_printer(), sources=[str(photo_folder)])
-    assert 0 <= t["held_out_renders"] <= 1 and 0 <= t["independent_simulator"] <= 1
-    assert t["independent_protocol"] == "driveby"
-    row = t["photos"][str(photo_folder)]
-    assert row["signs"] == 2 and 0 <= row["relit"] <= 1 and 0 <= row["raw"] <= 1
+    assert 0 <= t.held_out_renders <= 1 and 0 <= t.independent_simulator <= 1
+    assert t.independent_protocol == "driveby"
+    row = t.photos[str(photo_folder)]
+    assert row.signs == 2 and 0 <= row.relit <= 1 and 0 <= row.raw <= 1
 
 
 def test_photo_response_none_is_identity_and_sim_agrees():

@@ -154,26 +154,19 @@ def test_scene_round_trips_through_its_file_form(name):
 def test_print_uses_the_attacks_own_scene_from_any_directory(tmp_path, monkeypatch):
     """A 0.9 m sign's attack printed from another directory: pieces at the 0.9 m scene's sizes, even
     though a packaged scene of the same name (0.75 m) exists and the scene file is gone."""
-    import json
-
     import numpy as np
 
-    from patchsim.imageio import write_png
+    from attack_records import write_attack_dir
     from patchsim.photo.print_job import run_print
-    from patchsim.scene import scene_to_data
     from test_attack import _pdf_pages_and_images
 
     big = load_scene("stop_driveby")
     import dataclasses
 
     big = dataclasses.replace(big, sign=dataclasses.replace(big.sign, size_m=0.9))
-    d = tmp_path / "attack"
-    d.mkdir()
     st = np.zeros((900, 900, 4), np.uint8)
     st[300:560, 200:460] = (40, 90, 200, 255)  # a 260 mm square at 1 px per mm
-    write_png(d / "sticker.png", st)
-    (d / "attack.json").write_text(json.dumps({"scene": str(tmp_path / "gone" / "stop_driveby.yaml"), "model": "m",
-                                               "scene_resolved": scene_to_data(big)}))
+    d = write_attack_dir(tmp_path / "attack", big, st, model="m", scene_file=str(tmp_path / "gone" / "stop_driveby.yaml"))
     monkeypatch.chdir(tmp_path)
     path, pages = run_print(str(d), "A4", 60.0)
     _, draws = _pdf_pages_and_images(path.read_bytes())

@@ -4,9 +4,7 @@ written atomically."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +14,8 @@ import torch
 
 from patchsim.attack.pdf import Sheet, write_pieces_pdf
 from patchsim.attack.pieces import find_pieces
-from patchsim.imageio import atomic_write_bytes, pyplot, save_figure, write_png
+from patchsim.attack.record import ExportInfo, PieceRecord
+from patchsim.imageio import pyplot, save_figure, write_png
 from patchsim.signs import load_face, sticker_mask
 
 log = logging.getLogger(__name__)
@@ -111,12 +110,12 @@ def write_curves(path: Path, history: list, title: str) -> None:
     plt.close(fig)
 
 
-def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mode: str, record: dict,
-                  dpi: float = 300.0, paper: str = "A4", started: float | None = None, printer=None) -> dict:
-    """Write all outputs of an attack into ``out``; returns the attack.json record written. With
-    ``started`` (a ``time.time()``), the record gets ``wall_s_total`` up to writing attack.json.
-    ``printer``: the :class:`PrinterModel` the attack assumed (for ``sticker_as_printed.png`` and the
-    gamut check; None: identity)."""
+def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mode: str, dpi: float = 300.0,
+                  paper: str = "A4", printer=None, title: str = "patchsim") -> ExportInfo:
+    """Write the print outputs of an attack into ``out``: sticker.png (the colours to send to the
+    printer), sticker_as_printed.png, sign.png, sticker.pdf (true size on ``paper``, ``dpi``) and
+    curves.png (titled ``title``). ``printer``: the :class:`PrinterModel` the attack assumed (for
+    ``sticker_as_printed.png`` and the gamut check; None: identity). Returns what was written."""
     from patchsim.render.printer import PrinterModel
     from patchsim.sticker_io import printed_rgba
 
@@ -127,15 +126,11 @@ def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mo
     write_png(out / "sticker.png", st, dpi=dpi)
     write_png(out / "sticker_as_printed.png", printed_rgba(st, printer), dpi=dpi)  # the one printing function
     write_png(out / "sign.png", sign, dpi=dpi)
-    record = {**record, "printer": printer.name, "sticker_in_gamut": round(gamut_fraction(st, printer), 4)}
-    pieces, pages = write_sticker_pdf(out / "sticker.pdf", scene, st, paper, f"patchsim {record.get('model')}")
+    pieces, pages = write_sticker_pdf(out / "sticker.pdf", scene, st, paper, title)
     area = float(mask.sum()) / float(max(sign[..., 3].astype(np.float64).sum() / 255.0, 1e-9))
-    record = {**record, "dpi": dpi, "paper": paper, "pdf_pages": pages, "sticker_area_fraction": round(area, 4),
-              "pieces": [{"label": p.label, "x_mm": round(p.x_mm, 2), "y_mm": round(p.y_mm, 2),
-                          "w_mm": round(p.w_mm, 2), "h_mm": round(p.h_mm, 2)} for p in pieces]}
-    if started is not None:
-        record["wall_s_total"] = round(time.time() - started, 2)
-    atomic_write_bytes(out / "attack.json", json.dumps(record, indent=1).encode())
-    write_curves(out / "curves.png", result.history, f"{record.get('model')} -> {record.get('target_name')}")
-    log.info("wrote sticker.png, sign.png, sticker.pdf (%d pages), attack.json, curves.png to %s", pages, out)
-    return record
+    write_curves(out / "curves.png", result.history, title)
+    log.info("wrote sticker.png, sign.png, sticker.pdf (%d pages), curves.png to %s", pages, out)
+    return ExportInfo(printer=printer.name, sticker_in_gamut=round(gamut_fraction(st, printer), 4), dpi=float(dpi),
+                      paper=paper, pdf_pages=pages, sticker_area_fraction=round(area, 4),
+                      pieces=tuple(PieceRecord(p.label, round(p.x_mm, 2), round(p.y_mm, 2), round(p.w_mm, 2),
+                                               round(p.h_mm, 2)) for p in pieces))

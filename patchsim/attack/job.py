@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
-
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
 from patchsim.attack.export import export_attack
+from patchsim.attack.record import AttackRecord, ValidationPoint, write_attack_record
 from patchsim.errors import PatchsimError
 from patchsim.models import freeze, load, resolve_class
 from patchsim.render import Renderer
@@ -32,7 +33,7 @@ def true_class_of(scene, classes: list[str], override: str | int | None = None) 
 def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
                labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
                resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
-               progress: bool = True, sim_to_real: bool = True, **overrides) -> dict:
+               progress: bool = True, sim_to_real: bool = True, **overrides) -> AttackRecord:
     """Run an EOT attack and export it. ``target=None`` is untargeted. ``overrides`` are
     :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...).
     With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.attack.sim_to_real`)."""
@@ -56,18 +57,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name,
              "targeted" if target_idx is not None else "untargeted", clean_rate)
     result = attack.run(checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
-    record = {
-        "scene": str(scene.path), "scene_resolved": scene_to_data(scene), "model": model, "weights": weights,
-        "model_sha256": attack.model_sha256,
-        "classes": net.classes, "true_class": true_idx, "true_name": net.classes[true_idx],
-        "target": target_idx, "target_name": net.classes[target_idx] if target_idx is not None else None,
-        "config": cfg.to_dict(), "seed": cfg.seed, "steps_run": result.steps, "stopped_early": result.stopped_early,
-        "wall_s_optimise": round(result.wall_s, 2), "validation_size": cfg.val_size,
-        "validation_clean_success": clean_rate, "validation_curve": result.history,
-        "final_success": result.final_success, "printer_profile": pm.to_dict(),
-        "photos": {"attacker": cfg.real_photos if cfg.real_fraction > 0 else None,
-                   "attacker_signs": len(real) if real is not None else 0},
-    }
+    table = None
     if sim_to_real:
         from patchsim.attack.export import print_images
         from patchsim.attack.sim_to_real import format_table
@@ -75,9 +65,24 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
 
         dpi_2k = 2048 * 0.0254 / scene.sign.size_m  # the sticker at about 2048 px across: finer than any photo
         small = print_images(scene, result.sticker, attack.clean, cfg.mode, dpi_2k)[0]
-        record["sim_to_real"] = table_of(attack, result.sticker, small, pm)
-        log.info("sim-to-real:\n%s", format_table(record["sim_to_real"]))
-    record = export_attack(out, scene, result, attack.clean, cfg.mode, record, dpi=dpi, paper=paper, started=t0,
-                           printer=pm)
-    log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps, record["wall_s_total"])
+        table = table_of(attack, result.sticker, small, pm)
+        log.info("sim-to-real:\n%s", format_table(table))
+    target_name = net.classes[target_idx] if target_idx is not None else None
+    info = export_attack(out, scene, result, attack.clean, cfg.mode, dpi=dpi, paper=paper, printer=pm,
+                         title=f"{model} -> {target_name or 'untargeted'}")
+    record = AttackRecord(
+        scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,
+        model_sha256=attack.model_sha256, classes=tuple(net.classes), true_class=true_idx,
+        true_name=net.classes[true_idx], target=target_idx, target_name=target_name, config=cfg, seed=cfg.seed,
+        steps_run=result.steps, stopped_early=result.stopped_early, wall_s_optimise=round(result.wall_s, 2),
+        validation_size=cfg.val_size, validation_clean_success=clean_rate,
+        validation_curve=tuple(ValidationPoint(**h) for h in result.history), final_success=result.final_success,
+        printer_profile=pm.to_dict(),
+        photos={"attacker": cfg.real_photos if cfg.real_fraction > 0 else None,
+                "attacker_signs": len(real) if real is not None else 0},
+        sim_to_real=table, **{f.name: getattr(info, f.name) for f in dataclasses.fields(info)},
+        wall_s_total=round(time.time() - t0, 2))
+    write_attack_record(out / "attack.json", record)
+    log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps,
+             record.wall_s_total)
     return record

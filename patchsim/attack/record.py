@@ -1,21 +1,154 @@
-"""An attack's output folder read back as one record: what ``patchsim evaluate DIR`` and ``patchsim print
-DIR`` need, without naming the scene, from any working directory."""
+"""The attack record (attack.json) and an attack's output folder read back: what ``patchsim evaluate DIR``,
+``patchsim print DIR`` and ``--resume`` need, without naming the scene, from any working directory.
+
+:class:`AttackRecord` round-trips: ``read_attack_record(p) == record`` for a record written by
+:func:`write_attack_record`."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from patchsim.attack.config import AttackConfig
 from patchsim.errors import PatchsimError
-from patchsim.scene import Scene, load_scene, parse_scene
+from patchsim.records import from_data, to_data
+from patchsim.scene import Scene, parse_scene
+
+
+@dataclass(frozen=True)
+class ValidationPoint:
+    """The optimiser's validation at ``step``: targeted (or untargeted) ``success`` on the validation
+    conditions, training ``loss``, ``wall_s`` seconds since the start."""
+
+    step: int
+    success: float
+    loss: float
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class PieceRecord:
+    """A printed sticker piece: ``label`` and its bounding box on the face, millimetres from the face
+    square's top-left corner."""
+
+    label: str
+    x_mm: float
+    y_mm: float
+    w_mm: float
+    h_mm: float
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """What exporting wrote: the ``printer`` assumed, the fraction of sticker.png's pixels in its gamut,
+    the print ``dpi`` and ``paper``, the PDF's pages, the sticker's area as a fraction of the face, and
+    its pieces."""
+
+    printer: str
+    sticker_in_gamut: float
+    dpi: float
+    paper: str
+    pdf_pages: int
+    sticker_area_fraction: float
+    pieces: tuple[PieceRecord, ...]
+
+
+@dataclass(frozen=True)
+class PhotoSetScore:
+    """One scoring photo set in the sim-to-real table: signs scored and skipped, read correctly clean,
+    success raw / relit (fractions of signs), REAP's ASR relit, fooled counts; or only ``missing`` (why
+    the set was not scored)."""
+
+    signs: int | None = None
+    skipped: int | None = None
+    clean_correct: int | None = None
+    raw: float | None = None
+    relit: float | None = None
+    relit_asr: float | None = None
+    raw_fooled: int | None = None
+    relit_fooled: int | None = None
+    missing: str | None = None
+
+
+@dataclass(frozen=True)
+class SimToReal:
+    """The same sticker four ways (see :mod:`patchsim.attack.sim_to_real`): held-out renders, the
+    independent simulator (``independent_protocol`` driveby | grid, None when the scene has neither),
+    and each scoring photo set."""
+
+    held_out_renders: float
+    independent_protocol: str | None
+    independent_simulator: float | None
+    photos: dict[str, PhotoSetScore]
+    note: str
+
+
+@dataclass(frozen=True)
+class AttackRecord:
+    """attack.json. ``scene``: the scene file; ``scene_resolved``: the whole scene as scene-file data
+    (:func:`patchsim.scene.scene_to_data`, what :meth:`scene_object` loads); the model by name, weights
+    file and ``model_sha256`` (:func:`patchsim.models.fingerprint`); class indices and names; the
+    configuration; the optimiser's run and validation curve; the printer profile; the attacker photos;
+    the sim-to-real table (None when skipped); then what exporting wrote (:class:`ExportInfo`'s fields)
+    and the wall time up to writing the record."""
+
+    scene: str
+    scene_resolved: dict[str, Any]
+    model: str
+    weights: str | None
+    model_sha256: str
+    classes: tuple[str, ...]
+    true_class: int
+    true_name: str
+    target: int | None
+    target_name: str | None
+    config: AttackConfig
+    seed: int
+    steps_run: int
+    stopped_early: bool
+    wall_s_optimise: float
+    validation_size: int
+    validation_clean_success: float
+    validation_curve: tuple[ValidationPoint, ...]
+    final_success: float
+    printer_profile: dict[str, Any]
+    photos: dict[str, Any]
+    sim_to_real: SimToReal | None
+    printer: str
+    sticker_in_gamut: float
+    dpi: float
+    paper: str
+    pdf_pages: int
+    sticker_area_fraction: float
+    pieces: tuple[PieceRecord, ...]
+    wall_s_total: float | None = None
+
+    def scene_object(self) -> Scene:
+        """The scene exactly as the attack used it."""
+        return parse_scene(self.scene_resolved, self.scene)
+
+
+def write_attack_record(path: str | Path, record: AttackRecord) -> None:
+    """Write attack.json atomically."""
+    from patchsim.imageio import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), json.dumps(to_data(record), indent=1).encode())
+
+
+def read_attack_record(path: str | Path) -> AttackRecord:
+    """Load attack.json as an :class:`AttackRecord`; unreadable, or not a complete record of this
+    version: a one-line error naming the file and the field."""
+    return from_data(AttackRecord, read_attack_json(Path(path)), str(path))
 
 
 @dataclass(frozen=True)
 class AttackDir:
     """``scene`` exactly as the attack used it; ``sticker`` the path of sticker.png; ``model`` and
     ``weights`` as given to the attack; ``target`` its target class name (None: untargeted); ``printer``
-    the printer spec to evaluate with (``inkjet``, ``identity`` or a profile path)."""
+    the printer spec to evaluate with (``inkjet``, ``identity`` or a profile path); ``record`` the whole
+    attack record."""
 
     path: Path
     scene: Scene
@@ -24,6 +157,7 @@ class AttackDir:
     weights: str | None
     target: str | None
     printer: str
+    record: AttackRecord
 
 
 def is_attack_dir(p: str | Path) -> bool:
@@ -52,25 +186,16 @@ def target_of_sticker(sticker_path: str | Path) -> str | None:
 
 
 def load_attack_dir(p: str | Path) -> AttackDir:
-    """Read ``attack.json`` and ``sticker.png`` of an attack folder; a missing or unreadable record is a
-    one-line error."""
+    """Read ``attack.json`` (:class:`AttackRecord`) and find ``sticker.png`` of an attack folder; a
+    missing, unreadable or incomplete record is a one-line error."""
     d = Path(p)
     meta_path = d / "attack.json"
     if not meta_path.is_file():
         raise PatchsimError(f"{d} is not an attack output folder: attack.json missing")
-    meta = read_attack_json(meta_path)
-    resolved = meta.get("scene_resolved")
-    if isinstance(resolved, dict) and "sign" in resolved:
-        scene = parse_scene(resolved, str(meta.get("scene") or meta_path))
-    elif meta.get("scene"):
-        scene = load_scene(meta["scene"])
-    else:
-        raise PatchsimError(f"{meta_path}: the attack record names no scene")
+    rec = read_attack_record(meta_path)
     sticker = d / "sticker.png"
     if not sticker.is_file():
         raise PatchsimError(f"{d}: sticker.png missing")
-    prof = meta.get("printer_profile")
-    name = prof.get("name") if isinstance(prof, dict) else None
+    name = rec.printer_profile.get("name")
     printer = name if name in ("inkjet", "identity") or (name and Path(name).is_file()) else "inkjet"
-    return AttackDir(d, scene, sticker, str(meta.get("model") or "gtsrb-cnn"), meta.get("weights"),
-                     meta.get("target_name"), printer)
+    return AttackDir(d, rec.scene_object(), sticker, rec.model, rec.weights, rec.target_name, printer, rec)

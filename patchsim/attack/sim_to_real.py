@@ -15,6 +15,7 @@ import logging
 import numpy as np
 import torch
 
+from patchsim.attack.record import PhotoSetScore, SimToReal
 from patchsim.protocol import Goal
 from patchsim.photo.sources import NAMED
 
@@ -53,8 +54,8 @@ def independent_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed
 
 
 def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, model, goal: Goal, sign: str,
-                  margin: float) -> dict:
-    """{signs, clean_fooled, raw, relit, relit_asr, ...} of one scoring set, or {"missing": reason}."""
+                  margin: float) -> PhotoSetScore:
+    """The score of one scoring set (only ``missing``, the reason, when its data is absent)."""
     from patchsim.errors import PatchsimError
     from patchsim.photo.photo_score import PhotoScorer, summarise
     from patchsim.photo.sources import photo_source
@@ -62,15 +63,15 @@ def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, mo
     try:
         signs = photo_source(source)
     except PatchsimError as e:
-        return {"missing": str(e)}
+        return PhotoSetScore(missing=str(e))
     records, skipped, _ = PhotoScorer(sticker_rgba, printed, model, goal, sign, "tone", margin).score(signs)
     s = summarise(records, model.classes[goal.true_class])
-    return {"signs": s["signs"], "skipped": len(skipped), "clean_correct": s["clean_correct"],
-            "raw": s["raw_success"], "relit": s["relit_success"], "relit_asr": s["relit_asr"],
-            "raw_fooled": s["raw_fooled"], "relit_fooled": s["relit_fooled"]}
+    return PhotoSetScore(signs=s["signs"], skipped=len(skipped), clean_correct=s["clean_correct"], raw=s["raw_success"],
+                         relit=s["relit_success"], relit_asr=s["relit_asr"], raw_fooled=s["raw_fooled"],
+                         relit_fooled=s["relit_fooled"])
 
 
-def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer, sources=SCORING_SETS) -> dict:
+def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer, sources=SCORING_SETS) -> SimToReal:
     """The table for an attack's result: ``sticker`` ``(1, 3, N, N)`` as optimised, ``sticker_rgba``
     the exported sticker.png (uint8 RGBA over the face square), ``printer`` the attack's printer."""
     import cv2
@@ -83,26 +84,24 @@ def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer
         else sticker_rgba
     printed = printed_rgba(small, printer)
     ind = independent_success(attack.scene, model, goal, printed)
-    table = {"held_out_renders": held_out_success(attack, sticker),
-             "independent_protocol": ind[0] if ind else None,
-             "independent_simulator": ind[1] if ind else None, "photos": {}}
-    for src in sources:
-        table["photos"][src] = photo_success(src, small, printed, model, goal, attack.scene.sign.class_name,
-                                             attack.scene.crop.margin)
-    table["note"] = ("held-out: 512 EOT renders of seed 424242; drive-by: independent simulator, printed sticker; "
-                     "photos: scoring sets only (never the optimiser's attacker photos); raw = sticker.png pasted "
-                     "as is, relit = printed, relit with each sign's light (tone) and blurred like the photo")
-    return table
+    photos = {src: photo_success(src, small, printed, model, goal, attack.scene.sign.class_name, attack.scene.crop.margin)
+              for src in sources}
+    return SimToReal(
+        held_out_renders=held_out_success(attack, sticker), independent_protocol=ind[0] if ind else None,
+        independent_simulator=ind[1] if ind else None, photos=photos,
+        note=("held-out: 512 EOT renders of seed 424242; drive-by: independent simulator, printed sticker; "
+              "photos: scoring sets only (never the optimiser's attacker photos); raw = sticker.png pasted "
+              "as is, relit = printed, relit with each sign's light (tone) and blurred like the photo"))
 
 
-def format_table(t: dict) -> str:
+def format_table(t: SimToReal) -> str:
     """The table as text lines for the log and the CLI."""
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    lines = [f"held-out renders {pct(t['held_out_renders'])}, {t['independent_protocol'] or 'no drive-by or grid'} "
-             f"(independent simulator) {pct(t['independent_simulator'])}"]
-    for src, r in t["photos"].items():
-        if "missing" in r:
-            lines.append(f"{src}: not scored ({r['missing']})")
+    lines = [f"held-out renders {pct(t.held_out_renders)}, {t.independent_protocol or 'no drive-by or grid'} "
+             f"(independent simulator) {pct(t.independent_simulator)}"]
+    for src, r in t.photos.items():
+        if r.missing is not None:
+            lines.append(f"{src}: not scored ({r.missing})")
         else:
-            lines.append(f"{src}: {r['signs']} signs, raw {pct(r['raw'])}, relit {pct(r['relit'])}")
+            lines.append(f"{src}: {r.signs} signs, raw {pct(r.raw)}, relit {pct(r.relit)}")
     return "\n".join(lines)
