@@ -81,7 +81,7 @@ def main() -> None:
     cfg = AttackConfig(target=target, true_class=14, steps=10**6, batch=32, val_size=16, val_every=10**9,
                        checkpoint_every=10**9, loss="margin", tv_weight=0.02, lr=0.2, lr_floor=1.0,
                        face_resolution=128, seed=0)
-    attack = EOTAttack(scene, Renderer.from_scene(scene, face_resolution=128), model, cfg)
+    attack = EOTAttack(scene, model, cfg)
     g = torch.Generator().manual_seed(0)
     w = attack.init_params(g)
     opt = torch.optim.Adam([w], lr=cfg.lr)

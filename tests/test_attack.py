@@ -11,7 +11,6 @@ from patchsim.attack.pdf import PAPERS_MM, Sheet, write_pieces_pdf
 from patchsim.attack.pieces import find_pieces
 from patchsim.errors import PatchsimError
 from patchsim.models import freeze, load
-from patchsim.render import Renderer
 from patchsim.signs import draw_face
 
 from conftest import SHARED
@@ -28,7 +27,7 @@ def _attack(scene, **kw):
     model, target, true = _model()
     cfg = AttackConfig(**{"target": target, "true_class": true, "steps": 30, "batch": 8, "val_size": 16,
                           "val_every": 10, "face_resolution": 64, "seed": 3, **kw})
-    return EOTAttack(scene, Renderer.from_scene(scene, face_resolution=64), model, cfg)
+    return EOTAttack(scene, model, cfg)
 
 
 def test_sticker_never_changes_pixels_outside_mask(driveby_scene):
@@ -105,7 +104,7 @@ def test_resumed_run_matches_uninterrupted(driveby_scene, tmp_path):
     model, _, _ = _model()
     with torch.no_grad():
         next(model.parameters()).add_(0.01)  # another model: same architecture and classes, other weights
-    other = EOTAttack(driveby_scene, Renderer.from_scene(driveby_scene, face_resolution=64), model, c.cfg)
+    other = EOTAttack(driveby_scene, model, c.cfg)
     assert other.model_sha256 != c.model_sha256
     with pytest.raises(PatchsimError, match="another model"):
         other.run(checkpoint=ck, resume=True, progress=False)
@@ -168,16 +167,18 @@ def test_clean_face_palette_is_printable():
     assert float(nps_loss(face, load_palette(), torch.ones(1, 1, 64, 64))) < 0.15
 
 
-def test_poster_mode_leaves_the_callers_renderer_alone(driveby_scene):
+def test_attack_renderer_follows_the_config(driveby_scene):
+    """The sticker's resolution is the config's alone; poster mode sticks the whole face."""
     from patchsim.models import freeze, load
 
-    r = Renderer.from_scene(driveby_scene, face_resolution=32)
-    before = r.sticker_mask.clone()
-    att = EOTAttack(driveby_scene, r, freeze(load("gtsrb-cnn")), AttackConfig(mode="poster", target=5, steps=1,
-                                                                               batch=2, val_size=2, face_resolution=32))
-    assert torch.equal(r.sticker_mask, before)
-    assert torch.equal(att.renderer.sticker_mask, (r.face[:, 3:] > 0).float())
-    assert att.renderer.face is r.face  # the rest is shared, not copied
+    net = freeze(load("gtsrb-cnn"))
+    poster = EOTAttack(driveby_scene, net, AttackConfig(mode="poster", target=5, steps=1, batch=2, val_size=2,
+                                                        face_resolution=32))
+    assert poster.renderer.face_resolution == 32 and poster.init_params(torch.Generator()).shape[-1] == 32
+    assert torch.equal(poster.renderer.sticker_mask, (poster.renderer.face[:, 3:] > 0).float())
+    sticker = EOTAttack(driveby_scene, net, AttackConfig(target=5, steps=1, batch=2, val_size=2, face_resolution=48))
+    assert sticker.renderer.face_resolution == 48
+    assert 0 < float(sticker.renderer.sticker_mask.mean()) < 0.5  # the scene's sticker region only
 
 
 def test_attack_options_come_from_the_config_dataclass():

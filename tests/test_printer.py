@@ -86,11 +86,10 @@ def test_attack_sticker_is_inside_the_printer_gamut(driveby_scene):
     from patchsim.attack.config import AttackConfig
     from patchsim.attack.eot import EOTAttack
     from patchsim.models import freeze, load
-    from patchsim.render import Renderer
 
     cfg = AttackConfig(target=5, steps=1, batch=2, val_size=2, face_resolution=32)
-    r = Renderer.from_scene(driveby_scene, face_resolution=32, printer=inkjet_printer())
-    att = EOTAttack(driveby_scene, r, freeze(load("gtsrb-cnn")), cfg)
+    att = EOTAttack(driveby_scene, freeze(load("gtsrb-cnn")), cfg, printer=inkjet_printer())
+    r = att.renderer
     w = (torch.randn(1, 3, 32, 32) * 3).requires_grad_()
     st = att.sticker_from_params(w)
     assert r.printer.in_gamut(st).all()

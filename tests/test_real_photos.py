@@ -128,14 +128,12 @@ def test_attack_mixes_real_photos_and_reports_sim_to_real(driveby_scene, photo_f
     from patchsim.attack.export import print_images
     from patchsim.attack.sim_to_real import sim_to_real
     from patchsim.models import freeze, load
-    from patchsim.render import Renderer
     from patchsim.render.printer import inkjet_printer
 
     cfg = AttackConfig(target=5, steps=2, batch=4, val_size=4, face_resolution=32, real_photos=str(photo_folder),
                        real_fraction=0.5)
-    r = Renderer.from_scene(driveby_scene, face_resolution=32, printer=inkjet_printer())
     real = prepare_real_photos(str(photo_folder), 32, driveby_scene.crop.margin)
-    att = EOTAttack(driveby_scene, r, freeze(load("gtsrb-cnn")), cfg, real=real)
+    att = EOTAttack(driveby_scene, freeze(load("gtsrb-cnn")), cfg, printer=inkjet_printer(), real=real)
     assert att.n_real == 2
     res = att.run(progress=False)
     rgba = print_images(driveby_scene, res.sticker, att.clean, "sticker", 60.0)[0]

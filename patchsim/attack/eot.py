@@ -78,13 +78,14 @@ def draw_visible(scene: Scene, renderer: Renderer, n: int, g: torch.Generator) -
 
 
 class EOTAttack:
-    """Optimises a sticker for ``model`` on ``scene``. ``objective`` maps logits to a loss (default from
-    the config); the renderer and model are used as given (the model must be differentiable)."""
+    """Optimises a sticker for ``model`` (differentiable, used as given) on ``scene``. The renderer is
+    built here from the scene, ``cfg.face_resolution`` and ``printer`` (a :class:`PrinterModel`; None:
+    identity), so the sticker's resolution is held by the config alone. ``objective`` maps logits to a
+    loss (default from the config); ``real``: prepared attacker photos when ``cfg.real_fraction > 0``."""
 
-    def __init__(self, scene: Scene, renderer: Renderer, model: torch.nn.Module, cfg: AttackConfig,
+    def __init__(self, scene: Scene, model: torch.nn.Module, cfg: AttackConfig, printer=None,
                  objective: Objective | None = None, real=None):
-        if renderer.face_resolution != cfg.face_resolution:
-            raise PatchsimError(f"renderer face resolution {renderer.face_resolution} != config {cfg.face_resolution}")
+        renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=printer)
         h, w = model.input_size
         if h != w:
             raise PatchsimError(f"model input must be square for sign crops, got {h}x{w}")
@@ -108,7 +109,7 @@ class EOTAttack:
         self.clean = face
         if cfg.mode == "poster":
             self.mask = (renderer.face[:, 3:] > 0).float()
-            self.renderer = renderer = renderer.with_sticker_mask(self.mask)  # the caller's renderer is left as it is
+            self.renderer = renderer = renderer.with_sticker_mask(self.mask)  # the whole face is the sticker
         else:
             self.mask = renderer.sticker_mask
         if float(self.mask.sum()) == 0:

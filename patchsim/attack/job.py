@@ -13,7 +13,6 @@ from patchsim.attack.export import export_attack
 from patchsim.attack.record import AttackRecord, ValidationPoint, write_attack_record
 from patchsim.errors import PatchsimError
 from patchsim.models import freeze, load, resolve_class
-from patchsim.render import Renderer
 from patchsim.render.printer import printer_from_spec
 from patchsim.scene import load_scene, scene_to_data
 
@@ -45,13 +44,12 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     cfg = AttackConfig.from_dict({**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx,
                                   "true_class": true_idx})
     pm = printer_from_spec(printer)
-    renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=pm)
     real = None
     if cfg.real_fraction > 0:
         from patchsim.attack.real_photos import prepare_real_photos
 
         real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin)
-    attack = EOTAttack(scene, renderer, net, cfg, real=real)
+    attack = EOTAttack(scene, net, cfg, printer=pm, real=real)
     out = Path(out)
     clean_rate, _ = attack.score(None, attack.val_cond)
     log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name,
