@@ -28,12 +28,23 @@ class Goal:
         return pred == self.target if self.target is not None else pred != self.true_class
 
     @classmethod
-    def from_classes(cls, classes: list[str], true_class: str | int, target: str | int | None = None) -> "Goal":
+    def from_classes(cls, classes: list[str], true_class: str | int, target: str | int | None = None,
+                     true_what: str = "true class") -> "Goal":
         """The goal for a model's ``classes``: ``true_class`` and ``target`` (None: untargeted) by name or
-        index, each checked (a one-line error names the unknown class)."""
+        index, each checked (a one-line error names the unknown class, the true one as ``true_what``)."""
         from patchsim.models.classes import resolve_class
 
-        return cls(resolve_class(classes, true_class), resolve_class(classes, target) if target is not None else None)
+        return cls(resolve_class(classes, true_class, true_what),
+                   resolve_class(classes, target, "target") if target is not None else None)
+
+    @classmethod
+    def for_scene(cls, scene, classes: list[str], target: str | int | None = None,
+                  true_class: str | int | None = None) -> "Goal":
+        """The goal on ``scene``: its sign's class (or ``true_class`` when given) against ``target``."""
+        if true_class is not None:
+            return cls.from_classes(classes, true_class, target, "--true-class")
+        return cls.from_classes(classes, scene.sign.class_name, target,
+                                "the scene's sign class (pass --true-class to name another)")
 
 
 def square_box(corners: np.ndarray, margin: float, jitter_x: float = 0.0, jitter_y: float = 0.0,

@@ -11,22 +11,12 @@ from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
 from patchsim.attack.export import export_attack
 from patchsim.attack.record import AttackRecord, ValidationPoint, write_attack_record
-from patchsim.errors import PatchsimError
-from patchsim.models import freeze, load, resolve_class
+from patchsim.models import freeze, load
+from patchsim.protocol import Goal
 from patchsim.render.printer import printer_from_spec
 from patchsim.scene import load_scene, scene_to_data
 
 log = logging.getLogger(__name__)
-
-
-def true_class_of(scene, classes: list[str], override: str | int | None = None) -> int:
-    """The model's index of the scene's sign class (or of ``override``)."""
-    if override is not None:
-        return resolve_class(classes, override)
-    name = scene.sign.class_name
-    if name not in classes:
-        raise PatchsimError(f"the scene's sign class {name!r} is not among the model's classes; pass --true-class")
-    return classes.index(name)
 
 
 def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
@@ -39,8 +29,8 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     t0 = time.time()
     scene = load_scene(scene_path)
     net = freeze(load(model, weights=weights, labels=labels))
-    true_idx = true_class_of(scene, net.classes, true_class)
-    target_idx = resolve_class(net.classes, target) if target is not None else None
+    goal = Goal.for_scene(scene, net.classes, target, true_class)
+    true_idx, target_idx = goal.true_class, goal.target
     cfg = AttackConfig.from_dict({**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx,
                                   "true_class": true_idx})
     pm = printer_from_spec(printer)

@@ -58,9 +58,7 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True) -
     pm = printer_from_spec(req.printer)
     edges = bin_edges(scene, req.mode)  # also: the scene has the mode's section
     model = freeze(load(req.model, weights=req.weights, labels=req.labels))
-    if scene.sign.class_name not in model.classes:
-        raise PatchsimError(f"the scene's sign class {scene.sign.class_name!r} is not among the model's classes")
-    goal = Goal.from_classes(model.classes, scene.sign.class_name, req.target)
+    goal = Goal.for_scene(scene, model.classes, req.target)
     sticker_rgba = printed_rgba(load_sticker_rgba(req.sticker), pm) if req.sticker else None
     g = torch.Generator().manual_seed(req.seed)
     if req.mode == "driveby":

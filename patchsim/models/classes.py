@@ -25,22 +25,23 @@ LISA_CLASSES = [
 ]
 
 
-def resolve_class(classes: Sequence[str], cls: str | int) -> int:
-    """Index of ``cls`` (a name, an integer id, or a digit string) in ``classes``.
+def resolve_class(classes: Sequence[str], cls: str | int, what: str = "class") -> int:
+    """Index of ``cls`` (a name, an integer id, or a digit string) in ``classes``. ``what`` names it in
+    the error (``class``, ``target``, ``--sign``, ``the scene's sign class``).
 
     Raises PatchsimError listing the valid names when unknown or out of range."""
     if isinstance(cls, bool):
-        raise PatchsimError(f"class must be a name or an id, got {cls!r}")
+        raise PatchsimError(f"{what} must be a class name or an id, got {cls!r}")
     if isinstance(cls, str) and cls.strip().lstrip("-").isdigit():
         cls = int(cls)
     if isinstance(cls, int):
         if 0 <= cls < len(classes):
             return cls
-        raise PatchsimError(f"class id {cls} out of range 0..{len(classes) - 1}; valid classes: "
+        raise PatchsimError(f"{what} id {cls} out of range 0..{len(classes) - 1}; valid classes: "
                             + ", ".join(f"{i}={n}" for i, n in enumerate(classes)))
     if cls in classes:
         return list(classes).index(cls)
-    raise PatchsimError(f"unknown class {cls!r}; valid classes: {', '.join(classes)}")
+    raise PatchsimError(f"{what} {cls!r} is not among the model's classes; valid classes: {', '.join(classes)}")
 
 
 def read_labels(path: str | Path) -> list[str]:

@@ -43,12 +43,10 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     if st is not None and st.shape[0] > 2048:  # a 300-DPI print image is far finer than any photo of it
         st = cv2.resize(st, (2048, 2048), interpolation=cv2.INTER_AREA)
     model = freeze(load(model_name, weights=weights, labels=labels))
-    if sign not in model.classes:
-        raise PatchsimError(f"--sign {sign!r} is not among the model's classes: {', '.join(model.classes)}")
     if target is None and sticker:  # the attack's target, when the sticker lies in an attack folder and the model has it
         guess = target_of_sticker(sticker)
         target = guess if guess in model.classes else None
-    goal = Goal.from_classes(model.classes, sign, target)
+    goal = Goal.from_classes(model.classes, sign, target, "--sign")
     scorer = PhotoScorer(st, printed_rgba(st, pm) if st is not None else None, model, goal, sign, relight, margin)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,7 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
               margin: float = 0.1, fps: float | None = None) -> dict:
     """Score real footage; writes metrics.json, frames.csv, crops.png, filters.png and report.html."""
     model = load(model_name, weights=weights, labels=labels)
-    if sign not in model.classes:
-        raise PatchsimError(f"sign class {sign!r} is not among the model's classes: {', '.join(model.classes)}")
-    goal = Goal.from_classes(model.classes, sign, target)
+    goal = Goal.from_classes(model.classes, sign, target, "--sign")
     corners = load_corners(corners_file) if corners_file else None
     if fps is None:
         vids = [s for s in sources if Path(s).suffix.lower() in VIDEO_SUFFIXES]
