@@ -55,8 +55,8 @@ def held_out(scene_name: str, sticker_png: Path, model_name: str, target: str, n
 
 def row(rec: AttackRecord) -> dict:
     t = rec.sim_to_real
-    out = {"steps": rec.steps_run, "wall_s": rec.wall_s_total, "area": rec.sticker_area_fraction,
-           "in_gamut": rec.sticker_in_gamut, "validation": rec.final_success,
+    out = {"steps": rec.steps_run, "wall_s": rec.wall_s_total, "area": rec.export.sticker_area_fraction,
+           "in_gamut": rec.export.sticker_in_gamut, "validation": rec.final_success,
            "held_out": t.held_out_renders if t else None, "independent": t.independent_simulator if t else None,
            "protocol": t.independent_protocol if t else None}
     for src, r in (t.photos.items() if t else ()):

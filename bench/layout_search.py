@@ -82,7 +82,7 @@ def main() -> None:
                 mask = sticker_mask(load_scene(str(path)), 128)[None]
                 crops = composite_real(photos, torch.arange(len(photos)), printed, mask)
                 real = float((net(crops).argmax(1) == net.classes.index(a.target)).float().mean())
-            print(f"{name:12s} rects {rects}  area {100 * rec.sticker_area_fraction:.1f}%  "
+            print(f"{name:12s} rects {rects}  area {100 * rec.export.sticker_area_fraction:.1f}%  "
                   f"validation {100 * rec.final_success:.1f}%  selection {100 * sel:.1f}%  "
                   f"attacker photos {100 * real:.1f}%  {time.time() - t:.0f} s", flush=True)
 

@@ -129,7 +129,7 @@ def _cmd_attack(args) -> int:
                      printer=args.printer, dpi=args.dpi, paper=args.paper, sim_to_real=not args.no_sim_to_real,
                      **overrides)
     print(f"validation success {100 * rec.final_success:.1f}% after {rec.steps_run} steps; "
-          f"sticker area {100 * rec.sticker_area_fraction:.1f}% of the face; outputs in {args.out}")
+          f"sticker area {100 * rec.export.sticker_area_fraction:.1f}% of the face; outputs in {args.out}")
     if rec.sim_to_real is not None:
         from patchsim.attack.sim_to_real import format_table
 

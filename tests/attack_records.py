@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from patchsim.attack.config import AttackConfig
-from patchsim.attack.record import AttackRecord, PieceRecord, ValidationPoint, write_attack_record
+from patchsim.attack.record import AttackRecord, ExportInfo, PieceRecord, ValidationPoint, write_attack_record
 from patchsim.imageio import write_png
 from patchsim.scene import scene_to_data
 
@@ -19,8 +19,8 @@ def attack_record(scene, model: str = "gtsrb-cnn", target: str | None = None, sc
         wall_s_optimise=0.5, validation_size=256, validation_clean_success=0.0,
         validation_curve=(ValidationPoint(2, 0.25, -0.1, 0.5),), final_success=0.25,
         printer_profile={"name": "inkjet"}, photos={"attacker": None, "attacker_signs": 0}, sim_to_real=None,
-        printer="inkjet", sticker_in_gamut=1.0, dpi=300.0, paper="A4", pdf_pages=2, sticker_area_fraction=0.1,
-        pieces=(PieceRecord("A", 10.0, 20.0, 100.0, 50.0),), wall_s_total=1.0)
+        export=ExportInfo("inkjet", 1.0, 300.0, "A4", 2, 0.1, (PieceRecord("A", 10.0, 20.0, 100.0, 50.0),)),
+        wall_s_total=1.0)
 
 
 def write_attack_dir(d: Path, scene, sticker_rgba: np.ndarray, **kw) -> Path:

@@ -108,7 +108,7 @@ def test_attack_command_writes_printable_sticker(tmp_path, capsys):
     assert main(["attack", "stop_driveby", "--steps", "2", "--batch", "4", "--dpi", "30", "--no-sim-to-real",
                  "--out", str(out)]) == 0
     rec = json.loads((out / "attack.json").read_text())
-    assert rec["printer"] == "inkjet" and rec["sticker_in_gamut"] >= 0.99 and rec["sim_to_real"] is None
+    assert rec["export"]["printer"] == "inkjet" and rec["export"]["sticker_in_gamut"] >= 0.99 and rec["sim_to_real"] is None
     st, printed = read_image(out / "sticker.png", alpha=True), read_image(out / "sticker_as_printed.png", alpha=True)
     assert st.shape == printed.shape and np.array_equal(st[..., 3], printed[..., 3])
     a = st[..., 3] > 0
@@ -147,6 +147,10 @@ def test_evaluate_and_print_an_attack_folder_from_anywhere(tmp_path, monkeypatch
     assert (tmp_path / "again.json").read_text() == (out / "attack.json").read_text()
     assert rec.scene_object() == load_scene("stop_driveby") and len(rec.model_sha256) == 64
     assert rec.config.steps == 2 and [p.step for p in rec.validation_curve] == [2]
+    flat = json.loads((out / "attack.json").read_text())  # the previous version's layout still loads
+    flat.update(flat.pop("export"))
+    (tmp_path / "flat.json").write_text(json.dumps(flat))
+    assert read_attack_record(tmp_path / "flat.json") == rec
 
 
 def test_printed_rgba_prints_only_where_the_sticker_is():

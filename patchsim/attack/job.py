@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -68,7 +67,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         printer_profile=pm.to_dict(),
         photos={"attacker": cfg.real_photos if cfg.real_fraction > 0 else None,
                 "attacker_signs": len(real) if real is not None else 0},
-        sim_to_real=table, **{f.name: getattr(info, f.name) for f in dataclasses.fields(info)},
+        sim_to_real=table, export=info,
         wall_s_total=round(time.time() - t0, 2))
     write_attack_record(out / "attack.json", record)
     log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps,

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,8 +92,8 @@ class AttackRecord:
     (:func:`patchsim.scene.scene_to_data`, what :meth:`scene_object` loads); the model by name, weights
     file and ``model_sha256`` (:func:`patchsim.models.fingerprint`); class indices and names; the
     configuration; the optimiser's run and validation curve; the printer profile; the attacker photos;
-    the sim-to-real table (None when skipped); then what exporting wrote (:class:`ExportInfo`'s fields)
-    and the wall time up to writing the record."""
+    the sim-to-real table (None when skipped); what exporting wrote; the wall time up to writing the
+    record."""
 
     scene: str
     scene_resolved: dict[str, Any]
@@ -116,13 +117,7 @@ class AttackRecord:
     printer_profile: dict[str, Any]
     photos: dict[str, Any]
     sim_to_real: SimToReal | None
-    printer: str
-    sticker_in_gamut: float
-    dpi: float
-    paper: str
-    pdf_pages: int
-    sticker_area_fraction: float
-    pieces: tuple[PieceRecord, ...]
+    export: ExportInfo
     wall_s_total: float | None = None
 
     def scene_object(self) -> Scene:
@@ -139,8 +134,13 @@ def write_attack_record(path: str | Path, record: AttackRecord) -> None:
 
 def read_attack_record(path: str | Path) -> AttackRecord:
     """Load attack.json as an :class:`AttackRecord`; unreadable, or not a complete record of this
-    version: a one-line error naming the file and the field."""
-    return from_data(AttackRecord, read_attack_json(Path(path)), str(path))
+    version: a one-line error naming the file and the field. Records of the previous version (export
+    fields at top level) are read too."""
+    data = read_attack_json(Path(path))
+    flat = [f.name for f in dataclasses.fields(ExportInfo)]
+    if "export" not in data and all(k in data for k in flat):
+        data = {**{k: v for k, v in data.items() if k not in flat}, "export": {k: data[k] for k in flat}}
+    return from_data(AttackRecord, data, str(path))
 
 
 @dataclass(frozen=True)
