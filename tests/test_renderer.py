@@ -156,3 +156,23 @@ def test_sample_face_mip_per_image_levels():
         assert torch.equal(out[i:i + 1], sample_face(face_level(face, fp), uv[i:i + 1]))
     with pytest.raises(PatchsimError, match="footprint_px"):
         sample_face_mip(face, uv, torch.tensor([20.0]))
+
+
+def test_every_scene_range_draws_into_a_condition_field(driveby_scene):
+    """The sampler's range records name the condition fields they fill; one that does not is an error."""
+    import dataclasses
+
+    from patchsim.errors import PatchsimError
+    from patchsim.render.sampler import draw_ranges
+
+    names = set(Conditions.field_names())
+    for ranges in (driveby_scene.eot, driveby_scene.lighting, driveby_scene.effects):
+        drawn = draw_ranges(ranges, 3, torch.Generator().manual_seed(0))
+        assert set(drawn) == {f.name for f in dataclasses.fields(ranges)} and set(drawn) <= names
+
+    @dataclasses.dataclass(frozen=True)
+    class Stray:
+        fog_density: tuple = (0.0, 1.0)
+
+    with pytest.raises(PatchsimError, match="Stray.fog_density has no Conditions field"):
+        draw_ranges(Stray(), 3, torch.Generator())

@@ -30,11 +30,25 @@ def _seeds(n: int, g: torch.Generator) -> torch.Tensor:
 REALISM_FIELDS = ("black_level", "wb_red", "wb_blue")  # drawn last, and only when their range is not a point
 
 
+def draw_ranges(ranges, n: int, g: torch.Generator, skip: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """One uniform draw ``(n,)`` per field of a scene ranges record (``PoseRanges``, ``LightingRanges``,
+    ``EffectRanges``), keyed by the :class:`Conditions` field it fills: each range field names the
+    condition field it is drawn for, and a range without one is an error, not a silent drop."""
+    names = set(Conditions.field_names())
+    out = {}
+    for f in dataclasses.fields(ranges):
+        if f.name in skip:
+            continue
+        if f.name not in names:
+            raise PatchsimError(f"{type(ranges).__name__}.{f.name} has no Conditions field to draw into")
+        out[f.name] = _uniform(getattr(ranges, f.name), n, g)
+    return out
+
+
 def _environment(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
     """Lighting and camera-effect fields, drawn from the scene's ranges (the realism fields aside)."""
-    out = {f.name: _uniform(getattr(scene.lighting, f.name), n, g) for f in dataclasses.fields(scene.lighting)}
-    out.update({f.name: _uniform(getattr(scene.effects, f.name), n, g) for f in dataclasses.fields(scene.effects)
-                if f.name not in REALISM_FIELDS})
+    out = draw_ranges(scene.lighting, n, g)
+    out.update(draw_ranges(scene.effects, n, g, skip=REALISM_FIELDS))
     out["glare_u"] = _uniform((0.2, 0.8), n, g)
     out["glare_v"] = _uniform((0.2, 0.8), n, g)
     out["shadow_angle_deg"] = _uniform((0.0, 360.0), n, g)
@@ -84,7 +98,7 @@ def _check_n(n: int) -> None:
 def sample_eot(scene: Scene, n: int, generator: torch.Generator) -> Conditions:
     """``n`` independent conditions drawn uniformly from the scene's EOT, lighting and effect ranges."""
     _check_n(n)
-    pose = {f.name: _uniform(getattr(scene.eot, f.name), n, generator) for f in dataclasses.fields(scene.eot)}
+    pose = draw_ranges(scene.eot, n, generator)
     backgrounds = torch.randint(0, EOT_BACKGROUNDS, (n,), generator=generator, dtype=torch.int64)
     env, per = _environment(scene, n, generator), _per_frame(scene, n, generator)
     return Conditions(**pose, **env, **per, **_realism(scene, n, generator), background_seed=backgrounds)
