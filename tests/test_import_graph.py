@@ -67,3 +67,40 @@ def test_the_scanner_sees_lazy_imports_and_cycles():
 def test_package_import_graph_has_no_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, " -> ".join(cycle)
+
+
+# The pipeline's layers, lowest first: a module may import its own layer and those below, never above.
+LAYERS = [
+    {"errors", "checks", "imageio", "records"},  # foundations
+    {"signs", "scene"},  # what the world is
+    {"render"},  # conditions, sampling, the differentiable renderer
+    {"models", "protocol", "sticker_io"},  # what reads the images, and what counts as fooled
+    {"attack", "evaluate", "photo", "contact_sheet", "render_job"},  # stages and their jobs
+    {"cli", "patchsim"},  # the command
+]
+# Stage modules that are the pipeline's math, not jobs: they must not reach into another stage.
+STAGE_CORES = {
+    "patchsim.evaluate": {"camera_sim", "consistency", "metrics", "records", "runner", "report"},
+    "patchsim.photo": {"octagon", "placement", "relight", "detect", "colour", "chart", "locator"},
+    "patchsim.attack": {"config", "losses", "eot", "pieces", "pdf"},
+}  # attack.real_photos is the one bridge: it places attacker photos with the photo stage's placement
+
+
+def _top(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_data_flows_one_way_along_the_pipeline():
+    layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+    g = import_graph()
+    assert {_top(m) for m in g} <= set(layer), sorted({_top(m) for m in g} - set(layer))
+    upward = [f"{a} -> {b}" for a, bs in g.items() for b in bs if layer[_top(b)] > layer[_top(a)]]
+    assert not upward, upward
+    across = []
+    for a, bs in g.items():
+        pkg, _, leaf = a.rpartition(".")
+        if leaf in STAGE_CORES.get(pkg, ()):
+            across += [f"{a} -> {b}" for b in bs
+                       if layer[_top(b)] == layer[_top(a)] and _top(b) != _top(a)]
+    assert not across, across
