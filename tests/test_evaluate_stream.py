@@ -171,7 +171,7 @@ def test_drain_aborts_sinks_on_failure(tmp_path):
         yield EvaluatedFrame(recs[0], {}, {})
         raise RuntimeError("model crashed")
 
-    video = report.VideoSink(tmp_path / "driveby.mp4", 10.0, 1280)
+    video = report.VideoSink(tmp_path / "driveby.webm", 10.0, 1280)
     with pytest.raises(RuntimeError, match="model crashed"):
         drain(broken(), [report.FramesCsvSink(tmp_path / "frames.csv"), _NoViews(video)])
     assert list(tmp_path.iterdir()) == []  # neither a video nor a CSV, not even a temporary file

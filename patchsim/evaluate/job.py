@@ -29,7 +29,7 @@ class EvaluateRequest:
     """What to evaluate: ``scene``; ``sticker`` (sticker.png, the colours sent to the printer; None:
     clean only); ``model`` name with optional ``weights`` and ``labels`` files; ``target`` class name
     (None: untargeted); ``mode`` driveby | grid; ``seed`` of the sampled conditions; ``printer`` spec
-    (see :func:`patchsim.render.printer.printer_from_spec`); ``video``: write driveby.mp4 (drive-by only)."""
+    (see :func:`patchsim.render.printer.printer_from_spec`); ``video``: write driveby.webm (drive-by only)."""
 
     scene: Scene
     sticker: str | None
@@ -71,7 +71,7 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True) -
     sinks = [MetricsSink(goal, req.settings, edges, fps, speed), csv_sink,
              report.StripSink(out / "timeline.png", len(cond), model.input_size[0])]
     if req.video and req.mode == "driveby":
-        sinks.append(report.VideoSink(out / "driveby.mp4", fps, scene.camera.width))
+        sinks.append(report.VideoSink(out / "driveby.webm", fps, scene.camera.width))
     result: SequenceResult
     result, records, *_ = drain(evaluate_frames(scene, model, goal, cond, sticker_rgba, req.settings, progress), sinks)
     images = write_plots(out, records, result, req.mode)
@@ -83,7 +83,7 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True) -
         simulator="patchsim.evaluate.camera_sim (OpenCV, independent of the optimiser's renderer)")
     write_evaluation(out / "metrics.json", rec)
     report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {req.model}, {req.mode}", images,
-                      "driveby.mp4" if len(sinks) == 4 else None, metrics=result.metrics, consistency=result.consistency)
+                      "driveby.webm" if len(sinks) == 4 else None, metrics=result.metrics, consistency=result.consistency)
     log.info("attacked: %.1f%% fooled frames (clean %.1f%%) over %d frames; outputs in %s",
              100 * result.metrics["attacked"].success, 100 * result.metrics["clean"].success, len(records), out)
     return rec

@@ -8,6 +8,7 @@ import html
 import io
 import json
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -25,18 +26,30 @@ RUN_COLOURS = {"clean": "tab:green", "attacked": "tab:red"}
 
 
 class VideoSink:
-    """Sink: side-by-side clean | attacked annotated video (640x360 each half), one frame written per
-    evaluated frame as it arrives; the file appears at ``path`` only when closed."""
+    """Sink: side-by-side clean | attacked annotated video (640x360 each half), one frame encoded per
+    evaluated frame as it arrives. VP9 in WebM (PyAV's bundled libvpx), which Chromium and Firefox play
+    without proprietary codecs; the file appears at ``path`` only when closed."""
+
+    CRF = 32  # VP9 constant quality: about 1 MB per 100 frames of the drive-by
 
     def __init__(self, path: Path, fps: float, width: int):
+        import av
+
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp.mp4")
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
         self.scale = VIDEO_SIZE[0] / width
-        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * VIDEO_SIZE[0], VIDEO_SIZE[1]))
-        if not self.writer.isOpened():
-            raise PatchsimError(f"OpenCV cannot write MP4 video to {self.tmp}")
+        try:
+            self.container = av.open(str(self.tmp), "w", format="webm")
+            self.stream = self.container.add_stream("libvpx-vp9", rate=Fraction(fps).limit_denominator(1001),
+                                                    options={"deadline": "realtime", "cpu-used": "8",
+                                                             "crf": str(self.CRF), "b": "0"})
+        except (OSError, av.FFmpegError) as e:
+            raise PatchsimError(f"cannot write a VP9 video to {self.tmp}: {e}") from e
+        self.stream.width, self.stream.height, self.stream.pix_fmt = 2 * VIDEO_SIZE[0], VIDEO_SIZE[1], "yuv420p"
 
     def add(self, frame: EvaluatedFrame) -> None:
+        import av
+
         halves = []
         for run in RUNS:
             view, rf = frame.views[run], frame.record.run(run)
@@ -49,17 +62,23 @@ class VideoSink:
             cv2.putText(img, f"{frame.record.distance_m:.1f} m", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
                         cv2.LINE_AA)
             halves.append(img)
-        self.writer.write(cv2.cvtColor(np.concatenate(halves, 1), cv2.COLOR_RGB2BGR))
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.concatenate(halves, 1)), format="rgb24")
+        for packet in self.stream.encode(picture):
+            self.container.mux(packet)
 
     def close(self) -> Path:
-        self.writer.release()
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
         os.chmod(self.tmp, 0o644)
         os.replace(self.tmp, self.path)
         return self.path
 
     def abort(self) -> None:
-        self.writer.release()
-        self.tmp.unlink(missing_ok=True)
+        try:
+            self.container.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 class FramesCsvSink:
@@ -189,7 +208,7 @@ def plot_filters(path: Path, metrics: dict[str, SequenceMetrics]) -> None:
     ax.set_xticks(x, labels)
     ax.set_ylabel("fooled frames (%)")
     ax.set_ylim(0, 100)
-    ax.legend()
+    ax.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)  # above the bars, never on them
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -209,7 +228,7 @@ def write_strip(path: Path, thumbs: list[tuple[FrameRecord, dict[str, np.ndarray
             cv2.putText(bar, f"{rec.distance_m:.1f} m  {rf.conf:.2f}", (3, 28), cv2.FONT_HERSHEY_SIMPLEX,
                         0.38, (0, 0, 0), 1, cv2.LINE_AA)
             col.append(np.concatenate([img, bar], 0))
-        tiles.append(np.concatenate(col, 0))
+        tiles.append(np.pad(np.concatenate(col, 0), ((0, 0), (0, 3), (0, 0)), constant_values=255))  # a gap between frames
     write_png(path, np.concatenate(tiles, 1))
 
 
@@ -250,15 +269,34 @@ def write_html(path: Path, title: str, images: list[str], video: str | None = No
     _write_page(path, title, head, rows, images, video, note, rows_file)
 
 
+CAPTIONS = {
+    "success_vs_distance.png": "Fooled frames against distance, clean and attacked (equal distance bins).",
+    "heatmap.png": "Attacked: fooled frames per distance and viewing angle.",
+    "filters.png": "Fooled frames per frame, after the k-of-n majority filter and after the EMA a tracker would run.",
+    "timeline.png": "Eight frames of the sequence: the detector crops, clean (top) and attacked (bottom), with the "
+                    "model's reading, distance and confidence.",
+    "contact_sheet.png": "Every scored sign: the photo's crop clean, with the sticker pasted raw, and printed and relit.",
+    "crops.png": "The detector crops of the scored frames with the model's reading.",
+}
+
+
 def _write_page(path: Path, title: str, head: str, rows: list[str], images: list[str], video: str | None,
                 note: str, rows_file: str) -> None:
-    imgs = "".join(f'<figure><img src="{html.escape(i)}"><figcaption>{html.escape(i)}</figcaption></figure>' for i in images)
-    vid = f'<video src="{html.escape(video)}" controls width="960"></video>' if video else ""
+    """The page: title, note, the summary table first, then the video and the figures, each captioned
+    (:data:`CAPTIONS`, else the file name)."""
+    imgs = "".join(f'<figure><img src="{html.escape(i)}" alt="{html.escape(i)}"><figcaption>'
+                   f'{html.escape(CAPTIONS.get(i, i))} <span class="file">({html.escape(i)})</span></figcaption></figure>'
+                   for i in images)
+    vid = (f'<figure><video src="{html.escape(video)}" controls preload="metadata" width="960"></video><figcaption>'
+           f'The simulated approach, clean (left) and attacked (right): box green when read right, red when '
+           f'fooled. <a href="{html.escape(video)}">{html.escape(video)}</a></figcaption></figure>') if video else ""
     para = f"<p>{html.escape(note)}</p>" if note else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
-img{{max-width:100%}}figure{{margin:10px 0}}</style></head><body><h1>{html.escape(title)}</h1>{para}
-<table>{head}{''.join(rows)}</table>{vid}{imgs}
+<style>body{{font-family:sans-serif;max-width:1000px;margin:auto;padding:0 12px;line-height:1.4}}
+table{{border-collapse:collapse;margin:8px 0 18px}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}
+img,video{{max-width:100%}}figure{{margin:14px 0}}figcaption{{color:#333;font-size:90%}}.file{{color:#888}}</style>
+</head><body><h1>{html.escape(title)}</h1>{para}
+<h2>Summary</h2><table>{head}{''.join(rows)}</table>{vid}{imgs}
 <p>Full numbers: <a href="metrics.json">metrics.json</a>, per row: <a href="{html.escape(rows_file)}">{html.escape(rows_file)}</a>.</p></body></html>"""
     atomic_write_bytes(path, doc.encode())
 
