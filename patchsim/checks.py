@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import reprlib
 from typing import Sequence
 
 import torch
@@ -58,3 +60,34 @@ def check_image(x: torch.Tensor, name: str = "image", channels: int = 3) -> dict
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise ShapeError(f"{name}: values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
     return sizes
+
+
+def shorten(value, limit: int = 80) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters (errors quote values, never a whole file)."""
+    rp = reprlib.Repr()
+    rp.maxstring, rp.maxother, rp.maxlist, rp.maxdict, rp.maxlevel = limit, limit, 8, 8, 3
+    r = rp.repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+def check_number(what: str | None, value, lo: float, hi: float, integer: bool = False) -> float | int:
+    """``value`` as a finite number (an integer when ``integer``) in ``[lo, hi]``; otherwise a one-line
+    PatchsimError naming ``what`` (an option or field), the value and what is allowed. Strings are parsed
+    (command-line values)."""
+    from patchsim.errors import PatchsimError
+
+    kind = "an integer" if integer else "a finite number"
+    v = value
+    if isinstance(v, str):
+        try:
+            v = int(v) if integer else float(v)
+        except ValueError:
+            v = None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if ok and integer:
+        ok = float(v).is_integer()
+        v = int(v) if ok else v
+    if not ok or not lo <= v <= hi:
+        said = f"{what} = {shorten(value)}" if what else shorten(value)
+        raise PatchsimError(f"{said} is invalid: must be {kind} in [{lo:g}, {hi:g}]")
+    return v

@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-from patchsim.errors import PatchsimError
+from patchsim.attack.config import DPI_RANGE
+from patchsim.errors import Interrupted, PatchsimError, failure_line
 
 log = logging.getLogger("patchsim")
 
@@ -15,6 +16,21 @@ def _weights_labels_args(p) -> None:
     """--weights and --labels, for every command that loads a classifier."""
     p.add_argument("--weights", help="weights file (e.g. ../shared/data/rp2/lisa_cnn.npz for lisa-cnn)")
     p.add_argument("--labels", help="labels file for your own model (one class name per line)")
+
+
+def _num(lo: float, hi: float, integer: bool = False):
+    """An argparse type: a finite number (an integer when ``integer``) in [lo, hi], checked when the
+    command line is parsed, before any work (argparse names the option in its one-line error)."""
+    from patchsim.checks import check_number
+
+    def parse(text: str):
+        try:
+            return check_number(None, text, lo, hi, integer)
+        except PatchsimError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = "integer" if integer else "number"
+    return parse
 
 
 def _model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None) -> None:
@@ -36,18 +52,20 @@ def _add_render(sub) -> None:
     p = sub.add_parser("render", help="render frames and classifier crops of a scene")
     p.add_argument("scene", help="scene YAML file, or the name of a packaged scene (stop_driveby, stop_lab)")
     p.add_argument("--sticker", help="sticker PNG (RGB or RGBA covering the face's bounding square)")
-    p.add_argument("--n", type=int, default=8, help="number of frames (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    p.add_argument("--n", type=_num(1, 10000, integer=True), default=8, help="number of frames (default 8)")
+    p.add_argument("--seed", type=_num(0, 2**63 - 1, integer=True), default=0, help="sampler seed (default 0)")
     p.add_argument("--mode", choices=["eot", "driveby", "grid"], default="eot",
                    help="conditions: random EOT draws, the drive-by sequence (every k-th frame to give N), or the grid")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     p.set_defaults(func=_cmd_render)
 
 
 def _cmd_render(args) -> int:
     from patchsim.render_job import render_job
 
-    render_job(args.scene, args.out, n=args.n, seed=args.seed, sticker_path=args.sticker, mode=args.mode)
+    render_job(args.scene, args.out, n=args.n, seed=args.seed, sticker_path=args.sticker, mode=args.mode,
+               force=args.force)
     return 0
 
 
@@ -64,8 +82,8 @@ def _add_models(sub) -> None:
     p = sub.add_parser("train", help="train a shipped GTSRB model from ../shared/data/gtsrb")
     p.add_argument("model", help="gtsrb-cnn or gtsrb-resnet")
     p.add_argument("--out", required=True, help="weights file to write (.safetensors; the card goes beside it)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    p.add_argument("--seed", type=_num(0, 2**63 - 1, integer=True), default=0)
+    p.add_argument("--epochs", type=_num(1, 1000, integer=True), help="override the recipe's epoch count")
     p.add_argument("--data", help="folder holding train.npz and test.npz (default ../shared/data/gtsrb)")
     p.set_defaults(func=_cmd_train)
 
@@ -95,11 +113,12 @@ def _add_attack(sub) -> None:
     g.add_argument("--untargeted", action="store_true", help="any class but the true one")
     p.add_argument("--true-class", help="the sign's class in the model (default: the scene's sign class)")
     p.add_argument("--out", default="runs/attack", help="output folder (default runs/attack)")
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     _config_args(p)
     _printer_arg(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
-    p.add_argument("--dpi", type=float, default=300.0)
+    p.add_argument("--dpi", type=_num(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
     p.add_argument("--no-sim-to-real", action="store_true", help="skip the sim-to-real table (held-out renders, "
                    "independent drive-by, real photos raw and relit) in attack.json")
     p.set_defaults(func=_cmd_attack)
@@ -111,10 +130,11 @@ def _config_args(p) -> None:
     from patchsim.attack.config import AttackConfig
 
     d = AttackConfig()
-    kinds = {"int": int, "float": float}
     for f in AttackConfig.cli_fields():
         default = getattr(d, f.name)
-        p.add_argument("--" + f.name.replace("_", "-"), type=kinds.get(str(f.type).split(" ")[0], str),
+        b = f.metadata.get("bounds")
+        kind = _num(*b, integer=f.type == "int") if b else str
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind,
                        choices=f.metadata.get("choices"), metavar=None if f.metadata.get("choices") else f.name.upper(),
                        help=f"{f.metadata['help']} (default {default if default is not None else 'none'})")
 
@@ -127,7 +147,7 @@ def _cmd_attack(args) -> int:
     rec = run_attack(args.scene, args.out, model=args.model, weights=args.weights, labels=args.labels,
                      target=None if args.untargeted else args.target, true_class=args.true_class, resume=args.resume,
                      printer=args.printer, dpi=args.dpi, paper=args.paper, sim_to_real=not args.no_sim_to_real,
-                     **overrides)
+                     force=args.force, **overrides)
     print(f"validation success {100 * rec.final_success:.1f}% after {rec.steps_run} steps; "
           f"sticker area {100 * rec.export.sticker_area_fraction:.1f}% of the face; outputs in {args.out}")
     if rec.sim_to_real is not None:
@@ -145,10 +165,11 @@ def _add_evaluate(sub) -> None:
     _model_args(p, default=None, shown="default: the attack's model for an attack folder, else gtsrb-cnn")
     p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_num(0, 2**63 - 1, integer=True), default=0)
     p.add_argument("--no-video", action="store_true")
     _printer_arg(p, default=None)
     p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -171,7 +192,7 @@ def _cmd_evaluate(args) -> int:
         target = _guessed_target(sticker, model or "gtsrb-cnn", weights, args.labels)
     req = EvaluateRequest(scene, sticker, model or "gtsrb-cnn", weights, args.labels, target, args.mode, args.seed,
                           printer or "inkjet", not args.no_video)
-    s = run_evaluate(req, args.out)
+    s = run_evaluate(req, args.out, force=args.force)
     m = s.metrics
     print(f"fooled frames: clean {100 * m['clean'].success:.1f}%, attacked {100 * m['attacked'].success:.1f}% "
           f"of {s.frames}; report: {args.out}/report.html")
@@ -202,13 +223,15 @@ def _add_evaluate_real(sub) -> None:
     p.add_argument("--target")
     p.add_argument("--data", help="GTSRB folder (default ../shared/data/gtsrb)")
     p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     p.set_defaults(func=_cmd_evaluate_real)
 
 
 def _cmd_evaluate_real(args) -> int:
     from patchsim.evaluate.real_job import run_real
 
-    s = run_real(args.source, args.model, args.out, args.true_class, args.target, args.weights, args.labels, args.data)
+    s = run_real(args.source, args.model, args.out, args.true_class, args.target, args.weights, args.labels, args.data,
+                 force=args.force)
     if args.source == "gtsrb":
         print(f"{s['tracks']} real tracks: frame accuracy {100 * s['frame_accuracy']:.2f}%, "
               f"{100 * s['tracks_that_flicker']:.1f}% of tracks flicker, mean flip rate {s['mean_flip_rate']:.4f}")
@@ -223,17 +246,19 @@ def _add_sweep(sub) -> None:
     p.add_argument("--scenes", nargs="+", required=True)
     p.add_argument("--models", nargs="+", default=["gtsrb-cnn"], help="model names, or NAME@WEIGHTS")
     p.add_argument("--stickers", nargs="*", default=[], help="sticker.png files (none: clean only)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--seeds", nargs="+", type=_num(0, 2**63 - 1, integer=True), default=[0])
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
     p.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (optional extra 'ray')")
     p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     p.set_defaults(func=_cmd_sweep)
 
 
 def _cmd_sweep(args) -> int:
     from patchsim.evaluate.sweep import run_sweep
 
-    rows = run_sweep(args.scenes, args.models, args.stickers or [None], args.seeds, args.out, args.mode, args.ray)
+    rows = run_sweep(args.scenes, args.models, args.stickers or [None], args.seeds, args.out, args.mode, args.ray,
+                     force=args.force)
     print(f"{len(rows)} evaluations; table: {args.out}/results.csv, plot: {args.out}/summary.png")
     return 0
 
@@ -242,7 +267,7 @@ def _add_photo(sub) -> None:
     p = sub.add_parser("print", help="print-ready PDF of an attack's sticker pieces and a calibration chart")
     p.add_argument("dir", help="an attack output folder (sticker.png, attack.json)")
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
-    p.add_argument("--dpi", type=float, default=300.0)
+    p.add_argument("--dpi", type=_num(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
     p.add_argument("--out", help="PDF to write (default DIR/print.pdf)")
     p.set_defaults(func=_cmd_print)
 
@@ -257,8 +282,9 @@ def _add_photo(sub) -> None:
     p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
     p.add_argument("--target", help="target class of the sticker (default: untargeted)")
     p.add_argument("--corners", help="JSON corners file (4 points, or per frame)")
-    p.add_argument("--fps", type=float)
+    p.add_argument("--fps", type=_num(0.1, 1000), help="frame rate of the footage (default: the video's own)")
     p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     p.set_defaults(func=_cmd_score)
 
 
@@ -274,8 +300,9 @@ def _add_evaluate_photos(sub) -> None:
     p.add_argument("--relight", default="tone", help="how the sticker takes the sign's light: tone (default), "
                    "percentile (REAP), affine or poly")
     p.add_argument("--annotations", help="JSON of face corners ({file: 4 points}) or boxes (street boxes.json format)")
-    p.add_argument("--margin", type=float, default=0.1, help="detector box margin per side (default 0.1)")
+    p.add_argument("--margin", type=_num(0, 2), default=0.1, help="detector box margin per side (default 0.1)")
     p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     p.set_defaults(func=_cmd_evaluate_photos)
 
 
@@ -283,7 +310,7 @@ def _cmd_evaluate_photos(args) -> int:
     from patchsim.photo.photos_job import run_evaluate_photos
 
     r = run_evaluate_photos(args.source, args.sticker, args.model, args.out, args.target, args.weights, args.labels,
-                            args.sign, args.printer, args.relight, args.annotations, args.margin)
+                            args.sign, args.printer, args.relight, args.annotations, args.margin, force=args.force)
     m = r["metrics"]
     if r["sticker"]:
         said = f"fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, relit {m['relit_fooled']}"
@@ -314,7 +341,7 @@ def _cmd_score(args) -> int:
     from patchsim.photo.score import run_score
 
     s = run_score(args.sources, args.model, args.out, args.sign, args.target, args.corners, args.weights,
-                  args.labels, fps=args.fps)
+                  args.labels, fps=args.fps, force=args.force)
     m = s["metrics"]["real"]
     print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
           f"{100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}; report {args.out}/report.html")
@@ -337,14 +364,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 done; 2 bad input (a one-line ``patchsim CMD: error: ...`` naming
+    the option or field, the value and what is allowed, before any heavy work); 1 a failure while running
+    (disk, decoder, an unexpected error: one line, the traceback with ``--verbose``); 130 interrupted."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse has printed its one-line usage error (or the help)
+        return int(e.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    say = lambda msg: print(f"patchsim {args.command}: error: {msg}", file=sys.stderr)  # noqa: E731
     try:
         return args.func(args)
+    except Interrupted as e:
+        print(f"patchsim {args.command}: interrupted: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"patchsim {args.command}: interrupted", file=sys.stderr)
+        return 130
     except PatchsimError as e:
-        print(f"patchsim {args.command}: error: {e}", file=sys.stderr)
+        say(e)
         return 2
+    except BaseException as e:  # noqa: BLE001 -- every failure leaves as one line, never a traceback
+        if isinstance(e, SystemExit):
+            raise
+        if args.verbose:
+            logging.exception("patchsim %s failed", args.command)
+        say(failure_line(e))
+        return 1
 
 
 if __name__ == "__main__":

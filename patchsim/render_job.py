@@ -11,6 +11,7 @@ from tqdm import tqdm
 from patchsim.contact_sheet import contact_sheet
 from patchsim.errors import PatchsimError
 from patchsim.imageio import write_png
+from patchsim.outputs import writes_folder
 from patchsim.render import Renderer, sample_driveby, sample_eot, sample_grid
 from patchsim.render.conditions import Conditions
 from patchsim.scene import load_scene
@@ -32,8 +33,9 @@ def conditions_for(scene, mode: str, n: int, generator: torch.Generator) -> Cond
     return seq[idx]
 
 
+@writes_folder("render", ("frames", "crops", "conditions.json", "contact_sheet.png"))
 def render_job(scene_path: str, out: str | Path, n: int = 8, seed: int = 0, sticker_path: str | None = None,
-               mode: str = "eot") -> Path:
+               mode: str = "eot", force: bool = False) -> Path:
     """Render ``n`` conditions of a scene into ``out``: ``frames/NNNN.png``, ``crops/NNNN.png``,
     ``conditions.json`` (every frame's conditions and its 4 projected face corners in pixels, TL, TR,
     BR, BL) and ``contact_sheet.png``. Returns the output folder."""

@@ -43,4 +43,5 @@ def test_render_bad_inputs_exit_with_message(tmp_path, capsys):
     rc = main(["render", "nope.yaml", "--out", str(tmp_path / "o")])
     assert rc == 2 and "scene file not found" in capsys.readouterr().err
     rc = main(["render", "stop_driveby", "--n", "0", "--out", str(tmp_path / "o")])
-    assert rc == 2 and "--n must be at least 1" in capsys.readouterr().err
+    assert rc == 2 and "argument --n: '0' is invalid: must be an integer in [1, 10000]" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # failed runs leave no output folder behind

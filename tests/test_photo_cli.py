@@ -25,8 +25,7 @@ def test_print_command_writes_pieces_and_chart(tmp_path, driveby_scene):
     assert main(["print", str(d), "--paper", "letter", "--dpi", "100"]) == 0
     data = (d / "print.pdf").read_bytes()
     assert data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 4
-    with pytest.raises(SystemExit):
-        main(["print", str(d), "--paper", "A3"])
+    assert main(["print", str(d), "--paper", "A3"]) == 2
     assert main(["print", str(tmp_path)]) == 2  # not an attack folder
     write_png(d / "sticker.png", np.zeros((750, 700, 4), np.uint8) + 255)
     assert main(["print", str(d)]) == 2  # a non-square sticker image is refused, not stretched
@@ -52,8 +51,11 @@ def test_score_simulated_photos_of_a_stuck_sign(tmp_path, driveby_scene):
     assert "3 frames scored, 0 without a sign found" in page and "<th>real</th>" in page and "crops.png" in page
     # user corners override detection
     (tmp_path / "c.json").write_text(json.dumps([[100, 100], [200, 100], [200, 200], [100, 200]]))
-    assert main(["score", str(folder / "00.png"), *model, "--corners", str(tmp_path / "c.json"), "--out", str(out)]) == 0
-    assert ",corners" in (out / "frames.csv").read_text()
+    again = ["score", str(folder / "00.png"), *model, "--corners", str(tmp_path / "c.json"), "--out", str(out)]
+    assert main(again) == 2  # the folder holds the first run: refused, nothing mixed
+    assert main([*again, "--force"]) == 0
+    rows = (out / "frames.csv").read_text().strip().splitlines()
+    assert len(rows) == 2 and ",corners" in rows[1]  # only the new run's frame
 
 
 def test_score_errors(tmp_path):

@@ -8,9 +8,18 @@ from dataclasses import dataclass, field
 from patchsim.errors import PatchsimError
 
 
-def _opt(default, help: str, choices: tuple | None = None):
-    """A config field that ``patchsim attack`` exposes as ``--name``, with its help (and choices)."""
-    return field(default=default, metadata={"help": help, **({"choices": list(choices)} if choices else {})})
+DPI_RANGE = (30.0, 2400.0)  # print resolutions accepted by export and ``patchsim print``
+
+
+def _opt(default, help: str, choices: tuple | None = None, bounds: tuple[float, float] | None = None):
+    """A config field that ``patchsim attack`` exposes as ``--name``, with its help, and its choices or
+    its allowed closed range ``bounds`` (checked by the config and by the command line alike)."""
+    meta = {"help": help}
+    if choices:
+        meta["choices"] = list(choices)
+    if bounds:
+        meta["bounds"] = bounds
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -40,58 +49,52 @@ class AttackConfig:
     target: int | None = None
     true_class: int = 14
     loss: str = _opt("margin", "ce (cross-entropy) or margin (CW-style, confidence kappa)", ("ce", "margin"))
-    kappa: float = _opt(15.0, "margin loss confidence")
-    steps: int = _opt(300, "optimiser steps")
-    batch: int = _opt(48, "EOT conditions per step")
-    lr: float = _opt(0.2, "Adam learning rate")
-    lr_floor: float = _opt(0.1, "the cosine schedule ends at lr * lr_floor")
-    nps_weight: float = _opt(0.02, "non-printability weight")
-    tv_weight: float = _opt(0.02, "total-variation weight")
-    l2_weight: float = _opt(0.0, "weight of the L2 distance to the clean face")
+    kappa: float = _opt(15.0, "margin loss confidence", bounds=(0.0, 1000.0))
+    steps: int = _opt(300, "optimiser steps", bounds=(1, 1_000_000))
+    batch: int = _opt(48, "EOT conditions per step", bounds=(1, 4096))
+    lr: float = _opt(0.2, "Adam learning rate", bounds=(1e-6, 10.0))
+    lr_floor: float = _opt(0.1, "the cosine schedule ends at lr * lr_floor", bounds=(1e-3, 1.0))
+    nps_weight: float = _opt(0.02, "non-printability weight", bounds=(0.0, 1000.0))
+    tv_weight: float = _opt(0.02, "total-variation weight", bounds=(0.0, 1000.0))
+    l2_weight: float = _opt(0.0, "weight of the L2 distance to the clean face", bounds=(0.0, 1000.0))
     palette: str | None = _opt(None, "printable palette JSON (default: the printer's own palette)")
     norm: str = _opt("linf", "poster budget norm", ("linf", "l2"))
-    eps: float = _opt(0.12, "poster budget")
-    val_every: int = _opt(25, "steps between validations")
-    val_size: int = _opt(256, "validation conditions (a seed the optimiser never uses)")
-    early_stop: float = _opt(0.99, "stop at this validation success (1 disables)")
-    checkpoint_every: int = _opt(50, "steps between checkpoints")
-    seed: int = _opt(0, "seed of everything random")
-    face_resolution: int = _opt(128, "sticker parameter pixels across the face's bounding square")
+    eps: float = _opt(0.12, "poster budget", bounds=(1e-4, 1.0))
+    val_every: int = _opt(25, "steps between validations", bounds=(1, 1_000_000))
+    val_size: int = _opt(256, "validation conditions (a seed the optimiser never uses)", bounds=(1, 100_000))
+    early_stop: float = _opt(0.99, "stop at this validation success (1 disables)", bounds=(0.01, 1.0))
+    checkpoint_every: int = _opt(50, "steps between checkpoints", bounds=(1, 1_000_000))
+    seed: int = _opt(0, "seed of everything random", bounds=(0, 2**62))
+    face_resolution: int = _opt(128, "sticker parameter pixels across the face's bounding square", bounds=(16, 1024))
     real_photos: str | None = _opt(None, "attacker photos mixed into every batch: street:praveen-train or a folder "
                                    "(never a scoring set)")
-    real_fraction: float = _opt(0.0, "fraction of every batch taken from --real-photos")
+    real_fraction: float = _opt(0.0, "fraction of every batch taken from --real-photos", bounds=(0.0, 0.95))
 
     def __post_init__(self) -> None:
+        from patchsim.checks import check_number
+
         def bad(field: str, allowed: str) -> PatchsimError:
             return PatchsimError(f"attack config: {field} = {getattr(self, field)!r} is invalid: {allowed}")
 
-        if self.mode not in ("sticker", "poster"):
-            raise bad("mode", "must be 'sticker' or 'poster'")
-        if self.loss not in ("ce", "margin"):
-            raise bad("loss", "must be 'ce' or 'margin'")
-        if self.norm not in ("linf", "l2"):
-            raise bad("norm", "must be 'linf' or 'l2'")
-        for f in ("steps", "batch", "val_every", "val_size", "checkpoint_every"):
-            if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
-                raise bad(f, "must be a positive integer")
-        for f in ("lr", "eps", "kappa"):
-            if not getattr(self, f) > 0:
-                raise bad(f, "must be positive")
-        for f in ("nps_weight", "tv_weight", "l2_weight"):
-            if not getattr(self, f) >= 0:
-                raise bad(f, "must be >= 0")
-        if not 0 < self.lr_floor <= 1:
-            raise bad("lr_floor", "must be in (0, 1]")
-        if not 0 < self.early_stop <= 1:
-            raise bad("early_stop", "must be in (0, 1]")
-        if self.face_resolution < 16 or self.face_resolution > 1024:
-            raise bad("face_resolution", "must be in [16, 1024]")
-        if not 0 <= self.real_fraction < 1:
-            raise bad("real_fraction", "must be in [0, 1): the rest of every batch is rendered")
+        for f in dataclasses.fields(self):
+            if "choices" in f.metadata and getattr(self, f.name) not in f.metadata["choices"]:
+                raise bad(f.name, f"must be one of {', '.join(f.metadata['choices'])}")
+            if "bounds" in f.metadata:  # the one range check, shared with the command line
+                check_number(f"attack config: {f.name}", getattr(self, f.name), *f.metadata["bounds"],
+                             integer=f.type in ("int", int))
+        for f in ("target", "true_class"):
+            v = getattr(self, f)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise bad(f, "must be a class index (a non-negative integer)")
         if self.real_fraction > 0 and not self.real_photos:
             raise bad("real_fraction", "needs real_photos (--real-photos SOURCE)")
         if self.target is not None and self.target == self.true_class:
             raise bad("target", "must differ from the true class")
+
+    @classmethod
+    def bounds(cls, name: str) -> tuple[float, float] | None:
+        """The allowed closed range of field ``name`` (None: not a bounded number)."""
+        return {f.name: f.metadata.get("bounds") for f in dataclasses.fields(cls)}[name]
 
     @classmethod
     def cli_fields(cls) -> list[dataclasses.Field]:

@@ -12,7 +12,10 @@ import cv2
 import numpy as np
 import torch
 
+from patchsim.attack.config import DPI_RANGE
 from patchsim.attack.pdf import Sheet, write_pieces_pdf
+from patchsim.checks import check_number
+from patchsim.errors import PatchsimError
 from patchsim.attack.pieces import find_pieces
 from patchsim.attack.record import ExportInfo, PieceRecord
 from patchsim.imageio import pyplot, save_figure, write_png
@@ -23,10 +26,12 @@ MAX_PRINT_PX = 12000
 
 
 def print_pixels(size_m: float, dpi: float) -> int:
-    """Pixels across the face's bounding square at ``dpi``."""
+    """Pixels across the face's bounding square at ``dpi`` (checked: finite, in ``DPI_RANGE``)."""
+    check_number("--dpi", dpi, *DPI_RANGE)
     n = int(round(size_m / 0.0254 * dpi))
     if n > MAX_PRINT_PX:
-        raise ValueError(f"{dpi} DPI of a {size_m} m sign is {n} px across; the limit is {MAX_PRINT_PX}")
+        raise PatchsimError(f"--dpi = {dpi:g} is too fine for a {size_m:g} m sign: {n} px across; the limit is "
+                            f"{MAX_PRINT_PX}")
     return n
 
 

@@ -11,6 +11,7 @@ from patchsim.attack.eot import EOTAttack
 from patchsim.attack.export import export_attack
 from patchsim.attack.record import AttackRecord, ValidationPoint, write_attack_record
 from patchsim.models import freeze, load
+from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
 from patchsim.render.printer import printer_from_spec
 from patchsim.scene import load_scene, scene_to_data
@@ -18,10 +19,12 @@ from patchsim.scene import load_scene, scene_to_data
 log = logging.getLogger(__name__)
 
 
+@writes_folder("attack", ("sticker.png", "sticker_as_printed.png", "sign.png", "sticker.pdf", "attack.json",
+                          "curves.png", "checkpoint.pt", "print.pdf"), resumable=True)
 def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
                labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
                resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
-               progress: bool = True, sim_to_real: bool = True, **overrides) -> AttackRecord:
+               progress: bool = True, sim_to_real: bool = True, force: bool = False, **overrides) -> AttackRecord:
     """Run an EOT attack and export it. ``target=None`` is untargeted. ``overrides`` are
     :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...).
     With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.attack.sim_to_real`)."""

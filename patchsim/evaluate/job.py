@@ -14,6 +14,7 @@ from patchsim.evaluate import report
 from patchsim.evaluate.records import EvaluationRecord, FrameRecord, SequenceResult, write_evaluation
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
 from patchsim.models import freeze, load
+from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
 from patchsim.render import sample_driveby, sample_grid
 from patchsim.scene import Scene
@@ -48,7 +49,9 @@ class EvaluateRequest:
             raise PatchsimError(f"--mode {self.mode!r} is invalid: must be one of {', '.join(MODES)}")
 
 
-def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True) -> EvaluationRecord:
+@writes_folder("evaluate", ("metrics.json", "frames.csv", "success_vs_distance.png", "heatmap.png", "filters.png",
+                            "timeline.png", "driveby.webm", "driveby.mp4", "report.html"))
+def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, force: bool = False) -> EvaluationRecord:
     """Evaluate and write metrics.json (:class:`EvaluationRecord`), frames.csv (one
     :class:`FrameRecord` per row), plots, the drive-by video and report.html into ``out``."""
     from patchsim.render.printer import printer_from_spec

@@ -11,12 +11,15 @@ from patchsim.evaluate import real, report
 from patchsim.protocol import Goal
 from patchsim.imageio import resize
 from patchsim.models import load
+from patchsim.outputs import writes_folder
 
 log = logging.getLogger(__name__)
 
 
+@writes_folder("evaluate-real", ("metrics.json", "frames.csv", "tracks.csv", "report.html"))
 def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
-             weights: str | None = None, labels: str | None = None, data_dir: str | None = None) -> dict:
+             weights: str | None = None, labels: str | None = None, data_dir: str | None = None,
+             force: bool = False) -> dict:
     """Score ``source``: a folder of sign images, a video of a sign filling the frame, or ``gtsrb`` (the
     real tracks of ``train.npz``). Writes metrics.json and frames.csv plus report.html into ``out``; for
     gtsrb metrics.json and tracks.csv."""

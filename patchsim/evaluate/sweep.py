@@ -10,6 +10,7 @@ from pathlib import Path
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.imageio import pyplot, save_figure
+from patchsim.outputs import writes_folder
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode:
             "flow_false_alarm": s.consistency["flow"].false_alarm_rate, "out": out}
 
 
+@writes_folder("sweep", ("results.csv", "summary.png", "run[0-9][0-9][0-9]"))
 def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], seeds: list[int], out: str | Path,
-              mode: str = "driveby", ray_address: str | None = None) -> list[dict]:
+              mode: str = "driveby", ray_address: str | None = None, force: bool = False) -> list[dict]:
     """Run the grid of evaluations; writes ``results.csv`` and ``summary.png`` into ``out``."""
     out = Path(out)
     combos = list(itertools.product(scenes, models, stickers or [None], seeds))

@@ -18,6 +18,7 @@ from patchsim.models import freeze, load
 from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise
 from patchsim.photo.relight import METHODS
 from patchsim.photo.sources import photo_source
+from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
 from patchsim.render.printer import printer_from_spec
 from patchsim.sticker_io import load_sticker_rgba, printed_rgba
@@ -25,10 +26,11 @@ from patchsim.sticker_io import load_sticker_rgba, printed_rgba
 log = logging.getLogger(__name__)
 
 
+@writes_folder("evaluate-photos", ("metrics.json", "photos.csv", "contact_sheet.png", "report.html"))
 def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: str | Path, target=None,
                         weights: str | None = None, labels: str | None = None, sign: str = "stop",
                         printer: str | None = "inkjet", relight: str = "tone", annotations: str | None = None,
-                        margin: float = 0.1, progress: bool = True) -> dict:
+                        margin: float = 0.1, progress: bool = True, force: bool = False) -> dict:
     """Score ``sticker`` (None: clean photos only) on the photos of ``source`` (see
     :func:`patchsim.photo.sources.photo_source`); writes metrics.json, photos.csv, contact_sheet.png and
     report.html into ``out``. Returns the metrics.json record."""

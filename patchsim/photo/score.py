@@ -14,6 +14,7 @@ from patchsim.evaluate.records import RealFrameRecord
 from patchsim.protocol import Goal, detector_crop, square_box
 from patchsim.imageio import read_image
 from patchsim.models import load
+from patchsim.outputs import writes_folder
 from patchsim.photo.detect import load_corners, locate
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,10 @@ def frames_of(sources: list[str]):
             raise PatchsimError(f"not found: {s}")
 
 
+@writes_folder("score", ("metrics.json", "frames.csv", "crops.png", "report.html"))
 def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = "stop", target=None,
               corners_file: str | None = None, weights: str | None = None, labels: str | None = None,
-              margin: float = 0.1, fps: float | None = None) -> dict:
+              margin: float = 0.1, fps: float | None = None, force: bool = False) -> dict:
     """Score real footage; writes metrics.json, frames.csv, crops.png, filters.png and report.html."""
     model = load(model_name, weights=weights, labels=labels)
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
