@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 
 from patchsim.attack.config import DPI_RANGE
@@ -85,6 +86,7 @@ def _add_models(sub) -> None:
     p.add_argument("--seed", type=_num(0, 2**63 - 1, integer=True), default=0)
     p.add_argument("--epochs", type=_num(1, 1000, integer=True), help="override the recipe's epoch count")
     p.add_argument("--data", help="folder holding train.npz and test.npz (default ../shared/data/gtsrb)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint.pt (left by Ctrl-C)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -99,7 +101,8 @@ def _cmd_classify(args) -> int:
 def _cmd_train(args) -> int:
     from patchsim.models.train import train_model
 
-    c = train_model(args.model, args.out, seed=args.seed, data_dir=args.data, epochs=args.epochs)
+    c = train_model(args.model, args.out, seed=args.seed, data_dir=args.data, epochs=args.epochs,
+                    resume=args.resume)
     print(f"{args.model}: test accuracy {100 * c['test_acc']:.2f}%, weights {args.out}")
     return 0
 
@@ -378,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except Interrupted as e:
         print(f"patchsim {args.command}: interrupted: {e}", file=sys.stderr)
+        if e.resume:
+            line = list(sys.argv[1:] if argv is None else argv)
+            print("continue with: patchsim " + shlex.join(line + ([] if "--resume" in line else ["--resume"])),
+                  file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print(f"patchsim {args.command}: interrupted", file=sys.stderr)

@@ -26,7 +26,11 @@ class SignNotVisibleError(PatchsimError):
 
 
 class Interrupted(PatchsimError):
-    """A run stopped by Ctrl-C after saving what it needs to continue; the message says how."""
+    """A run stopped by Ctrl-C; ``resume``: it saved what it needs to continue with ``--resume``."""
+
+    def __init__(self, message: str, resume: bool = False):
+        super().__init__(message)
+        self.resume = resume
 
 
 def failure_line(e: BaseException) -> str:

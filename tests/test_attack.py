@@ -197,3 +197,39 @@ def test_attack_options_come_from_the_config_dataclass():
             in flags[f].help
     args = parser.parse_args(["attack", "stop_driveby", "--kappa", "20", "--face-resolution", "64", "--mode", "poster"])
     assert (args.kappa, args.face_resolution, args.mode, args.steps) == (20.0, 64, "poster", None)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    """The first Ctrl-C ends the attack after the current step: checkpoint saved, exit 130, the exact
+    command to continue printed; continuing finishes the run."""
+    import os
+    import signal
+
+    from patchsim.cli import main
+
+    real_step, calls = EOTAttack._step, []
+
+    def step_then_ctrl_c(self, *a, **kw):
+        out = real_step(self, *a, **kw)
+        calls.append(out[0])
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(EOTAttack, "_step", step_then_ctrl_c)
+    out = tmp_path / "a"
+    cmd = ["attack", "stop_driveby", "--steps", "5", "--batch", "2", "--val-size", "4", "--dpi", "30",
+           "--no-sim-to-real", "--out", str(out)]
+    assert main(cmd) == 130
+    err = capsys.readouterr().err
+    assert "attack stopped at step 2 of 5; checkpoint saved" in err
+    assert "continue with: patchsim attack stop_driveby --steps 5" in err and err.rstrip().endswith("--resume")
+    assert (out / "checkpoint.pt").is_file() and not (out / "attack.json").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    monkeypatch.setattr(EOTAttack, "_step", real_step)
+    assert main(cmd) == 2  # the folder holds the interrupted run: not silently restarted
+    assert main(cmd + ["--resume"]) == 0
+    import json
+
+    assert json.loads((out / "attack.json").read_text())["steps_run"] == 5

@@ -183,3 +183,44 @@ def test_classify_cli_prints_top3(capsys):
     assert main(["classify", "lisa-cnn", "--weights", str(LISA_NPZ), img]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(img + ": stop ") and line.count(",") == 2
+
+
+@needs_shared("gtsrb", "train.npz")
+def test_training_ctrl_c_checkpoint_and_resume_match_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Ctrl-C in the middle of an epoch saves a checkpoint; resuming gives the very weights an
+    uninterrupted run gives (300 images, 3 batches an epoch, 2 epochs: a smoke run)."""
+    import os
+    import signal
+
+    from safetensors.torch import load_file
+
+    from patchsim.errors import Interrupted
+    from patchsim.models import train
+
+    whole = tmp_path / "whole.safetensors"
+    train.train_model("gtsrb-cnn", whole, epochs=2, limit=300)
+    real_aug, calls = train.augmentation, []
+
+    def aug_then_ctrl_c(seed):
+        pipeline = real_aug(seed)
+
+        def run(x):
+            calls.append(1)
+            if len(calls) == 5:  # the second of epoch 2's three batches
+                os.kill(os.getpid(), signal.SIGINT)
+            return pipeline(x)
+
+        return run
+
+    monkeypatch.setattr(train, "augmentation", aug_then_ctrl_c)
+    cut = tmp_path / "cut.safetensors"
+    with pytest.raises(Interrupted, match="training stopped in epoch 2 of 2"):
+        train.train_model("gtsrb-cnn", cut, epochs=2, limit=300)
+    assert train.checkpoint_path(cut).is_file() and not cut.exists()
+    monkeypatch.setattr(train, "augmentation", real_aug)
+    with pytest.raises(PatchsimError, match="another training run"):
+        train.train_model("gtsrb-cnn", cut, epochs=3, limit=300, resume=True)
+    train.train_model("gtsrb-cnn", cut, epochs=2, limit=300, resume=True)
+    assert not train.checkpoint_path(cut).exists()
+    a, b = load_file(whole), load_file(cut)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from patchsim.cli import main
 from patchsim.evaluate.camera_sim import CameraSimulator

@@ -20,11 +20,12 @@ from tqdm import tqdm
 
 from patchsim.attack import losses
 from patchsim.attack.config import AttackConfig
-from patchsim.errors import PatchsimError, SignNotVisibleError
+from patchsim.errors import Interrupted, PatchsimError, SignNotVisibleError
 from patchsim.imageio import atomic_write_bytes
 from patchsim.protocol import Goal
 from patchsim.render import Conditions, Renderer, sample_eot
-from patchsim.scene import Scene
+from patchsim.interrupts import stop_on_interrupt
+from patchsim.scene import Scene, scene_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class EOTAttack:
         from patchsim.models import fingerprint
 
         self.model_sha256 = fingerprint(model)
+        self.scene_sha256 = scene_fingerprint(scene)
         self.n_real = int(round(cfg.batch * cfg.real_fraction)) if real is not None else 0
         self.objective = objective or default_objective(cfg)
         self.crop_size = h
@@ -191,34 +193,50 @@ class EOTAttack:
         stopped_early = False
         bar = tqdm(range(start, cfg.steps), desc="attack", initial=start, total=cfg.steps, disable=not progress or None)
         done = start
-        for step in bar:
-            cond = draw_visible(self.scene, self.renderer, cfg.batch - self.n_real, g)
-            real_idx = torch.randint(len(self.real), (self.n_real,), generator=g) if self.n_real else None
-            loss, logits = self.loss(w, cond, real_idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            done = step + 1
-            if done % cfg.val_every == 0 or done == cfg.steps:
-                rate, _ = self.score(self.sticker_from_params(w.detach()), self.val_cond)
-                history.append({"step": done, "success": rate, "loss": loss.item(), "wall_s": round(time.time() - t0, 2)})
-                bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{rate:.3f}")
-                log.debug("step %d loss %.4f val success %.4f", done, loss.item(), rate)
-                if cfg.early_stop < 1.0 and rate >= cfg.early_stop:  # 1.0 disables early stopping
-                    stopped_early = done < cfg.steps
-            if checkpoint is not None and (done % cfg.checkpoint_every == 0 or stopped_early or done == cfg.steps):
-                self._save_checkpoint(checkpoint, done, time.time() - t0, history, w, opt, sched, g)
-            if stopped_early or (stop_after is not None and done - start >= stop_after):
-                break
+        with stop_on_interrupt() as stop:
+            for step in bar:
+                done, stopped_early = self._step(step, g, w, opt, sched, history, t0, bar, checkpoint)
+                if stopped_early:
+                    break
+                if stop_after is not None and done - start >= stop_after:
+                    break
+                if stop.requested:  # Ctrl-C: the step is complete, save it and say how to go on
+                    if checkpoint is None:
+                        raise Interrupted(f"attack stopped at step {done} of {cfg.steps} (no checkpoint file)")
+                    self._save_checkpoint(checkpoint, done, time.time() - t0, history, w, opt, sched, g)
+                    raise Interrupted(f"attack stopped at step {done} of {cfg.steps}; checkpoint saved to {checkpoint}",
+                                      resume=True)
         final = history[-1]["success"] if history else self.score(self.sticker_from_params(w.detach()), self.val_cond)[0]
         return AttackResult(self.sticker_from_params(w.detach()).detach(), history, final, done, time.time() - t0,
                             stopped_early)
 
+    def _step(self, step: int, g, w, opt, sched, history: list, t0: float, bar, checkpoint) -> tuple[int, bool]:
+        """One optimiser step, then validation and checkpoint when due; returns (steps done, whether the
+        validation success reached ``early_stop``)."""
+        cfg = self.cfg
+        cond = draw_visible(self.scene, self.renderer, cfg.batch - self.n_real, g)
+        real_idx = torch.randint(len(self.real), (self.n_real,), generator=g) if self.n_real else None
+        loss, logits = self.loss(w, cond, real_idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        done, stopped_early = step + 1, False
+        if done % cfg.val_every == 0 or done == cfg.steps:
+            rate, _ = self.score(self.sticker_from_params(w.detach()), self.val_cond)
+            history.append({"step": done, "success": rate, "loss": loss.item(), "wall_s": round(time.time() - t0, 2)})
+            bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{rate:.3f}")
+            log.debug("step %d loss %.4f val success %.4f", done, loss.item(), rate)
+            if cfg.early_stop < 1.0 and rate >= cfg.early_stop:  # 1.0 disables early stopping
+                stopped_early = done < cfg.steps
+        if checkpoint is not None and (done % cfg.checkpoint_every == 0 or stopped_early or done == cfg.steps):
+            self._save_checkpoint(checkpoint, done, time.time() - t0, history, w, opt, sched, g)
+        return done, stopped_early
+
     def _save_checkpoint(self, path, step, wall, history, w, opt, sched, g) -> None:
         state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().clone(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
-                 "config": self.cfg.to_dict(), "model_sha256": self.model_sha256}
+                 "config": self.cfg.to_dict(), "model_sha256": self.model_sha256, "scene_sha256": self.scene_sha256}
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(path, buf.getvalue())
@@ -233,6 +251,12 @@ class EOTAttack:
         differ = [k for k in mine if k not in ("steps", "checkpoint_every", "early_stop") and saved.get(k) != mine[k]]
         if differ:
             raise PatchsimError(f"checkpoint {path} was made with different settings: {differ}")
+        if "scene_sha256" not in state:
+            raise PatchsimError(f"checkpoint {path} comes from an older patchsim (no scene fingerprint to check); "
+                                "start a new --out")
+        if state.get("scene_sha256") != self.scene_sha256:
+            raise PatchsimError(f"checkpoint {path} was made on another scene (its scene fingerprint differs); "
+                                "resume with the same scene, or start a new --out")
         if state.get("model_sha256") != self.model_sha256:
             raise PatchsimError(f"checkpoint {path} was made with another model (weights fingerprint differs); "
                                 "resume with the same model and weights, or start a new --out")

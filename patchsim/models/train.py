@@ -8,6 +8,7 @@ project's stickers."""
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 import time
@@ -18,8 +19,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from patchsim.errors import PatchsimError
+from patchsim.errors import Interrupted, PatchsimError
 from patchsim.imageio import atomic_write_bytes
+from patchsim.interrupts import stop_on_interrupt
+from patchsim.outputs import check_output_file
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +82,25 @@ def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 
     return correct / len(x)
 
 
+def checkpoint_path(out: str | Path) -> Path:
+    """Where an interrupted training of ``out`` keeps its state: ``OUT.checkpoint.pt`` beside it."""
+    return Path(out).with_name(Path(out).name + ".checkpoint.pt")
+
+
 def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path | None = None,
-                epochs: int | None = None, limit: int | None = None) -> dict:
+                epochs: int | None = None, limit: int | None = None, resume: bool = False) -> dict:
     """Train shipped model ``name`` on GTSRB and write its weights (safetensors) and model card (JSON
-    beside it). ``limit`` trains on the first N images only (smoke runs). Returns the card."""
+    beside it). ``limit`` trains on the first N images only (smoke runs). Returns the card.
+
+    Ctrl-C stops after the current batch and saves ``OUT.checkpoint.pt`` (:func:`checkpoint_path`);
+    ``resume`` continues from it, with the same model, seed and epochs (checked)."""
     from safetensors.torch import save
 
     from patchsim.models.registry import build
 
     if name not in TRAINABLE:
         raise PatchsimError(f"cannot train {name!r}; trainable models: {', '.join(TRAINABLE)}")
+    out = check_output_file(out)
     cfg = dict(TRAINABLE[name])
     if epochs is not None:
         cfg["epochs"] = epochs
@@ -109,23 +121,55 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     xt_t = torch.from_numpy(xt).permute(0, 3, 1, 2).contiguous()
     yt_t = torch.from_numpy(yt)
     history, t0 = [], time.time()
-    for epoch in range(cfg["epochs"]):
-        model.train()
-        perm = torch.randperm(len(xt_t), generator=g)
-        bar = tqdm(range(0, len(perm), cfg["batch"]), desc=f"{name} epoch {epoch + 1}/{cfg['epochs']}", disable=None)
-        for i in bar:
-            idx = perm[i:i + cfg["batch"]]
-            with torch.no_grad():
-                xb = aug(xt_t[idx].float() / 255).clamp(0, 1)
-            loss = F.cross_entropy(model(xb), yt_t[idx], label_smoothing=0.05)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        val = evaluate(model, xv, yv)
-        history.append({"epoch": epoch + 1, "val_acc": val, "loss": float(loss)})
-        log.info("%s epoch %d: val acc %.4f", name, epoch + 1, val)
+    ckpt = checkpoint_path(out)
+    run_id = {"model": name, "seed": seed, "epochs": cfg["epochs"], "train_images": int(len(xt))}
+    start_epoch, start_batch, perm = 0, 0, None
+    if resume:
+        if not ckpt.is_file():
+            raise PatchsimError(f"--resume: no checkpoint at {ckpt}")
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if state.get("run") != run_id:
+            raise PatchsimError(f"checkpoint {ckpt} was made by another training run ({state.get('run')}); "
+                                f"this one is {run_id}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        g.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, start_batch, perm, history = state["epoch"], state["batch"], state["perm"], list(state["history"])
+        t0 -= state["seconds"]
+    loss = torch.tensor(float("nan"))
+    with stop_on_interrupt() as stop:
+        for epoch in range(start_epoch, cfg["epochs"]):
+            model.train()
+            if perm is None:
+                perm = torch.randperm(len(xt_t), generator=g)
+            starts = range(start_batch, len(perm), cfg["batch"])
+            bar = tqdm(starts, desc=f"{name} epoch {epoch + 1}/{cfg['epochs']}", disable=None)
+            for i in bar:
+                idx = perm[i:i + cfg["batch"]]
+                with torch.no_grad():
+                    xb = aug(xt_t[idx].float() / 255).clamp(0, 1)
+                loss = F.cross_entropy(model(xb), yt_t[idx], label_smoothing=0.05)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                if stop.requested:  # Ctrl-C: this batch is done; keep everything needed to go on
+                    state = {"run": run_id, "epoch": epoch, "batch": i + cfg["batch"], "perm": perm,
+                             "model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "generator": g.get_state(),
+                             "torch_rng": torch.get_rng_state(), "history": history, "seconds": time.time() - t0}
+                    buf = io.BytesIO()
+                    torch.save(state, buf)
+                    atomic_write_bytes(ckpt, buf.getvalue())
+                    raise Interrupted(f"training stopped in epoch {epoch + 1} of {cfg['epochs']}; checkpoint saved "
+                                      f"to {ckpt}", resume=True)
+            perm, start_batch = None, 0
+            val = evaluate(model, xv, yv)
+            history.append({"epoch": epoch + 1, "val_acc": val, "loss": float(loss.detach())})
+            log.info("%s epoch %d: val acc %.4f", name, epoch + 1, val)
     model.eval()
     test_acc = evaluate(model, test["x"], test["y"].astype(np.int64))
     card = {
@@ -140,10 +184,10 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
         "val_acc": history[-1]["val_acc"], "test_acc": test_acc, "history": history,
         "train_seconds": round(time.time() - t0, 1), "torch": torch.__version__,
     }
-    out = Path(out)
     weights = save({k: v.detach().contiguous() for k, v in model.net.state_dict().items()},
                    metadata={"model": name, "seed": str(seed)})
     atomic_write_bytes(out, weights)
     atomic_write_bytes(out.with_suffix(".json"), json.dumps(card, indent=1).encode())
+    ckpt.unlink(missing_ok=True)
     log.info("%s: test accuracy %.4f, weights %s", name, test_acc, out)
     return card

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from patchsim.errors import SceneError
-from patchsim.scene.schema import parse_scene
+from patchsim.scene.schema import parse_scene, scene_to_data
 from patchsim.scene.types import PACKAGED_SCENES, Scene
 
 
@@ -50,3 +50,11 @@ def scene_to_dict(scene: Scene) -> dict[str, Any]:
     """The scene's dataclass fields as plain data (field names, not a scene file's keys; use
     :func:`patchsim.scene_schema.scene_to_data` for data that loads back)."""
     return dataclasses.asdict(scene)
+
+
+def scene_fingerprint(scene: Scene) -> str:
+    """SHA-256 (hex) of the scene's file form: equal for equal scenes, wherever the file lies."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(scene_to_data(scene), sort_keys=True).encode()).hexdigest()
