@@ -15,12 +15,47 @@ import torch
 from patchsim.errors import PatchsimError
 
 
+DEFAULT_MAX_IMAGE_SIDE = 16384  # pixels; raise with the environment variable PATCHSIM_MAX_IMAGE_SIDE
+
+
+def max_image_side() -> int:
+    """The largest width or height of an image patchsim decodes (``PATCHSIM_MAX_IMAGE_SIDE``, default
+    16384): a 16k x 16k RGBA image is 1 GiB decoded."""
+    raw = os.environ.get("PATCHSIM_MAX_IMAGE_SIDE", str(DEFAULT_MAX_IMAGE_SIDE))
+    try:
+        side = int(raw)
+    except ValueError:
+        raise PatchsimError(f"PATCHSIM_MAX_IMAGE_SIDE = {raw!r} is invalid: must be a positive integer") from None
+    if side < 1:
+        raise PatchsimError(f"PATCHSIM_MAX_IMAGE_SIDE = {raw!r} is invalid: must be a positive integer")
+    return side
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file read from its header only (nothing is decoded); an unreadable
+    header is a PatchsimError naming the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None  # our own limit applies (max_image_side), never a half-decoded bomb
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise PatchsimError(f"cannot decode image (corrupt or unsupported format): {path}") from e
+
+
 def read_image(path: str | Path, alpha: bool = False) -> np.ndarray:
     """Read an image file as uint8 RGB ``(H, W, 3)``, or RGBA ``(H, W, 4)`` when ``alpha`` (an image
-    without alpha gets alpha 255). Raises PatchsimError naming the file if missing or undecodable."""
+    without alpha gets alpha 255). Raises PatchsimError naming the file if missing, undecodable, or
+    larger than :func:`max_image_side` on a side (checked from the header, before decoding)."""
     p = Path(path)
     if not p.is_file():
         raise PatchsimError(f"image file not found: {p}")
+    w, h = image_size(p)
+    limit = max_image_side()
+    if max(w, h) > limit:
+        raise PatchsimError(f"image {p} is {w} x {h} pixels: larger than the limit of {limit} on a side "
+                            "(raise it with PATCHSIM_MAX_IMAGE_SIDE)")
     data = np.fromfile(str(p), dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:

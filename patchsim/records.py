@@ -8,6 +8,8 @@ or missing keys with a one-line :class:`~patchsim.errors.PatchsimError`."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -101,3 +103,25 @@ def _build(tp: Any, data: Any, path: str) -> Any:
             raise PatchsimError(f"{path}: expected {tp.__name__}, got {data!r}")
         return data
     raise PatchsimError(f"{path}: cannot rebuild a field of type {tp!r}")
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    return data
+
+
+def json_bytes(record: Any, indent: int | None = 1) -> bytes:
+    """``record`` (records, numpy scalars and plain data allowed) as strict JSON: NaN and infinities,
+    which JSON cannot hold, are written as null."""
+    def plain(o):
+        if hasattr(o, "item"):  # numpy scalars
+            return o.item()
+        raise TypeError(f"cannot write {type(o).__name__} as JSON")
+
+    data = json.loads(json.dumps(to_data(record), default=plain))  # numpy scalars -> numbers first
+    return json.dumps(_finite(data), indent=indent, allow_nan=False).encode()

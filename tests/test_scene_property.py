@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patchsim.scene import Scene, parse_scene, scene_to_data
-from patchsim.scene.schema import BOUNDS, INT_FIELDS
+from patchsim.scene.schema import BOUNDS, INT_FIELDS, MAX_FRAME_PIXELS
 from patchsim.scene.types import (CameraConfig, CropConfig, DriveByConfig, EffectRanges, LightingRanges, PoseRanges,
                                   RealismConfig, SignConfig)
 from patchsim.signs import SIGNS
@@ -63,6 +63,11 @@ def scene_data(draw):
                               ("crop", CropConfig, False), ("realism", RealismConfig, False)):
         if draw(st.booleans()):
             data[key] = draw(_section(cls_, ranges))
+    cam = data.get("camera", {})
+    w, h, ss = cam.get("width", 1280), cam.get("height", 720), cam.get("supersample", 1)
+    if w * h * ss * ss > MAX_FRAME_PIXELS:  # the schema caps the pixels a frame renders
+        cam["supersample"] = 1
+        cam["width"], cam["height"] = min(w, 4096), min(h, 4096)
     if draw(st.booleans()):
         d = draw(_section(DriveByConfig, skip=("start_m", "end_m")))
         end = draw(_number(0.3, 100))
@@ -79,6 +84,7 @@ def scene_data(draw):
 @given(scene_data())
 def test_any_valid_scene_round_trips(data):
     s = parse_scene(data, "/scenes/random.yaml")
+    assert s.camera.width * s.camera.height * s.camera.supersample ** 2 <= MAX_FRAME_PIXELS
     assert isinstance(s, Scene)
     back = scene_to_data(s)
     assert parse_scene(back, s.path) == s

@@ -14,7 +14,7 @@ from typing import Any
 
 from patchsim.attack.config import AttackConfig
 from patchsim.errors import PatchsimError
-from patchsim.records import from_data, to_data
+from patchsim.records import from_data, json_bytes
 from patchsim.scene import Scene, parse_scene
 
 
@@ -129,7 +129,7 @@ def write_attack_record(path: str | Path, record: AttackRecord) -> None:
     """Write attack.json atomically."""
     from patchsim.imageio import atomic_write_bytes
 
-    atomic_write_bytes(Path(path), json.dumps(to_data(record), indent=1).encode())
+    atomic_write_bytes(Path(path), json_bytes(record))
 
 
 def read_attack_record(path: str | Path) -> AttackRecord:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from patchsim.errors import PatchsimError
-from patchsim.records import from_data, to_data
+from patchsim.records import from_data, json_bytes, to_data
 
 RUNS = ("clean", "attacked")
 
@@ -223,7 +223,7 @@ def write_evaluation(path: str | Path, record: EvaluationRecord) -> None:
     """Write ``record`` as JSON, atomically."""
     from patchsim.imageio import atomic_write_bytes
 
-    atomic_write_bytes(Path(path), json.dumps(to_data(record), indent=1).encode())
+    atomic_write_bytes(Path(path), json_bytes(record))
 
 
 def read_evaluation(path: str | Path) -> EvaluationRecord:

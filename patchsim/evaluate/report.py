@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -19,7 +18,7 @@ from patchsim.evaluate.records import RUNS, DetectionRates, FrameRecord, Sequenc
 from patchsim.evaluate.runner import EvaluatedFrame
 from patchsim.imageio import atomic_write_bytes, pyplot, save_figure, write_png
 from patchsim.protocol import detector_crop
-from patchsim.records import to_data
+from patchsim.records import json_bytes
 
 VIDEO_SIZE = (640, 360)  # each half of the side-by-side video
 RUN_COLOURS = {"clean": "tab:green", "attacked": "tab:red"}
@@ -303,4 +302,4 @@ img,video{{max-width:100%}}figure{{margin:14px 0}}figcaption{{color:#333;font-si
 
 def write_json(path: Path, obj) -> None:
     """``obj`` (plain data, records inside allowed) as indented JSON, written atomically."""
-    atomic_write_bytes(path, json.dumps(to_data(obj), indent=1, default=float).encode())
+    atomic_write_bytes(path, json_bytes(obj))

@@ -38,16 +38,29 @@ def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode:
 def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], seeds: list[int], out: str | Path,
               mode: str = "driveby", ray_address: str | None = None, force: bool = False) -> list[dict]:
     """Run the grid of evaluations; writes ``results.csv`` and ``summary.png`` into ``out``."""
+    from patchsim.imageio import image_size
+    from patchsim.scene import load_scene
+
     out = Path(out)
     combos = list(itertools.product(scenes, models, stickers or [None], seeds))
     if not combos:
         raise PatchsimError("sweep: nothing to run")
+    for sc in scenes:  # every input checked before the first evaluation starts
+        sec = load_scene(sc)
+        if getattr(sec, mode) is None:
+            raise PatchsimError(f"--scenes {sc}: the scene has no {mode!r} section (--mode {mode})")
+    for st in stickers or []:
+        if st is not None:
+            if not Path(st).is_file():
+                raise PatchsimError(f"--stickers {st}: file not found")
+            image_size(st)
     args = [(sc, mo, st, sd, str(out / f"run{i:03d}"), mode) for i, (sc, mo, st, sd) in enumerate(combos)]
     if ray_address:
         try:
             import ray
         except ImportError as e:
             raise PatchsimError("--ray needs Ray: pip install 'patchsim[ray]'") from e
+        _reachable(ray_address)
         ray.init(address=ray_address)
         remote = ray.remote(_job)
         rows = ray.get([remote.remote(*a) for a in args])
@@ -60,6 +73,26 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
     report.write_frames_csv(out / "results.csv", rows)
     _plot(out / "summary.png", rows)
     return rows
+
+
+RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+def _reachable(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Refuse a Ray ``host:port`` (or ``ray://host:port``) that does not accept a TCP connection within
+    ``timeout`` seconds, instead of waiting in Ray's retry loop; ``auto`` and ``local`` are left to Ray."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise PatchsimError(f"--ray {address!r} is invalid: give HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise PatchsimError(f"--ray {address}: no Ray head answers there within {timeout:g} s ({e.strerror or e})") from None
 
 
 def _plot(path: Path, rows: list[dict]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import json
 import logging
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from patchsim.errors import Interrupted, PatchsimError
 from patchsim.imageio import atomic_write_bytes
 from patchsim.interrupts import stop_on_interrupt
 from patchsim.outputs import check_output_file
+from patchsim.records import json_bytes
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     weights = save({k: v.detach().contiguous() for k, v in model.net.state_dict().items()},
                    metadata={"model": name, "seed": str(seed)})
     atomic_write_bytes(out, weights)
-    atomic_write_bytes(out.with_suffix(".json"), json.dumps(card, indent=1).encode())
+    atomic_write_bytes(out.with_suffix(".json"), json_bytes(card))
     ckpt.unlink(missing_ok=True)
     log.info("%s: test accuracy %.4f, weights %s", name, test_acc, out)
     return card

@@ -5,7 +5,6 @@ per channel tone curve then a 3x3 matrix, from intended sRGB ``x`` to photograph
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from patchsim.imageio import atomic_write_bytes, read_image
 from patchsim.photo.chart import ChartLayout, chart_colours, chart_homography, read_patches
 from patchsim.photo.colour import ciede2000, srgb_to_lab
 from patchsim.render.printer import PrinterModel, apply_printer
+from patchsim.records import json_bytes
 
 
 def fit_profile(intended: np.ndarray, observed: np.ndarray, steps: int = 300) -> dict:
@@ -68,8 +68,8 @@ def calibrate_photo(photo_path: str | Path, out: str | Path, layout: ChartLayout
     profile = fit_profile(chart_colours(layout), observed)
     profile["fit"]["photo"] = str(photo_path)
     out = Path(out)
-    atomic_write_bytes(out, json.dumps(profile, indent=1).encode())
+    atomic_write_bytes(out, json_bytes(profile))
     pal = {"description": f"printable colours from the profile fitted to {photo_path}",
            "colors": palette_from_profile(profile)}
-    atomic_write_bytes(out.with_suffix(".palette.json"), json.dumps(pal).encode())
+    atomic_write_bytes(out.with_suffix(".palette.json"), json_bytes(pal, indent=None))
     return profile

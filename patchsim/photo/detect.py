@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from patchsim.checks import shorten
 from patchsim.errors import PatchsimError
 from patchsim.photo.chart import detect_markers
 from patchsim.photo.locator import INNER_CORNER, SIGN_MARKER_IDS
@@ -75,9 +76,16 @@ def load_corners(path: str | Path) -> dict[str, np.ndarray] | np.ndarray:
         raise PatchsimError(f"cannot read corners file {path}: {e}") from e
 
     def pts(v, where):
-        a = np.asarray(v, dtype=np.float64)
+        try:
+            a = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            a = np.zeros(0)
         if a.shape != (4, 2) or not np.isfinite(a).all():
-            raise PatchsimError(f"corners file {path}: {where} must be 4 [x, y] points (TL, TR, BR, BL)")
+            raise PatchsimError(f"corners file {path}: {where} must be 4 [x, y] points (TL, TR, BR, BL), "
+                                f"got {shorten(v)}")
+        if abs(cv2.contourArea(a.astype(np.float32))) < 16:
+            raise PatchsimError(f"corners file {path}: {where} encloses no area ({shorten(v)}): the 4 points must "
+                                "span the sign")
         return a
 
     if isinstance(d, list):
@@ -93,6 +101,12 @@ def locate(photo: np.ndarray, sign: str, name: str, corners=None) -> tuple[np.nd
     if corners is not None:
         c = corners.get(name) if isinstance(corners, dict) else corners
         if c is not None:
+            h, w = photo.shape[:2]
+            lo, hi = c.min(0), c.max(0)
+            if hi[0] < 0 or hi[1] < 0 or lo[0] > w or lo[1] > h or max(hi - lo) > 4 * max(h, w):
+                raise PatchsimError(f"--corners for frame {name}: the sign's box {lo.round(1).tolist()} - "
+                                    f"{hi.round(1).tolist()} does not fit the {w} x {h} photo (it must overlap it "
+                                    "and be at most 4 times its size)")
             return c, "corners"
     c = corners_from_markers(photo)
     if c is not None:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from patchsim.errors import PatchsimError
+from patchsim.records import json_bytes
 
 INT_FIELDS = ("noise_seed", "background_seed", "response_id")
 
@@ -154,7 +155,7 @@ class Conditions:
         from patchsim.imageio import atomic_write_bytes
 
         doc = {"conditions": self.to_dict(), **(extra or {})}
-        atomic_write_bytes(path, json.dumps(doc, indent=1).encode())
+        atomic_write_bytes(path, json_bytes(doc))
 
     @staticmethod
     def load_json(path: str | Path) -> "Conditions":

@@ -28,6 +28,42 @@ def find_scene(name_or_path: str | Path) -> Path:
     raise SceneError(f"{what} {name_or_path} (packaged scenes: {', '.join(names)}; give a bare name or an existing file)")
 
 
+MAX_SCENE_BYTES = 1 << 20  # a scene file is a few kB; anything past 1 MiB is refused unread
+MAX_YAML_NODES = 100_000  # values after anchors are expanded: a scene has a few hundred
+
+
+def _expanded_size(node, memo: dict) -> int:
+    """Number of values ``node`` stands for once every alias is expanded (memoised on shared nodes, so
+    counting a "billion laughs" costs as little as parsing it)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0  # a recursive anchor counts once, never loops
+        if isinstance(node, yaml.SequenceNode):
+            memo[key] = 1 + sum(_expanded_size(v, memo) for v in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            memo[key] = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+        else:
+            memo[key] = 1
+    return memo[key]
+
+
+def read_yaml(text: str):
+    """Parse YAML text with the safe loader, refusing documents whose anchors expand past
+    :data:`MAX_YAML_NODES` values (raises ``yaml.YAMLError``)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        n = _expanded_size(node, {})
+        if n > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"the document expands to {n} values through its anchors (limit {MAX_YAML_NODES}); "
+                                 "refused")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_scene(name_or_path: str | Path) -> Scene:
     """Load and validate a scene YAML file (``yaml.safe_load``).
 
@@ -35,15 +71,23 @@ def load_scene(name_or_path: str | Path) -> Scene:
         SceneError: file missing or unreadable, YAML invalid, or any field invalid.
     """
     path = find_scene(name_or_path)
+    if path.stat().st_size > MAX_SCENE_BYTES:
+        raise SceneError(f"{path}: {path.stat().st_size} bytes is too large for a scene file (limit {MAX_SCENE_BYTES})")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise SceneError(f"{path}: cannot read scene file: {e}") from e
     try:
-        data = yaml.safe_load(text)
+        data = read_yaml(text)
     except yaml.YAMLError as e:
-        raise SceneError(f"{path}: invalid YAML: {e}") from e
+        raise SceneError(f"{path}: invalid YAML: {shorten_yaml_error(e)}") from e
     return parse_scene(data, str(path))
+
+
+def shorten_yaml_error(e: yaml.YAMLError) -> str:
+    """The YAML error on one line, at most 200 characters."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def scene_to_dict(scene: Scene) -> dict[str, Any]:

@@ -48,6 +48,7 @@ BOUNDS: dict[type, dict[str, tuple[float, float]]] = {
                      post_width_m=(0, 1)),
 }
 INT_FIELDS = {"width", "height", "supersample", "size"}
+MAX_FRAME_PIXELS = 3840 * 2160 * 4  # camera width x height x supersample^2: a 4K frame supersampled 2x
 
 
 class _Ctx:
@@ -55,7 +56,9 @@ class _Ctx:
         self.file = file
 
     def fail(self, path: str, value: Any, allowed: str) -> SceneError:
-        return SceneError(f"{self.file}: field '{path}' = {value!r} is invalid: {allowed}")
+        from patchsim.checks import shorten
+
+        return SceneError(f"{self.file}: field '{path}' = {shorten(value)} is invalid: {allowed}")
 
     def mapping(self, data: Any, path: str, allowed: set[str]) -> dict:
         if data is None:
@@ -240,6 +243,11 @@ def parse_scene(data: Any, file: str = "<scene>") -> Scene:
         realism=_plain(ctx, RealismConfig, d.get("realism"), "realism"),
         path=file,
     )
+    cam = scene.camera
+    px = cam.width * cam.height * cam.supersample ** 2
+    if px > MAX_FRAME_PIXELS:
+        raise ctx.fail("camera", f"{cam.width} x {cam.height} x {cam.supersample}^2 = {px} px",
+                       f"a frame may render at most {MAX_FRAME_PIXELS} pixels (width x height x supersample^2)")
     return scene
 
 
