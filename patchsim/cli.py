@@ -19,6 +19,13 @@ def _weights_labels_args(p) -> None:
     p.add_argument("--labels", help="labels file for your own model (one class name per line)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``patchsim CMD: error: ... (see patchsim CMD --help)``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _num(lo: float, hi: float, integer: bool = False):
     """An argparse type: a finite number (an integer when ``integer``) in [lo, hi], checked when the
     command line is parsed, before any work (argparse names the option in its one-line error)."""
@@ -352,9 +359,9 @@ def _cmd_score(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="patchsim", description="Physical-world adversarial patch simulator")
+    parser = _Parser(prog="patchsim", description="Physical-world adversarial patch simulator")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_render(sub)
     _add_models(sub)
     _add_attack(sub)

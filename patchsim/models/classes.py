@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from patchsim.checks import shorten
 from patchsim.errors import PatchsimError
 
 GTSRB_CLASSES = [
@@ -41,7 +42,14 @@ def resolve_class(classes: Sequence[str], cls: str | int, what: str = "class") -
                             + ", ".join(f"{i}={n}" for i, n in enumerate(classes)))
     if cls in classes:
         return list(classes).index(cls)
-    raise PatchsimError(f"{what} {cls!r} is not among the model's classes; valid classes: {', '.join(classes)}")
+    import difflib
+
+    close = difflib.get_close_matches(str(cls), list(classes), n=3)
+    listed = ", ".join(classes)
+    if len(listed) > 240:
+        listed = listed[:240].rsplit(", ", 1)[0] + f", ... ({len(classes)} in all)"
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    raise PatchsimError(f"{what} {shorten(cls)} is not among the model's classes{hint}; valid classes: {listed}")
 
 
 def read_labels(path: str | Path) -> list[str]:

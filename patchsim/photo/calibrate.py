@@ -16,6 +16,7 @@ from patchsim.photo.chart import ChartLayout, chart_colours, chart_homography, r
 from patchsim.photo.colour import ciede2000, srgb_to_lab
 from patchsim.render.printer import PrinterModel, apply_printer
 from patchsim.records import json_bytes
+from patchsim.outputs import check_output_file
 
 
 def fit_profile(intended: np.ndarray, observed: np.ndarray, steps: int = 300) -> dict:
@@ -62,12 +63,12 @@ def palette_from_profile(profile: dict, levels: int = 6) -> list[list[float]]:
 def calibrate_photo(photo_path: str | Path, out: str | Path, layout: ChartLayout = ChartLayout()) -> dict:
     """Find the chart in a photo, read its patches, fit the profile; write ``out`` (profile JSON) and a
     ``*.palette.json`` of printable colours beside it. Returns the profile."""
+    out = check_output_file(out)
     photo = read_image(photo_path)
     h = chart_homography(photo, layout)
     observed = read_patches(photo, h, layout)
     profile = fit_profile(chart_colours(layout), observed)
     profile["fit"]["photo"] = str(photo_path)
-    out = Path(out)
     atomic_write_bytes(out, json_bytes(profile))
     pal = {"description": f"printable colours from the profile fitted to {photo_path}",
            "colors": palette_from_profile(profile)}

@@ -9,6 +9,7 @@ from patchsim.attack.export import print_pixels, write_sticker_pdf
 from patchsim.attack.pdf import Sheet
 from patchsim.attack.record import load_attack_dir
 from patchsim.imageio import resize
+from patchsim.outputs import check_output_file
 from patchsim.photo.chart import ChartLayout, draw_chart
 from patchsim.photo.locator import LOCATOR_NOTE, LocatorLayout, draw_locator_sheet
 from patchsim.sticker_io import load_sticker_rgba
@@ -20,6 +21,7 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
     Returns (path, pages)."""
     rec = load_attack_dir(attack_dir)
     d, scene = rec.path, rec.scene
+    path = check_output_file(Path(out) if out else d / "print.pdf")
     sticker = load_sticker_rgba(d / "sticker.png")
     n = print_pixels(scene.sign.size_m, dpi)
     if sticker.shape[0] != n:
@@ -34,6 +36,5 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
         Sheet("Sign-locator markers (optional)", LOCATOR_NOTE + " `patchsim score` then finds the sign from them.",
               draw_locator_sheet(px_per_mm, locator), *locator.size_mm),
     ]
-    path = Path(out) if out else d / "print.pdf"
     _, pages = write_sticker_pdf(path, scene, sticker, paper, f"patchsim {rec.model}", sheets)
     return path, pages

@@ -1,0 +1,184 @@
+"""Bad input as a hostile or careless user gives it, command by command: each case ends in one line
+``patchsim CMD: error: ...`` naming what is wrong, exit code 2, before any heavy work, and leaves no
+output behind (or the folder exactly as it was)."""
+
+import json
+import os
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+import yaml
+
+from patchsim.cli import main
+from patchsim.imageio import write_png
+
+from attack_records import write_attack_dir
+from conftest import ROOT
+
+
+def _png_bomb(path, side=30000):
+    """A valid RGB PNG of side x side black pixels that takes a few MB on disk (1 GB+ decoded)."""
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * side)
+    data = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+LAUGHS = """name: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+sign:
+  class: stop
+  size_m: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+sticker: {regions: [{rect: [0, 0, 10, 10]}]}
+eot:
+  distance_m: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+  yaw_deg: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+  pitch_deg: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+  roll_deg: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+  lateral_m: [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, driveby_scene):
+    d = tmp_path_factory.mktemp("hostile")
+    st = np.zeros((300, 300, 4), np.uint8)
+    st[60:90, 66:234] = (20, 160, 220, 255)
+    write_png(d / "sticker.png", st)
+    (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    _png_bomb(d / "bomb.png")
+    (d / "laughs.yaml").write_text(LAUGHS)
+    data = yaml.safe_load((ROOT / "scenes" / "stop_driveby.yaml").read_text())
+    data["camera"] = {"width": 8192, "height": 8192, "supersample": 8}
+    (d / "huge_camera.yaml").write_text(yaml.safe_dump(data))
+    (d / "a_file").write_text("not a folder")
+    (d / "listy").mkdir()
+    write_png(d / "listy" / "sticker.png", st)
+    (d / "listy" / "attack.json").write_text("[1, 2, 3]")
+    (d / "far.json").write_text(json.dumps([[0, 0], [20000, 0], [20000, 20000], [0, 20000]]))
+    (d / "flat.json").write_text(json.dumps([[10, 10], [50, 10], [90, 10], [130, 10]]))
+    (d / "words.json").write_text(json.dumps([["a", "b"], [1, 2], [3, 4], [5, 6]]))
+    write_png(d / "photo.png", np.full((480, 640, 3), 120, np.uint8))
+    write_attack_dir(d / "attack", driveby_scene, st)
+    return d
+
+
+def _cases(f):
+    """(argv, message fragment); every case must exit 2 with that one-line message."""
+    o = str(f / "out")
+    s, attack = str(f / "sticker.png"), str(f / "attack")
+    return [
+        (["render", "/nonexistent/dir/stop_lab.yaml", "--out", o], "scene file not found"),
+        (["render", "stop_driveby", "--n", "0", "--out", o], "argument --n: '0' is invalid: must be an integer in [1, 10000]"),
+        (["render", "stop_driveby", "--n", "nan", "--out", o], "argument --n: 'nan' is invalid"),
+        (["render", "stop_driveby", "--seed", "-1", "--out", o], "argument --seed: '-1' is invalid"),
+        (["render", "stop_driveby", "--sticker", str(f / "bomb.png"), "--out", o], "30000 x 30000 pixels: larger than the limit of 16384"),
+        (["render", "stop_driveby", "--sticker", str(f / "corrupt.png"), "--out", o], "cannot decode image"),
+        (["render", str(f / "laughs.yaml"), "--out", o], "expands to"),
+        (["render", str(f / "huge_camera.yaml"), "--out", o], "a frame may render at most"),
+        (["render", "stop_driveby", "--out", str(f / "a_file")], "is an existing file; give a folder"),
+        (["attack", "stop_driveby", "--dpi", "1e6", "--out", o], "argument --dpi: '1e6' is invalid: must be a finite number in [30, 2400]"),
+        (["attack", "stop_driveby", "--dpi", "nan", "--out", o], "argument --dpi: 'nan' is invalid"),
+        (["attack", "stop_driveby", "--dpi", "0", "--out", o], "argument --dpi: '0' is invalid"),
+        (["attack", "stop_driveby", "--lr", "inf", "--out", o], "argument --lr: 'inf' is invalid"),
+        (["attack", "stop_driveby", "--steps", "0", "--out", o], "argument --steps: '0' is invalid: must be an integer"),
+        (["attack", "stop_driveby", "--batch", "2.5", "--out", o], "argument --batch: '2.5' is invalid"),
+        (["attack", "stop_driveby", "--face-resolution", "5000", "--out", o], "argument --face-resolution"),
+        (["attack", "stop_driveby", "--real-fraction", "1", "--out", o], "argument --real-fraction"),
+        (["attack", "stop_driveby", "--target", "nope", "--out", o], "target 'nope' is not among the model's classes"),
+        (["attack", "stop_driveby", "--printer", "laser", "--out", o], "--printer 'laser'"),
+        (["attack", "stop_driveby", "--out", attack], "is not empty"),
+        (["attack", "stop_driveby", "--resume", "--out", attack], "--resume: no checkpoint"),
+        (["evaluate", "stop_driveby", "--sticker", str(f / "corrupt.png"), "--out", o], "cannot decode image"),
+        (["evaluate", "stop_driveby", "--mode", "grid", "--out", o], "has no 'grid' section"),
+        (["evaluate", "stop_driveby", "--sticker", str(f / "listy" / "sticker.png"), "--out", o], "must be a JSON object"),
+        (["evaluate", attack, "--out", attack], "is not empty"),
+        (["score", str(f / "photo.png"), "--corners", str(f / "far.json"), "--out", o], "does not fit the 640 x 480 photo"),
+        (["score", str(f / "photo.png"), "--corners", str(f / "flat.json"), "--out", o], "encloses no area"),
+        (["score", str(f / "photo.png"), "--corners", str(f / "words.json"), "--out", o], "must be 4 [x, y] points"),
+        (["score", str(f / "photo.png"), "--fps", "-5", "--out", o], "argument --fps: '-5' is invalid"),
+        (["score", str(f / "photo.png"), "--fps", "nan", "--out", o], "argument --fps: 'nan' is invalid"),
+        (["print", attack, "--dpi", "0"], "argument --dpi: '0' is invalid"),
+        (["print", attack, "--out", str(f)], "is a folder; give a file name"),
+        (["print", str(f)], "is not an attack output folder"),
+        (["calibrate", str(f / "photo.png"), "--out", str(f)], "is a folder; give a file name"),
+        (["train", "gtsrb-cnn", "--out", str(f)], "is a folder; give a file name"),
+        (["classify", "gtsrb-cnn", str(f / "bomb.png")], "larger than the limit"),
+        (["sweep", "--scenes", "nope", "--out", o], "no packaged scene is called nope"),
+        (["sweep", "--scenes", "stop_driveby", "--stickers", str(f / "missing.png"), "--out", o], "file not found"),
+        (["evaluate-photos", "rp2", "--margin", "5", "--out", o], "argument --margin: '5' is invalid"),
+        (["evaluate-photos", "rp2", "--sticker", str(f / "bomb.png"), "--out", o], "larger than the limit"),
+    ]
+
+
+def test_every_hostile_input_gets_one_line_and_leaves_nothing(files, capsys):
+    before = {p: p.stat().st_mtime_ns if p.is_file() else None for p in files.rglob("*")}
+    for argv, fragment in _cases(files):
+        t = time.time()
+        rc = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert rc == 2, (argv, rc, err)
+        lines = [x for x in err.splitlines() if x.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"patchsim {argv[0]}: error:"), (argv, err)
+        assert fragment in lines[0], (argv, lines[0])
+        assert "Traceback" not in err and len(lines[0]) < 600, argv
+        assert time.time() - t < 30, argv  # refused before any heavy work
+        assert not (files / "out").exists(), argv  # nothing written
+    after = {p: p.stat().st_mtime_ns if p.is_file() else None for p in files.rglob("*")}
+    assert after == before  # no file touched, nothing left behind (not even a lock)
+
+
+def test_a_second_run_cannot_write_into_a_locked_folder(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".patchsim.lock").write_text(f"{os.getppid()} attack\n")  # a live process holds it
+    assert main(["render", "stop_driveby", "--n", "1", "--out", str(out)]) == 2
+    assert "is being written by another patchsim attack" in capsys.readouterr().err
+    (out / ".patchsim.lock").write_text("999999999 attack\n")  # its process is gone: taken over
+    (out / ".frame.png.tmp").write_bytes(b"half")  # an orphaned temporary file: cleaned
+    assert main(["render", "stop_driveby", "--n", "1", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["conditions.json", "contact_sheet.png", "crops", "frames"]
+
+
+def test_force_replaces_only_the_commands_own_stale_outputs(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["render", "stop_driveby", "--n", "4", "--out", str(out)]) == 0
+    (out / "my_notes.txt").write_text("mine")
+    assert main(["render", "stop_driveby", "--n", "1", "--out", str(out)]) == 2
+    assert "is not empty" in capsys.readouterr().err and len(list((out / "frames").iterdir())) == 4
+    assert main(["render", "stop_driveby", "--n", "1", "--out", str(out), "--force"]) == 0
+    assert len(list((out / "frames").iterdir())) == 1  # no frames 1-3 left from the 4-frame run
+    assert len(json.loads((out / "conditions.json").read_text())["conditions"]["distance_m"]) == 1
+    assert (out / "my_notes.txt").read_text() == "mine"  # not the command's: left alone
+
+
+def test_ray_address_that_does_not_answer_fails_fast():
+    from patchsim.errors import PatchsimError
+    from patchsim.evaluate.sweep import _reachable
+
+    t = time.time()
+    with pytest.raises(PatchsimError, match="no Ray head answers there"):
+        _reachable("127.0.0.1:1")
+    with pytest.raises(PatchsimError, match="give HOST:PORT"):
+        _reachable("nowhere")
+    assert time.time() - t < 15
+
+
+def test_unexpected_failures_are_one_line_with_exit_1(tmp_path, capsys, monkeypatch):
+    """An error that is not the user's (a disk error while writing) still ends in one line, exit 1."""
+    import patchsim.render_job as rj
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device", str(tmp_path / "o" / "frames" / "0000.png"))
+
+    monkeypatch.setattr(rj, "write_png", disk_full)
+    assert main(["render", "stop_driveby", "--n", "1", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("patchsim render: error: file system: No space left on device") and "\n" not in err
