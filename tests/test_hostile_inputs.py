@@ -73,7 +73,7 @@ def files(tmp_path_factory, driveby_scene):
 def _cases(f):
     """(argv, message fragment); every case must exit 2 with that one-line message."""
     o = str(f / "out")
-    s, attack = str(f / "sticker.png"), str(f / "attack")
+    attack = str(f / "attack")
     return [
         (["render", "/nonexistent/dir/stop_lab.yaml", "--out", o], "scene file not found"),
         (["render", "stop_driveby", "--n", "0", "--out", o], "argument --n: '0' is invalid: must be an integer in [1, 10000]"),

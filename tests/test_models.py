@@ -121,7 +121,8 @@ def test_weights_that_do_not_fit(tmp_path):
 def test_resolve_class_by_name_or_id():
     assert resolve_class(GTSRB_CLASSES, "stop") == 14
     assert resolve_class(GTSRB_CLASSES, 5) == 5 and resolve_class(GTSRB_CLASSES, "5") == 5
-    with pytest.raises(PatchsimError, match="class 'stopp' is not among the model's classes; valid classes: speed_limit_20"):
+    with pytest.raises(PatchsimError, match=r"class 'stopp' is not among the model's classes \(did you mean stop\?\); "
+                                            r"valid classes: speed_limit_20, .*\.\.\. \(43 in all\)$"):
         resolve_class(GTSRB_CLASSES, "stopp")
     with pytest.raises(PatchsimError, match="out of range 0..42"):
         resolve_class(GTSRB_CLASSES, 43)
