@@ -52,7 +52,7 @@ def main() -> None:
         child(a.child, a.model, a.weights, not a.no_video)
         return
     print("1280x720 drive-by, clean + attacked, flow + 3 spatial sub-crops per frame, plots" +
-          ("" if a.no_video else ", MP4 video"))
+          ("" if a.no_video else ", WebM (VP9) video"))
     for n in a.frames:
         cmd = [sys.executable, __file__, "--child", str(n), "--model", a.model] + (["--weights", a.weights] if a.weights else []) \
             + (["--no-video"] if a.no_video else [])

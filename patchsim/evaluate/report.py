@@ -41,7 +41,8 @@ class VideoSink:
             self.container = av.open(str(self.tmp), "w", format="webm")
             self.stream = self.container.add_stream("libvpx-vp9", rate=Fraction(fps).limit_denominator(1001),
                                                     options={"deadline": "realtime", "cpu-used": "8",
-                                                             "crf": str(self.CRF), "b": "0"})
+                                                             "crf": str(self.CRF), "b": "0", "row-mt": "1",
+                                                             "threads": "2", "lag-in-frames": "0"})
         except (OSError, av.FFmpegError) as e:
             raise PatchsimError(f"cannot write a VP9 video to {self.tmp}: {e}") from e
         self.stream.width, self.stream.height, self.stream.pix_fmt = 2 * VIDEO_SIZE[0], VIDEO_SIZE[1], "yuv420p"
