@@ -35,19 +35,23 @@ def _is_temporary(p: Path) -> bool:
     return p.name.startswith(".") and ".tmp" in p.name and p.name != LOCK
 
 
+def _writable_folder(folder: Path, said: str) -> None:
+    """Create ``folder`` if needed and check it is writable; ``said`` names it in the error."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PatchsimError(f"{said}: cannot create the folder: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PatchsimError(f"{said} is not writable")
+
+
 def check_output_file(path: str | Path, option: str = "--out") -> Path:
     """``path`` as a file a command may write: not a folder, its folder existing (or creatable) and
     writable. A one-line PatchsimError naming ``option`` otherwise."""
     p = Path(path)
     if p.is_dir():
         raise PatchsimError(f"{option} {p} is a folder; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise PatchsimError(f"{option} {p}: cannot create its folder {parent}: {e.strerror or e}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PatchsimError(f"{option} {p}: the folder {parent} is not writable")
+    _writable_folder(p.parent if str(p.parent) else Path("."), f"{option} {p}: its folder")
     return p
 
 
@@ -91,12 +95,7 @@ def output_folder(path: str | Path, command: str, owned: tuple[str, ...], option
     if resume and not resumable:
         raise PatchsimError(f"--resume: patchsim {command} cannot continue a run")
     created = not p.exists()
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise PatchsimError(f"{option} {p}: cannot create the folder: {e.strerror or e}") from None
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise PatchsimError(f"{option} {p} is not writable")
+    _writable_folder(p, f"{option} {p}")
     lock = _lock(p, command, option)
     try:
         for q in p.iterdir():
