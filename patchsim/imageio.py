@@ -138,12 +138,20 @@ def write_png(path: str | Path, img: np.ndarray | torch.Tensor, dpi: float | Non
     arr = to_uint8(img) if isinstance(img, torch.Tensor) else img
     if arr.ndim == 2:
         arr = arr[:, :, None].repeat(3, axis=2)
-    code = cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    level = 1 if arr.shape[0] * arr.shape[1] > 4_000_000 else 3  # big print files: fast compression
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(arr, code), [cv2.IMWRITE_PNG_COMPRESSION, level])
-    if not ok:
-        raise PatchsimError(f"PNG encoding failed for {path}")
-    data = buf.tobytes()
+    if arr.shape[0] * arr.shape[1] > 4_000_000:  # print files: PIL encodes RGBA as it is (no BGR copy), fast
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=1)
+        data = buf.getvalue()
+    else:
+        code = cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        ok, enc = cv2.imencode(".png", cv2.cvtColor(arr, code), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise PatchsimError(f"PNG encoding failed for {path}")
+        data = enc.tobytes()
     if dpi is not None:
         data = _with_phys(data, dpi)
     atomic_write_bytes(path, data)

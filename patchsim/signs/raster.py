@@ -16,6 +16,9 @@ def supersampling_for(n: int) -> int:
     return max(1, min(SS, 8192 // max(n, 1)))
 
 
+RESOLVE_ROWS = 128  # output rows resolved at a time (bounded memory for print-size faces)
+
+
 class Canvas:
     """An RGBA drawing surface of ``n`` x ``n`` output pixels, drawn supersampled and area-downsampled."""
 
@@ -72,14 +75,19 @@ class Canvas:
         so that edges do not bleed the black canvas."""
         if self.big == self.n:  # print resolutions: no supersampling, nothing to resolve
             return np.concatenate([self.rgb, self.alpha[..., None]], axis=2)
-        a = self.alpha.astype(np.float32) / 255.0
-        rgb = self.rgb.astype(np.float32) * a[..., None]
-        size = (self.n, self.n)
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-        rgb = np.where(a[..., None] > 1e-6, rgb / np.maximum(a[..., None], 1e-6), 0)
-        out = np.concatenate([rgb, a[..., None] * 255.0], axis=2)
-        return np.clip(np.round(out), 0, 255).astype(np.uint8)
+        out = np.empty((self.n, self.n, 4), np.uint8)
+        ss = self.big // self.n
+        for r0 in range(0, self.n, RESOLVE_ROWS):  # in bands: an integer-factor area resize is a block mean
+            r1 = min(self.n, r0 + RESOLVE_ROWS)
+            a = self.alpha[r0 * ss:r1 * ss].astype(np.float32) / 255.0
+            rgb = self.rgb[r0 * ss:r1 * ss].astype(np.float32) * a[..., None]
+            size = (self.n, r1 - r0)
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+            rgb = np.where(a[..., None] > 1e-6, rgb / np.maximum(a[..., None], 1e-6), 0)
+            band = np.concatenate([rgb, a[..., None] * 255.0], axis=2)
+            out[r0:r1] = np.clip(np.round(band), 0, 255).astype(np.uint8)
+        return out
 
 
 def polygon_mask(polys: list, n: int) -> np.ndarray:

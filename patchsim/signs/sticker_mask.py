@@ -26,3 +26,25 @@ def sticker_mask(scene, resolution: int = 256) -> torch.Tensor:
         m = np.maximum(m, img)
     silhouette = draw_face_array(scene.sign.class_name, resolution)[:, :, 3].astype(np.float32) / 255.0
     return torch.from_numpy(np.minimum(m, silhouette))[None].float()
+
+
+def sticker_alpha(scene, resolution: int) -> np.ndarray:
+    """:func:`sticker_mask` as uint8 ``(N, N)`` (255 = sticker), built without float copies of the
+    whole square: what print-size exports (8858 px for a 0.75 m sign at 300 DPI) use. Equal to
+    ``round(255 * sticker_mask)`` within 1."""
+    from patchsim.signs.catalogue import get_sign
+    from patchsim.signs.raster import Canvas
+
+    side_mm = scene.sign.size_m * 1000.0
+    c = Canvas(resolution)
+    for r in scene.sticker.regions:
+        c.polygon(np.asarray(r.points, np.float64) / side_mm, (255, 255, 255), alpha=True)
+    m = c.alpha if c.big == resolution else c.result()[..., 3].copy()
+    del c
+    if scene.sticker.mask_path is not None:
+        img = read_image(scene.resolve(scene.sticker.mask_path)).mean(2).astype(np.uint8)
+        m = np.maximum(m, cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA))
+    face = Canvas(resolution)
+    get_sign(scene.sign.class_name).draw(face)
+    silhouette = face.alpha if face.big == resolution else face.result()[..., 3]
+    return np.minimum(m, silhouette)
