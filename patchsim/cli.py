@@ -41,6 +41,23 @@ def _num(lo: float, hi: float, integer: bool = False):
     return parse
 
 
+def _device(text: str) -> str:
+    """argparse type of --device: checked (the device exists) when the command line is parsed."""
+    from patchsim.device import device_problem
+
+    problem = device_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _device_arg(p) -> None:
+    from patchsim.device import DEVICE_HELP
+
+    p.add_argument("--device", default="auto", type=_device,
+                   help=f"where models and the renderer run: {DEVICE_HELP} (default auto)")
+
+
 def _model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None) -> None:
     """--model, --weights and --labels, shared by the commands that load a classifier. ``shown``: the
     default as the help states it, when it is not a plain value."""
@@ -66,6 +83,7 @@ def _add_render(sub) -> None:
                    help="conditions: random EOT draws, the drive-by sequence (every k-th frame to give N), or the grid")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
+    _device_arg(p)
     p.set_defaults(func=_cmd_render)
 
 
@@ -73,7 +91,7 @@ def _cmd_render(args) -> int:
     from patchsim.render_job import render_job
 
     render_job(args.scene, args.out, n=args.n, seed=args.seed, sticker_path=args.sticker, mode=args.mode,
-               force=args.force)
+               force=args.force, device=args.device)
     return 0
 
 
@@ -85,6 +103,7 @@ def _add_models(sub) -> None:
     p.add_argument("model", help="shipped model name, TorchScript/ONNX file or package.module:factory")
     p.add_argument("images", nargs="+", help="image files")
     _weights_labels_args(p)
+    _device_arg(p)
     p.set_defaults(func=_cmd_classify)
 
     p = sub.add_parser("train", help="train a shipped GTSRB model from ../shared/data/gtsrb")
@@ -94,13 +113,14 @@ def _add_models(sub) -> None:
     p.add_argument("--epochs", type=_num(1, 1000, integer=True), help="override the recipe's epoch count")
     p.add_argument("--data", help="folder holding train.npz and test.npz (default ../shared/data/gtsrb)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint.pt (left by Ctrl-C)")
+    _device_arg(p)
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_classify(args) -> int:
     from patchsim.models.commands import classify
 
-    for path, top in classify(args.model, args.images, args.weights, args.labels):
+    for path, top in classify(args.model, args.images, args.weights, args.labels, device=args.device):
         print(path + ": " + ", ".join(f"{name} {p:.3f}" for name, p in top))
     return 0
 
@@ -109,7 +129,7 @@ def _cmd_train(args) -> int:
     from patchsim.models.train import train_model
 
     c = train_model(args.model, args.out, seed=args.seed, data_dir=args.data, epochs=args.epochs,
-                    resume=args.resume)
+                    resume=args.resume, device=args.device)
     print(f"{args.model}: test accuracy {100 * c['test_acc']:.2f}%, weights {args.out}")
     return 0
 
@@ -131,6 +151,7 @@ def _add_attack(sub) -> None:
     p.add_argument("--dpi", type=_num(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
     p.add_argument("--no-sim-to-real", action="store_true", help="skip the sim-to-real table (held-out renders, "
                    "independent drive-by, real photos raw and relit) in attack.json")
+    _device_arg(p)
     p.set_defaults(func=_cmd_attack)
 
 
@@ -157,7 +178,7 @@ def _cmd_attack(args) -> int:
     rec = run_attack(args.scene, args.out, model=args.model, weights=args.weights, labels=args.labels,
                      target=None if args.untargeted else args.target, true_class=args.true_class, resume=args.resume,
                      printer=args.printer, dpi=args.dpi, paper=args.paper, sim_to_real=not args.no_sim_to_real,
-                     force=args.force, **overrides)
+                     force=args.force, device=args.device, **overrides)
     print(f"validation success {100 * rec.final_success:.1f}% after {rec.steps_run} steps; "
           f"sticker area {100 * rec.export.sticker_area_fraction:.1f}% of the face; outputs in {args.out}")
     if rec.sim_to_real is not None:
@@ -180,6 +201,7 @@ def _add_evaluate(sub) -> None:
     _printer_arg(p, default=None)
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
+    _device_arg(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -201,7 +223,7 @@ def _cmd_evaluate(args) -> int:
     if target is None and sticker:
         target = _guessed_target(sticker, model or "gtsrb-cnn", weights, args.labels)
     req = EvaluateRequest(scene, sticker, model or "gtsrb-cnn", weights, args.labels, target, args.mode, args.seed,
-                          printer or "inkjet", not args.no_video)
+                          printer or "inkjet", not args.no_video, device=args.device)
     s = run_evaluate(req, args.out, force=args.force)
     m = s.metrics
     print(f"fooled frames: clean {100 * m['clean'].success:.1f}%, attacked {100 * m['attacked'].success:.1f}% "
@@ -234,6 +256,7 @@ def _add_evaluate_real(sub) -> None:
     p.add_argument("--data", help="GTSRB folder (default ../shared/data/gtsrb)")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
+    _device_arg(p)
     p.set_defaults(func=_cmd_evaluate_real)
 
 
@@ -241,7 +264,7 @@ def _cmd_evaluate_real(args) -> int:
     from patchsim.evaluate.real_job import run_real
 
     s = run_real(args.source, args.model, args.out, args.true_class, args.target, args.weights, args.labels, args.data,
-                 force=args.force)
+                 force=args.force, device=args.device)
     if args.source == "gtsrb":
         print(f"{s['tracks']} real tracks: frame accuracy {100 * s['frame_accuracy']:.2f}%, "
               f"{100 * s['tracks_that_flicker']:.1f}% of tracks flicker, mean flip rate {s['mean_flip_rate']:.4f}")
@@ -261,6 +284,7 @@ def _add_sweep(sub) -> None:
     p.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (optional extra 'ray')")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
+    _device_arg(p)
     p.set_defaults(func=_cmd_sweep)
 
 
@@ -268,7 +292,7 @@ def _cmd_sweep(args) -> int:
     from patchsim.evaluate.sweep import run_sweep
 
     rows = run_sweep(args.scenes, args.models, args.stickers or [None], args.seeds, args.out, args.mode, args.ray,
-                     force=args.force)
+                     force=args.force, device=args.device)
     print(f"{len(rows)} evaluations; table: {args.out}/results.csv, plot: {args.out}/summary.png")
     return 0
 
@@ -295,6 +319,7 @@ def _add_photo(sub) -> None:
     p.add_argument("--fps", type=_num(0.1, 1000), help="frame rate of the footage (default: the video's own)")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
+    _device_arg(p)
     p.set_defaults(func=_cmd_score)
 
 
@@ -313,6 +338,7 @@ def _add_evaluate_photos(sub) -> None:
     p.add_argument("--margin", type=_num(0, 2), default=0.1, help="detector box margin per side (default 0.1)")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
+    _device_arg(p)
     p.set_defaults(func=_cmd_evaluate_photos)
 
 
@@ -320,7 +346,8 @@ def _cmd_evaluate_photos(args) -> int:
     from patchsim.photo.photos_job import run_evaluate_photos
 
     r = run_evaluate_photos(args.source, args.sticker, args.model, args.out, args.target, args.weights, args.labels,
-                            args.sign, args.printer, args.relight, args.annotations, args.margin, force=args.force)
+                            args.sign, args.printer, args.relight, args.annotations, args.margin, force=args.force,
+                            device=args.device)
     m = r["metrics"]
     if r["sticker"]:
         said = f"fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, relit {m['relit_fooled']}"
@@ -351,7 +378,7 @@ def _cmd_score(args) -> int:
     from patchsim.photo.score import run_score
 
     s = run_score(args.sources, args.model, args.out, args.sign, args.target, args.corners, args.weights,
-                  args.labels, fps=args.fps, force=args.force)
+                  args.labels, fps=args.fps, force=args.force, device=args.device)
     m = s["metrics"]["real"]
     print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
           f"{100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}; report {args.out}/report.html")

@@ -77,6 +77,12 @@ def detector_crop(image: np.ndarray, box: tuple[float, float, float], size: int)
 
 @torch.no_grad()
 def classify_crops(model, crops: list[np.ndarray]) -> np.ndarray:
-    """Softmax probabilities ``(N, K)`` of uint8 crops already at the model's input size."""
-    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255
-    return torch.cat([model(x[i:i + 256]).softmax(1) for i in range(0, len(x), 256)]).numpy()
+    """Softmax probabilities ``(N, K)`` float32 of uint8 ``(S, S, 3)`` crops already at the model's input
+    size, computed on the model's device."""
+    from patchsim.device import model_device
+
+    dev = model_device(model)
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + 256].to(dev).float() / 255).softmax(1).cpu()
+                          for i in range(0, len(x), 256)]).numpy()

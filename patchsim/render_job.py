@@ -35,21 +35,24 @@ def conditions_for(scene, mode: str, n: int, generator: torch.Generator) -> Cond
 
 @writes_folder("render", ("frames", "crops", "conditions.json", "contact_sheet.png"))
 def render_job(scene_path: str, out: str | Path, n: int = 8, seed: int = 0, sticker_path: str | None = None,
-               mode: str = "eot", force: bool = False) -> Path:
+               mode: str = "eot", force: bool = False, device: str | None = "auto") -> Path:
     """Render ``n`` conditions of a scene into ``out``: ``frames/NNNN.png``, ``crops/NNNN.png``,
     ``conditions.json`` (every frame's conditions and its 4 projected face corners in pixels, TL, TR,
-    BR, BL) and ``contact_sheet.png``. Returns the output folder."""
+    BR, BL) and ``contact_sheet.png``, rendering on ``device``. Returns the output folder."""
+    from patchsim.device import resolve_device
+
+    dev = resolve_device(device)
     if n < 1:
         raise PatchsimError(f"--n must be at least 1, got {n}")
     scene = load_scene(scene_path)
-    renderer = Renderer.from_scene(scene)
-    sticker = load_sticker(sticker_path, renderer.face_resolution) if sticker_path else None
+    renderer = Renderer.from_scene(scene).to(dev)
+    sticker = load_sticker(sticker_path, renderer.face_resolution).to(dev) if sticker_path else None
     cond = conditions_for(scene, mode, n, torch.Generator().manual_seed(seed))
     out = Path(out)
     frames, crops, corners, captions = [], [], [], []
     with torch.no_grad():
         for start in tqdm(range(0, len(cond), CHUNK), desc="render", unit="batch", disable=None):
-            c = cond[start:start + CHUNK]
+            c = cond[start:start + CHUNK].to(dev)
             f = renderer.render_frames(c, sticker)
             k = renderer.render_crops(c, sticker)
             for i in range(len(c)):

@@ -16,6 +16,7 @@ def attack_record(scene, model: str = "gtsrb-cnn", target: str | None = None, sc
         scene=scene_file or str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=None,
         model_sha256="0" * 64, classes=("other", "stop"), true_class=1, true_name="stop", target=None,
         target_name=target, config=AttackConfig(steps=2, true_class=1), seed=0, steps_run=2, stopped_early=False,
+        stop_reason="budget",
         wall_s_optimise=0.5, validation_size=256, validation_clean_success=0.0,
         validation_curve=(ValidationPoint(2, 0.25, -0.1, 0.5),), final_success=0.25,
         printer_profile={"name": "inkjet"}, photos={"attacker": None, "attacker_signs": 0}, sim_to_real=None,

@@ -233,3 +233,31 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch,
     import json
 
     assert json.loads((out / "attack.json").read_text())["steps_run"] == 5
+
+
+def test_stop_reason_known_answers():
+    from patchsim.attack.eot import stop_reason
+
+    def h(*pairs):
+        return [{"step": s, "success": v} for s, v in pairs]
+
+    cfg = AttackConfig(early_stop=0.99, plateau_patience=75, plateau_delta=0.01)
+    main_job = h((25, 0.8125), (50, 0.875), (75, 0.8906), (100, 0.875), (125, 0.8906))
+    assert stop_reason(main_job, cfg) is None  # last gain at 75 (+1.6 points): 50 steps ago
+    assert stop_reason(main_job + h((150, 0.8945)), cfg) == "plateau"  # +0.4 points is no gain: 75 steps
+    assert stop_reason(main_job + h((150, 0.92)), cfg) is None  # a real gain restarts the wait
+    assert stop_reason(h((25, 0.5), (50, 0.995)), cfg) == "success"
+    assert stop_reason(main_job + h((150, 0.8945)), AttackConfig(plateau_patience=0)) is None  # disabled
+    assert stop_reason([], cfg) is None
+
+
+def test_attack_stops_on_a_plateau_and_says_why(driveby_scene):
+    """A learning rate too small to move anything: validation success stays flat, the run stops after
+    the patience instead of running its whole budget."""
+    from patchsim.models import freeze, load
+
+    cfg = AttackConfig(target=5, true_class=14, steps=40, batch=2, val_size=8, val_every=5, lr=1e-6,
+                       plateau_patience=10, plateau_delta=0.01, face_resolution=32, seed=1)
+    res = EOTAttack(driveby_scene, freeze(load("gtsrb-cnn")), cfg).run(progress=False)
+    assert res.stop_reason == "plateau" and res.stopped_early and res.steps == 15
+    assert [h["step"] for h in res.history] == [5, 10, 15]

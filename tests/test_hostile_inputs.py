@@ -10,6 +10,7 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from patchsim.cli import main
@@ -115,7 +116,11 @@ def _cases(f):
         (["sweep", "--scenes", "stop_driveby", "--stickers", str(f / "missing.png"), "--out", o], "file not found"),
         (["evaluate-photos", "rp2", "--margin", "5", "--out", o], "argument --margin: '5' is invalid"),
         (["evaluate-photos", "rp2", "--sticker", str(f / "bomb.png"), "--out", o], "larger than the limit"),
-    ]
+        (["classify", "gtsrb-cnn", str(f / "photo.png"), "--device", "tpu"], "argument --device: 'tpu' is invalid: must be auto"),
+    ] + ([] if torch.cuda.is_available() else [
+        (["attack", "stop_driveby", "--device", "cuda", "--out", o], "no CUDA device here"),
+        (["render", "stop_driveby", "--device", "cuda:1", "--out", o], "no CUDA device here"),
+    ])
 
 
 def test_every_hostile_input_gets_one_line_and_leaves_nothing(files, capsys):

@@ -71,7 +71,7 @@ def test_package_import_graph_has_no_cycle():
 
 # The pipeline's layers, lowest first: a module may import its own layer and those below, never above.
 LAYERS = [
-    {"errors", "checks", "imageio", "records", "outputs", "interrupts"},  # foundations
+    {"errors", "checks", "imageio", "records", "outputs", "interrupts", "device"},  # foundations
     {"signs", "scene"},  # what the world is
     {"render"},  # conditions, sampling, the differentiable renderer
     {"models", "protocol", "sticker_io"},  # what reads the images, and what counts as fooled

@@ -37,7 +37,8 @@ Objective = Callable[[torch.Tensor], torch.Tensor]
 class AttackResult:
     """sticker ``(1, 3, N, N)`` sRGB in [0, 1] (the full face colours in poster mode), validation
     ``history`` (list of {step, success, loss}), ``final_success`` on the validation set, ``steps`` run,
-    ``wall_s`` seconds, ``stopped_early``."""
+    ``wall_s`` seconds, ``stopped_early`` and ``stop_reason`` (see :func:`stop_reason`; "budget" when
+    all ``steps`` ran)."""
 
     sticker: torch.Tensor
     history: list = field(default_factory=list)
@@ -45,6 +46,27 @@ class AttackResult:
     steps: int = 0
     wall_s: float = 0.0
     stopped_early: bool = False
+    stop_reason: str = "budget"
+
+
+def stop_reason(history: list[dict], cfg: AttackConfig) -> str | None:
+    """Why the optimiser should stop after its latest validation in ``history`` (list of {step, success}),
+    or None to go on: "success" when it reached ``cfg.early_stop`` (< 1); "plateau" when the last
+    validation that beat the best before it by more than ``cfg.plateau_delta`` lies ``cfg.plateau_patience``
+    steps or more back (patience 0: never)."""
+    if not history:
+        return None
+    if cfg.early_stop < 1.0 and history[-1]["success"] >= cfg.early_stop:
+        return "success"
+    if cfg.plateau_patience > 0:
+        best, gained_at = -1.0, history[0]["step"]
+        for h in history:
+            if h["success"] > best + cfg.plateau_delta:
+                gained_at = h["step"]
+            best = max(best, h["success"])
+        if history[-1]["step"] - gained_at >= cfg.plateau_patience:
+            return "plateau"
+    return None
 
 
 def default_objective(cfg: AttackConfig) -> Objective:
@@ -82,18 +104,24 @@ class EOTAttack:
     """Optimises a sticker for ``model`` (differentiable, used as given) on ``scene``. The renderer is
     built here from the scene, ``cfg.face_resolution`` and ``printer`` (a :class:`PrinterModel`; None:
     identity), so the sticker's resolution is held by the config alone. ``objective`` maps logits to a
-    loss (default from the config); ``real``: prepared attacker photos when ``cfg.real_fraction > 0``."""
+    loss (default from the config); ``real``: prepared attacker photos when ``cfg.real_fraction > 0``.
+    ``device`` (see :func:`patchsim.device.resolve_device`): where the renderer and the model run (the
+    model is moved there); conditions and the starting sticker are drawn on the CPU, so they are the same
+    on every device."""
 
     def __init__(self, scene: Scene, model: torch.nn.Module, cfg: AttackConfig, printer=None,
-                 objective: Objective | None = None, real=None):
-        renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=printer)
+                 objective: Objective | None = None, real=None, device: str | torch.device | None = "auto"):
+        from patchsim.device import resolve_device
+
+        self.device = resolve_device(device)
+        renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=printer).to(self.device)
         h, w = model.input_size
         if h != w:
             raise PatchsimError(f"model input must be square for sign crops, got {h}x{w}")
-        self.scene, self.renderer, self.model, self.cfg = scene, renderer, model, cfg
+        self.scene, self.renderer, self.model, self.cfg = scene, renderer, model.to(self.device), cfg
         if cfg.real_fraction > 0 and real is None:
             raise PatchsimError("real_fraction > 0 needs the prepared real photos (attack.real_photos.prepare_real_photos)")
-        self.real = real  # a RealPhotoBatch, or None
+        self.real = real.to(self.device) if real is not None else None  # a RealPhotoBatch, or None
         from patchsim.models import fingerprint
 
         self.model_sha256 = fingerprint(model)
@@ -107,6 +135,7 @@ class EOTAttack:
             self.palette = renderer.printer.palette()
         else:
             self.palette = losses.load_palette(cfg.palette)
+        self.palette = self.palette.to(self.device)
         face = renderer.face[:, :3]
         self.clean = face
         if cfg.mode == "poster":
@@ -120,10 +149,9 @@ class EOTAttack:
 
     # ---- parameterisation ------------------------------------------------------------------------------
     def init_params(self, g: torch.Generator) -> torch.Tensor:
-        n = self.cfg.face_resolution
-        if self.cfg.mode == "sticker":
-            return (torch.randn(1, 3, n, n, generator=g) * 0.5).requires_grad_()
-        return (torch.randn(1, 3, n, n, generator=g) * 0.01).requires_grad_()
+        n = self.cfg.face_resolution  # drawn on the CPU generator: the same start on every device
+        scale = 0.5 if self.cfg.mode == "sticker" else 0.01
+        return (torch.randn(1, 3, n, n, generator=g) * scale).to(self.device).requires_grad_()
 
     def sticker_from_params(self, w: torch.Tensor) -> torch.Tensor:
         """Sticker colours ``(1, 3, N, N)`` in [0, 1] (the colours sent to the printer) from the
@@ -145,7 +173,7 @@ class EOTAttack:
         """Success rate on ``cond`` and the per-condition probabilities ``(B, K)``."""
         probs = []
         for i in range(0, len(cond), chunk):
-            crops = self.renderer.render_crops(cond[i:i + chunk], sticker, size=self.crop_size).images
+            crops = self.renderer.render_crops(cond[i:i + chunk].to(self.device), sticker, size=self.crop_size).images
             probs.append(self.model(crops).softmax(1))
         p = torch.cat(probs)
         return float(success(p, self.cfg).float().mean()), p
@@ -154,7 +182,7 @@ class EOTAttack:
         """Objective plus regularisers on the crops of ``cond`` (rendered) and of the attacker photos
         ``real_idx`` (the printed sticker stuck on real signs); returns (loss, logits)."""
         sticker = self.sticker_from_params(w)
-        crops = self.renderer.render_crops(cond, sticker, size=self.crop_size).images
+        crops = self.renderer.render_crops(cond.to(self.device), sticker, size=self.crop_size).images
         if real_idx is not None and len(real_idx):
             from patchsim.attack.real_photos import composite_real
 
@@ -190,13 +218,13 @@ class EOTAttack:
             start, wall0, history = self._load_checkpoint(checkpoint, w, opt, sched, g)
             log.info("resumed from %s at step %d", checkpoint, start)
         t0 = time.time() - wall0
-        stopped_early = False
+        reason = stop_reason(history, cfg) if start < cfg.steps else None  # a resumed run may be done already
         bar = tqdm(range(start, cfg.steps), desc="attack", initial=start, total=cfg.steps, disable=not progress or None)
         done = start
         with stop_on_interrupt() as stop:
-            for step in bar:
-                done, stopped_early = self._step(step, g, w, opt, sched, history, t0, bar, checkpoint)
-                if stopped_early:
+            for step in bar if reason is None else ():
+                done, reason = self._step(step, g, w, opt, sched, history, t0, bar, checkpoint)
+                if reason:
                     break
                 if stop_after is not None and done - start >= stop_after:
                     break
@@ -207,34 +235,37 @@ class EOTAttack:
                     raise Interrupted(f"attack stopped at step {done} of {cfg.steps}; checkpoint saved to {checkpoint}",
                                       resume=True)
         final = history[-1]["success"] if history else self.score(self.sticker_from_params(w.detach()), self.val_cond)[0]
-        return AttackResult(self.sticker_from_params(w.detach()).detach(), history, final, done, time.time() - t0,
-                            stopped_early)
+        if reason:
+            log.info("stopped at step %d of %d: %s", done, cfg.steps,
+                     "validation success reached early_stop" if reason == "success" else
+                     f"no gain above {cfg.plateau_delta:g} for {cfg.plateau_patience} steps")
+        return AttackResult(self.sticker_from_params(w.detach()).detach().cpu(), history, final, done,
+                            time.time() - t0, reason is not None, reason or "budget")
 
-    def _step(self, step: int, g, w, opt, sched, history: list, t0: float, bar, checkpoint) -> tuple[int, bool]:
-        """One optimiser step, then validation and checkpoint when due; returns (steps done, whether the
-        validation success reached ``early_stop``)."""
+    def _step(self, step: int, g, w, opt, sched, history: list, t0: float, bar, checkpoint) -> tuple[int, str | None]:
+        """One optimiser step, then validation and checkpoint when due; returns (steps done, the reason to
+        stop early or None)."""
         cfg = self.cfg
         cond = draw_visible(self.scene, self.renderer, cfg.batch - self.n_real, g)
-        real_idx = torch.randint(len(self.real), (self.n_real,), generator=g) if self.n_real else None
+        real_idx = torch.randint(len(self.real), (self.n_real,), generator=g).to(self.device) if self.n_real else None
         loss, logits = self.loss(w, cond, real_idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        done, stopped_early = step + 1, False
+        done, reason = step + 1, None
         if done % cfg.val_every == 0 or done == cfg.steps:
             rate, _ = self.score(self.sticker_from_params(w.detach()), self.val_cond)
             history.append({"step": done, "success": rate, "loss": loss.item(), "wall_s": round(time.time() - t0, 2)})
             bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{rate:.3f}")
             log.debug("step %d loss %.4f val success %.4f", done, loss.item(), rate)
-            if cfg.early_stop < 1.0 and rate >= cfg.early_stop:  # 1.0 disables early stopping
-                stopped_early = done < cfg.steps
-        if checkpoint is not None and (done % cfg.checkpoint_every == 0 or stopped_early or done == cfg.steps):
+            reason = stop_reason(history, cfg) if done < cfg.steps else None
+        if checkpoint is not None and (done % cfg.checkpoint_every == 0 or reason or done == cfg.steps):
             self._save_checkpoint(checkpoint, done, time.time() - t0, history, w, opt, sched, g)
-        return done, stopped_early
+        return done, reason
 
     def _save_checkpoint(self, path, step, wall, history, w, opt, sched, g) -> None:
-        state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().clone(),
+        state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().cpu().clone(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
                  "config": self.cfg.to_dict(), "model_sha256": self.model_sha256, "scene_sha256": self.scene_sha256}
         buf = io.BytesIO()
@@ -248,7 +279,8 @@ class EOTAttack:
             raise PatchsimError(f"cannot read checkpoint {path} safely: {e}") from e
         saved = dict(state.get("config", {}))
         mine = self.cfg.to_dict()
-        differ = [k for k in mine if k not in ("steps", "checkpoint_every", "early_stop") and saved.get(k) != mine[k]]
+        free = ("steps", "checkpoint_every", "early_stop", "plateau_patience", "plateau_delta")  # may change on resume
+        differ = [k for k in mine if k not in free and saved.get(k, AttackConfig().to_dict().get(k)) != mine[k]]
         if differ:
             raise PatchsimError(f"checkpoint {path} was made with different settings: {differ}")
         if "scene_sha256" not in state:

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
                labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
                resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
-               progress: bool = True, sim_to_real: bool = True, force: bool = False, **overrides) -> AttackRecord:
+               progress: bool = True, sim_to_real: bool = True, force: bool = False, device: str | None = "auto",
+               **overrides) -> AttackRecord:
     """Run an EOT attack and export it. ``target=None`` is untargeted. ``overrides`` are
     :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...).
     With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.attack.sim_to_real`)."""
@@ -41,7 +42,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         from patchsim.attack.real_photos import prepare_real_photos
 
         real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin)
-    attack = EOTAttack(scene, net, cfg, printer=pm, real=real)
+    attack = EOTAttack(scene, net, cfg, printer=pm, real=real, device=device)
     out = Path(out)
     clean_rate, _ = attack.score(None, attack.val_cond)
     log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name,
@@ -54,17 +55,18 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         from patchsim.attack.sim_to_real import sim_to_real as table_of
 
         dpi_2k = 2048 * 0.0254 / scene.sign.size_m  # the sticker at about 2048 px across: finer than any photo
-        small = print_images(scene, result.sticker, attack.clean, cfg.mode, dpi_2k)[0]
+        small = print_images(scene, result.sticker, attack.clean.cpu(), cfg.mode, dpi_2k)[0]
         table = table_of(attack, result.sticker, small, pm)
         log.info("sim-to-real:\n%s", format_table(table))
     target_name = net.classes[target_idx] if target_idx is not None else None
-    info = export_attack(out, scene, result, attack.clean, cfg.mode, dpi=dpi, paper=paper, printer=pm,
+    info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=dpi, paper=paper, printer=pm,
                          title=f"{model} -> {target_name or 'untargeted'}")
     record = AttackRecord(
         scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,
         model_sha256=attack.model_sha256, classes=tuple(net.classes), true_class=true_idx,
         true_name=net.classes[true_idx], target=target_idx, target_name=target_name, config=cfg, seed=cfg.seed,
-        steps_run=result.steps, stopped_early=result.stopped_early, wall_s_optimise=round(result.wall_s, 2),
+        steps_run=result.steps, stopped_early=result.stopped_early, stop_reason=result.stop_reason,
+        wall_s_optimise=round(result.wall_s, 2),
         validation_size=cfg.val_size, validation_clean_success=clean_rate,
         validation_curve=tuple(ValidationPoint(**h) for h in result.history), final_success=result.final_success,
         printer_profile=pm.to_dict(),

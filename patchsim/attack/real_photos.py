@@ -8,6 +8,8 @@ supersampled detector crop, the homography into it) is computed once by :func:`p
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from dataclasses import dataclass
 
@@ -46,6 +48,11 @@ class RealPhotoBatch:
 
     def __len__(self) -> int:
         return self.clean.shape[0]
+
+    def to(self, device: torch.device | str) -> "RealPhotoBatch":
+        """The batch with its tensors on ``device``."""
+        return dataclasses.replace(self, clean=self.clean.to(device), grid_from_face=self.grid_from_face.to(device),
+                                   relight=self.relight.to(device), blur_px=self.blur_px.to(device))
 
 
 def prepare_real_photos(source: str, crop_size: int, margin: float, supersample: int = 2, relight: str = "tone",

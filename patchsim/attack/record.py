@@ -109,6 +109,7 @@ class AttackRecord:
     seed: int
     steps_run: int
     stopped_early: bool
+    stop_reason: str
     wall_s_optimise: float
     validation_size: int
     validation_clean_success: float
@@ -137,6 +138,10 @@ def read_attack_record(path: str | Path) -> AttackRecord:
     version: a one-line error naming the file and the field. Records of the previous version (export
     fields at top level) are read too."""
     data = read_attack_json(Path(path))
+    if "stop_reason" not in data and "stopped_early" in data:  # records before stop reasons
+        data = {**data, "stop_reason": "success" if data["stopped_early"] else "budget"}
+    if isinstance(data.get("config"), dict):  # configurations before the plateau stop: it was off
+        data = {**data, "config": {"plateau_patience": 0, **data["config"]}}
     flat = [f.name for f in dataclasses.fields(ExportInfo)]
     if "export" not in data and all(k in data for k in flat):
         data = {**{k: v for k, v in data.items() if k not in flat}, "export": {k: data[k] for k in flat}}

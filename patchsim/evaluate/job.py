@@ -43,6 +43,7 @@ class EvaluateRequest:
     printer: str = "inkjet"
     video: bool = True
     settings: EvalSettings = field(default_factory=EvalSettings)
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -60,7 +61,9 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
     scene = req.scene
     pm = printer_from_spec(req.printer)
     edges = bin_edges(scene, req.mode)  # also: the scene has the mode's section
-    model = freeze(load(req.model, weights=req.weights, labels=req.labels))
+    from patchsim.device import resolve_device
+
+    model = freeze(load(req.model, weights=req.weights, labels=req.labels)).to(resolve_device(req.device))
     goal = Goal.for_scene(scene, model.classes, req.target)
     sticker_rgba = printed_rgba(load_sticker_rgba(req.sticker), pm) if req.sticker else None
     g = torch.Generator().manual_seed(req.seed)

@@ -19,11 +19,13 @@ log = logging.getLogger(__name__)
 @writes_folder("evaluate-real", ("metrics.json", "frames.csv", "tracks.csv", "report.html"))
 def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
              weights: str | None = None, labels: str | None = None, data_dir: str | None = None,
-             force: bool = False) -> dict:
+             force: bool = False, device: str | None = "auto") -> dict:
     """Score ``source``: a folder of sign images, a video of a sign filling the frame, or ``gtsrb`` (the
     real tracks of ``train.npz``). Writes metrics.json and frames.csv plus report.html into ``out``; for
     gtsrb metrics.json and tracks.csv."""
-    model = load(model_name, weights=weights, labels=labels)
+    from patchsim.device import resolve_device
+
+    model = load(model_name, weights=weights, labels=labels).to(resolve_device(device))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if source == "gtsrb":

@@ -15,7 +15,7 @@ from patchsim.outputs import writes_folder
 log = logging.getLogger(__name__)
 
 
-def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode: str) -> dict:
+def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode: str, device: str = "auto") -> dict:
     """One evaluation; ``model`` is a model name or ``name@weights``."""
     from patchsim.attack.record import target_of_sticker
     from patchsim.evaluate.job import EvaluateRequest, run_evaluate
@@ -23,7 +23,7 @@ def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode:
 
     name, _, weights = model.partition("@")
     req = EvaluateRequest(load_scene(scene), sticker, name, weights or None, target=target_of_sticker(sticker) if sticker
-                          else None, mode=mode, seed=seed, video=False)
+                          else None, mode=mode, seed=seed, video=False, device=device)
     s = run_evaluate(req, out, progress=False)
     a, c = s.metrics["attacked"], s.metrics["clean"]
     return {"scene": scene, "model": model, "sticker": sticker or "", "seed": seed, "mode": mode, "frames": s.frames,
@@ -36,7 +36,8 @@ def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode:
 
 @writes_folder("sweep", ("results.csv", "summary.png", "run[0-9][0-9][0-9]"))
 def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], seeds: list[int], out: str | Path,
-              mode: str = "driveby", ray_address: str | None = None, force: bool = False) -> list[dict]:
+              mode: str = "driveby", ray_address: str | None = None, force: bool = False,
+              device: str | None = "auto") -> list[dict]:
     """Run the grid of evaluations; writes ``results.csv`` and ``summary.png`` into ``out``."""
     from patchsim.imageio import image_size
     from patchsim.scene import load_scene
@@ -54,7 +55,11 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
             if not Path(st).is_file():
                 raise PatchsimError(f"--stickers {st}: file not found")
             image_size(st)
-    args = [(sc, mo, st, sd, str(out / f"run{i:03d}"), mode) for i, (sc, mo, st, sd) in enumerate(combos)]
+    from patchsim.device import resolve_device
+
+    resolve_device(device)  # checked here, before the first run (each worker resolves it again)
+    args = [(sc, mo, st, sd, str(out / f"run{i:03d}"), mode, device or "auto")
+            for i, (sc, mo, st, sd) in enumerate(combos)]
     if ray_address:
         try:
             import ray

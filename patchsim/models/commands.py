@@ -26,12 +26,15 @@ def load_input_image(path: str, size: tuple[int, int]) -> torch.Tensor:
 
 
 def classify(model_name: str, images: list[str], weights: str | None = None, labels: str | None = None,
-             top: int = 3) -> list[tuple[str, list[tuple[str, float]]]]:
-    """Top-``top`` (class, probability) for each image file."""
-    model = load(model_name, weights=weights, labels=labels)
+             top: int = 3, device: str | None = "auto") -> list[tuple[str, list[tuple[str, float]]]]:
+    """Top-``top`` (class, probability) for each image file, the model on ``device``."""
+    from patchsim.device import resolve_device
+
+    dev = resolve_device(device)
+    model = load(model_name, weights=weights, labels=labels).to(dev)
     batch = torch.stack([load_input_image(p, model.input_size) for p in images])
     with torch.no_grad():
-        prob = model(batch).softmax(1)
+        prob = model(batch.to(dev)).softmax(1).cpu()
     k = min(top, prob.shape[1])
     values, idx = prob.topk(k, 1)
     return [(p, [(model.classes[int(i)], float(v)) for v, i in zip(values[j], idx[j])]) for j, p in enumerate(images)]

@@ -72,13 +72,16 @@ def augmentation(seed: int):
 
 
 def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> float:
-    """Top-1 accuracy of ``model`` on uint8 images ``x`` (N, 32, 32, 3) with labels ``y``."""
+    """Top-1 accuracy of ``model`` (on its device) on uint8 images ``x`` (N, 32, 32, 3) with labels ``y``."""
+    from patchsim.device import model_device
+
+    dev = model_device(model)
     model.eval()
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            xb = torch.from_numpy(x[i:i + batch]).permute(0, 3, 1, 2).float() / 255
-            correct += int((model(xb).argmax(1).numpy() == y[i:i + batch]).sum())
+            xb = torch.from_numpy(x[i:i + batch]).to(dev).permute(0, 3, 1, 2).float() / 255
+            correct += int((model(xb).argmax(1).cpu().numpy() == y[i:i + batch]).sum())
     return correct / len(x)
 
 
@@ -88,12 +91,18 @@ def checkpoint_path(out: str | Path) -> Path:
 
 
 def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path | None = None,
-                epochs: int | None = None, limit: int | None = None, resume: bool = False) -> dict:
+                epochs: int | None = None, limit: int | None = None, resume: bool = False,
+                device: str | None = "auto") -> dict:
     """Train shipped model ``name`` on GTSRB and write its weights (safetensors) and model card (JSON
     beside it). ``limit`` trains on the first N images only (smoke runs). Returns the card.
 
     Ctrl-C stops after the current batch and saves ``OUT.checkpoint.pt`` (:func:`checkpoint_path`);
-    ``resume`` continues from it, with the same model, seed and epochs (checked)."""
+    ``resume`` continues from it, with the same model, seed and epochs (checked). ``device``: see
+    :func:`patchsim.device.resolve_device` (batch order and augmentation draws are seeded on the CPU;
+    weights match across devices to float precision only)."""
+    from patchsim.device import resolve_device
+
+    dev = resolve_device(device)
     from safetensors.torch import save
 
     from patchsim.models.registry import build
@@ -112,7 +121,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     if limit:
         xt, yt = xt[:limit], yt[:limit]
     torch.manual_seed(seed)
-    model = build(name)
+    model = build(name).to(dev)
     aug = augmentation(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=5e-4)
     steps = cfg["epochs"] * ((len(xt) + cfg["batch"] - 1) // cfg["batch"])
@@ -131,7 +140,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
         if state.get("run") != run_id:
             raise PatchsimError(f"checkpoint {ckpt} was made by another training run ({state.get('run')}); "
                                 f"this one is {run_id}")
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])  # (loaded onto the CPU, copied to the model's device)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         g.set_state(state["generator"])
@@ -149,8 +158,8 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
             for i in bar:
                 idx = perm[i:i + cfg["batch"]]
                 with torch.no_grad():
-                    xb = aug(xt_t[idx].float() / 255).clamp(0, 1)
-                loss = F.cross_entropy(model(xb), yt_t[idx], label_smoothing=0.05)
+                    xb = aug(xt_t[idx].to(dev).float() / 255).clamp(0, 1)
+                loss = F.cross_entropy(model(xb), yt_t[idx].to(dev), label_smoothing=0.05)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

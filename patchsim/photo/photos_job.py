@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: str | Path, target=None,
                         weights: str | None = None, labels: str | None = None, sign: str = "stop",
                         printer: str | None = "inkjet", relight: str = "tone", annotations: str | None = None,
-                        margin: float = 0.1, progress: bool = True, force: bool = False) -> dict:
+                        margin: float = 0.1, progress: bool = True, force: bool = False,
+                        device: str | None = "auto") -> dict:
     """Score ``sticker`` (None: clean photos only) on the photos of ``source`` (see
     :func:`patchsim.photo.sources.photo_source`); writes metrics.json, photos.csv, contact_sheet.png and
     report.html into ``out``. Returns the metrics.json record."""
@@ -44,7 +45,9 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     st = load_sticker_rgba(sticker) if sticker else None
     if st is not None and st.shape[0] > 2048:  # a 300-DPI print image is far finer than any photo of it
         st = cv2.resize(st, (2048, 2048), interpolation=cv2.INTER_AREA)
-    model = freeze(load(model_name, weights=weights, labels=labels))
+    from patchsim.device import resolve_device
+
+    model = freeze(load(model_name, weights=weights, labels=labels)).to(resolve_device(device))
     if target is None and sticker:  # the attack's target, when the sticker lies in an attack folder and the model has it
         guess = target_of_sticker(sticker)
         target = guess if guess in model.classes else None

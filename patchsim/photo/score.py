@@ -38,9 +38,11 @@ def frames_of(sources: list[str]):
 @writes_folder("score", ("metrics.json", "frames.csv", "crops.png", "report.html"))
 def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = "stop", target=None,
               corners_file: str | None = None, weights: str | None = None, labels: str | None = None,
-              margin: float = 0.1, fps: float | None = None, force: bool = False) -> dict:
+              margin: float = 0.1, fps: float | None = None, force: bool = False, device: str | None = "auto") -> dict:
     """Score real footage; writes metrics.json, frames.csv, crops.png, filters.png and report.html."""
-    model = load(model_name, weights=weights, labels=labels)
+    from patchsim.device import resolve_device
+
+    model = load(model_name, weights=weights, labels=labels).to(resolve_device(device))
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
     corners = load_corners(corners_file) if corners_file else None
     if fps is None:

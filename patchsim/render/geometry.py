@@ -99,7 +99,7 @@ def visibility(cond: Conditions, camera: CameraConfig, size_m: float) -> dict[in
 def image_motion_px(cond: Conditions, camera: CameraConfig, size_m: float) -> torch.Tensor:
     """Image displacement ``(B, 2)`` in pixels of the sign centre during the exposure, the camera moving
     forward at ``speed_mps`` for ``exposure_s``."""
-    centre = torch.tensor([[0.5, 0.5]])
+    centre = torch.tensor([[0.5, 0.5]], device=cond.distance_m.device)
     moved = cond.replace(distance_m=cond.distance_m - cond.speed_mps * cond.exposure_s)
     a = transform_points(img_from_face(cond, camera, size_m), centre.expand(len(cond), 1, 2))
     b = transform_points(img_from_face(moved, camera, size_m), centre.expand(len(cond), 1, 2))

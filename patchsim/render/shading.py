@@ -20,7 +20,7 @@ def _col(x: torch.Tensor) -> torch.Tensor:
 def white_balance(color_temp_k: torch.Tensor) -> torch.Tensor:
     """RGB gains ``(B, 3)`` of a black-body light at ``color_temp_k`` (K) relative to 6500 K, as an
     uncorrected camera sees it (Planck's law sampled at 610, 550, 465 nm; green gain kept at 1)."""
-    lam = torch.tensor([610e-9, 550e-9, 465e-9], dtype=torch.float64)
+    lam = torch.tensor([610e-9, 550e-9, 465e-9], dtype=torch.float64, device=color_temp_k.device)
     c2 = 1.4388e-2
 
     def planck(t: torch.Tensor) -> torch.Tensor:
