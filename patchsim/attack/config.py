@@ -65,7 +65,7 @@ class AttackConfig:
     val_every: int = _opt(25, "steps between validations", bounds=(1, 1_000_000))
     val_size: int = _opt(256, "validation conditions (a seed the optimiser never uses)", bounds=(1, 100_000))
     early_stop: float = _opt(0.99, "stop at this validation success (1 disables)", bounds=(0.01, 1.0))
-    plateau_patience: int = _opt(0, "stop when validation success has not risen by more than plateau_delta for this "
+    plateau_patience: int = _opt(75, "stop when validation success has not risen by more than plateau_delta for this "
                                  "many steps (0 disables)", bounds=(0, 1_000_000))
     plateau_delta: float = _opt(0.01, "the smallest rise of validation success that counts as progress",
                                 bounds=(0.0, 1.0))
