@@ -132,17 +132,32 @@ class SignView:
 def view_sign(sp: SignPhoto, face: FacePyramid, sign: str, relight: str, margin: float) -> SignView | str:
     """Read the photo of ``sp``, locate the sign, check its size, fit its light and cut the detector
     box: a :class:`SignView`, or the reason it cannot be used. Shared by the photo scorer and the
-    optimiser's real-photo batches."""
+    optimiser's real-photo batches. The location and light do not depend on any sticker and are kept in
+    :mod:`patchsim.photo.view_cache` between runs."""
+    from patchsim.photo.view_cache import load_view, store_view, view_key
+
     photo = read_image(sp.path)
-    h, how = locate_sign(photo, sp)
-    if h is None:
-        return how
+    key = view_key(sp, f"{sign}@{face.levels[0].shape[0]}", relight)  # where the sign is and its light: cached
+    cached = load_view(key)
+    if isinstance(cached, str):
+        return cached
+    if cached is None:
+        h, how = locate_sign(photo, sp)
+        if h is None:
+            store_view(key, how)
+            return how
+        side = face_side_px(h)
+        if side < MIN_SIGN_PX:
+            reason = f"sign {side:.0f} px across, under {MIN_SIGN_PX} px"
+            store_view(key, reason)
+            return reason
+        light = sign_light(photo, h, face, sign, relight)
+        store_view(key, (h, how, light))
+    else:
+        h, how, light = cached
     side = face_side_px(h)
-    if side < MIN_SIGN_PX:
-        return f"sign {side:.0f} px across, under {MIN_SIGN_PX} px"
     corners = apply_homography(h, FACE_CORNERS_UV)
-    return SignView(photo, h, how, corners, side, sign_light(photo, h, face, sign, relight),
-                    square_box(corners, margin))
+    return SignView(photo, h, how, corners, side, light, square_box(corners, margin))
 
 
 class PhotoScorer:
