@@ -166,12 +166,13 @@ def write_curves(path: Path, history: list, title: str) -> None:
 
 
 def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mode: str, dpi: float = 300.0,
-                  paper: str = "A4", printer=None, title: str = "patchsim") -> ExportInfo:
+                  paper: str = "A4", printer=None, title: str = "patchsim", preview=None) -> ExportInfo:
     """Write the print outputs of an attack into ``out``: sticker.png (the colours to send to the
     printer, at ``dpi``), sticker.pdf (true size on ``paper``, ``dpi``), the previews
     sticker_as_printed.png and sign.png (:data:`PREVIEW_PX` across, their DPI set for true size) and
     curves.png (titled ``title``). ``printer``: the :class:`PrinterModel` the attack assumed (for
-    ``sticker_as_printed.png`` and the gamut check; None: identity). Returns what was written."""
+    ``sticker_as_printed.png`` and the gamut check; None: identity). ``preview``: :func:`images_at`'s
+    output at the preview size when the caller has it already. Returns what was written."""
     from patchsim.render.printer import PrinterModel
     from patchsim.sticker_io import printed_rgba
 
@@ -186,7 +187,10 @@ def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mo
         png.result()
     del st
     n_small = min(PREVIEW_PX, print_pixels(scene.sign.size_m, dpi))
-    small, sign, mask = images_at(scene, result.sticker, clean_lowres, mode, n_small)
+    if preview is not None and preview[0].shape[0] == n_small and preview[1] is not None:
+        small, sign, mask = preview
+    else:
+        small, sign, mask = images_at(scene, result.sticker, clean_lowres, mode, n_small)
     small_dpi = n_small * 0.0254 / scene.sign.size_m
     write_png(out / "sticker_as_printed.png", printed_rgba(small, printer), dpi=small_dpi)  # the one printing function
     write_png(out / "sign.png", sign, dpi=small_dpi)

@@ -48,18 +48,19 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name,
              "targeted" if target_idx is not None else "untargeted", clean_rate)
     result = attack.run(checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
-    table = None
+    table, preview = None, None
     if sim_to_real:
-        from patchsim.attack.export import print_images
+        from patchsim.attack.export import PREVIEW_PX, images_at
         from patchsim.attack.sim_to_real import format_table
         from patchsim.attack.sim_to_real import sim_to_real as table_of
 
-        dpi_2k = 2048 * 0.0254 / scene.sign.size_m  # the sticker at about 2048 px across: finer than any photo
-        small = print_images(scene, result.sticker, attack.clean.cpu(), cfg.mode, dpi_2k)[0]
-        table = table_of(attack, result.sticker, small, pm)
+        # the sticker 2048 px across: finer than any photo of it; the same images are export's previews
+        preview = images_at(scene, result.sticker, attack.clean.cpu(), cfg.mode, PREVIEW_PX)
+        table = table_of(attack, result.sticker, preview[0], pm)
         log.info("sim-to-real:\n%s", format_table(table))
     target_name = net.classes[target_idx] if target_idx is not None else None
     info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=dpi, paper=paper, printer=pm,
+                         preview=preview,
                          title=f"{model} -> {target_name or 'untargeted'}")
     record = AttackRecord(
         scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,

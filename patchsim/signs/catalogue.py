@@ -7,6 +7,7 @@ anti-aliased shape mask. GTSRB class ids index ``gtsrb/classes.txt``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -93,12 +94,24 @@ def get_sign(name: str) -> SignSpec:
 
 
 def draw_face_array(name: str, resolution: int) -> np.ndarray:
-    """The anti-aliased face of sign ``name`` as uint8 RGBA ``(resolution, resolution, 4)``."""
+    """The anti-aliased face of sign ``name`` as uint8 RGBA ``(resolution, resolution, 4)`` (a fresh
+    copy; drawings up to 2048 px are kept, so repeated requests cost a copy, not a drawing)."""
     if not isinstance(resolution, int) or not 8 <= resolution <= 16384:
         raise PatchsimError(f"face resolution must be an integer in [8, 16384], got {resolution!r}")
+    if resolution <= 2048:
+        return _drawn(name, resolution).copy()
     c = Canvas(resolution)
     get_sign(name).draw(c)
     return c.result()
+
+
+@lru_cache(maxsize=16)
+def _drawn(name: str, resolution: int) -> np.ndarray:
+    c = Canvas(resolution)
+    get_sign(name).draw(c)
+    out = c.result()
+    out.setflags(write=False)
+    return out
 
 
 def draw_face(name: str, resolution: int = 256) -> torch.Tensor:
