@@ -43,7 +43,7 @@ def motion_blur(img: torch.Tensor, shift_px: torch.Tensor, taps: int = MOTION_TA
     (centred on the original position)."""
     check_shape(img, ["B", "C", "H", "W"], "image")
     check_shape(shift_px, [img.shape[0], 2], "shift_px")
-    longest = float(shift_px.abs().max())
+    longest = float(shift_px.detach().abs().max())
     if longest < 1e-3:
         return img
     if longest / 2 <= MOTION_CONV_MAX_PX:  # short streaks (classifier crops): one small kernel per image
@@ -65,7 +65,7 @@ def _motion_blur_conv(img: torch.Tensor, shift_px: torch.Tensor, taps: int) -> t
     b, c, h, w = img.shape
     t = torch.linspace(-0.5, 0.5, taps, dtype=img.dtype, device=img.device)
     src = -(shift_px.to(img)[:, None, :] * t[None, :, None])  # (B, taps, 2) stencil offsets (x, y)
-    r = int(math.ceil(float(src.abs().max()))) + 1
+    r = int(math.ceil(float(src.detach().abs().max()))) + 1
     k = 2 * r + 1
     whole = torch.floor(src)
     frac = src - whole
