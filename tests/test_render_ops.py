@@ -162,3 +162,20 @@ def test_short_motion_blur_kernel_equals_the_translated_copies():
     x = img[:1, :1, :6, :6].clone().requires_grad_()
     s = shift[:1].clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: camera._motion_blur_conv(a, b, 5), (x, s))
+
+
+def test_fast_jpeg_is_kornias_codec():
+    """The codec with its chroma subsampling by shifts equals kornia's jpeg_codec_differentiable (float64,
+    to rounding), gradients included."""
+    from kornia.enhance import jpeg_codec_differentiable
+
+    from patchsim.render.jpeg_fast import jpeg_codec
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(3, 3, 32, 48, generator=g, dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([40.0, 75.0, 95.0], dtype=torch.float64)
+    a, b = jpeg_codec_differentiable(x, q), jpeg_codec(x, q)
+    assert torch.allclose(a, b, atol=1e-12)
+    ga, = torch.autograd.grad(a.square().sum(), x)
+    gb, = torch.autograd.grad(b.square().sum(), x)
+    assert torch.allclose(ga, gb, atol=1e-10)

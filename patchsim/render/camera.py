@@ -12,11 +12,11 @@ import math
 import torch
 import torch.nn.functional as F
 from kornia.color import linear_rgb_to_rgb
-from kornia.enhance import jpeg_codec_differentiable
 from kornia.filters import gaussian_blur2d
 from kornia.geometry.transform import translate
 
 from patchsim.checks import check_shape
+from patchsim.render.jpeg_fast import jpeg_codec
 
 JPEG_LOSSLESS = 99.5  # quality at or above this skips JPEG
 MOTION_TAPS = 7
@@ -122,6 +122,6 @@ def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     h, w = img.shape[-2:]
     ph, pw = (-h) % 16, (-w) % 16
     x = torch.nn.functional.pad(img, (0, pw, 0, ph), mode="replicate") if ph or pw else img
-    y = jpeg_codec_differentiable(x, quality.to(img).clamp(1, 100))[..., :h, :w]
+    y = jpeg_codec(x, quality.to(img).clamp(1, 100))[..., :h, :w]  # kornia's codec, its subsampling by shifts
     keep = _col((quality >= JPEG_LOSSLESS).to(img))
     return (keep * img + (1 - keep) * y).clamp(0, 1)
