@@ -163,6 +163,10 @@ def _config_args(p) -> None:
     d = AttackConfig()
     for f in AttackConfig.cli_fields():
         default = getattr(d, f.name)
+        if f.type == "bool":  # a switch, off by default
+            p.add_argument("--" + f.name.replace("_", "-"), action="store_true", default=None,
+                           help=f"{f.metadata['help']} (default {default})")
+            continue
         b = f.metadata.get("bounds")
         kind = _num(*b, integer=f.type == "int") if b else str
         p.add_argument("--" + f.name.replace("_", "-"), type=kind,

@@ -50,3 +50,21 @@ def test_every_model_command_takes_a_device():
     for cmd in ("attack", "evaluate", "render", "train", "classify", "score", "sweep", "evaluate-photos",
                 "evaluate-real"):
         assert "--device" in sub[cmd]._option_string_actions, cmd
+
+
+def test_mixed_precision_keeps_float32_and_reaches_the_sticker(driveby_scene):
+    """--amp runs the model under autocast: logits come back float32, the loss is finite, the gradient
+    reaches the sticker parameters, and the switch is a command-line flag."""
+    from patchsim.cli import build_parser
+    from patchsim.render import sample_eot
+
+    cfg = AttackConfig(target=5, true_class=14, steps=1, batch=4, val_size=4, face_resolution=32, amp=True)
+    a = EOTAttack(driveby_scene, freeze(load("gtsrb-cnn")), cfg, device="cpu")
+    w = a.init_params(torch.Generator().manual_seed(0))
+    loss, logits = a.loss(w, sample_eot(driveby_scene, 4, torch.Generator().manual_seed(1)))
+    loss.backward()
+    assert logits.dtype == torch.float32 and torch.isfinite(loss) and float(w.grad.abs().sum()) > 0
+    args = build_parser().parse_args(["attack", "stop_driveby", "--amp"])
+    assert args.amp is True and build_parser().parse_args(["attack", "stop_driveby"]).amp is None
+    with pytest.raises(PatchsimError, match="amp"):
+        AttackConfig(amp="yes")

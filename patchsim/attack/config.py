@@ -41,6 +41,8 @@ class AttackConfig:
         best before it by more than ``plateau_delta`` (0 disables); see :func:`patchsim.attack.eot.stop_reason`.
     checkpoint_every: steps between checkpoints. seed: everything random derives from it.
     face_resolution: sticker parameter resolution (pixels across the face's bounding square).
+    amp: mixed precision for the model's forward and backward (bfloat16 on the CPU, float16 on CUDA; off by
+        default; the renderer, the sticker and the loss stay float32).
     real_photos, real_fraction: an attacker photo source (see :mod:`patchsim.photo.sources`; never a
         scoring set) and the fraction of every batch taken from it, the printed sticker warped onto
         the photographed signs and relit (RP2's method with REAP's placement); 0 disables.
@@ -75,6 +77,8 @@ class AttackConfig:
     real_photos: str | None = _opt(None, "attacker photos mixed into every batch: street:praveen-train or a folder "
                                    "(never a scoring set)")
     real_fraction: float = _opt(0.0, "fraction of every batch taken from --real-photos", bounds=(0.0, 0.95))
+    amp: bool = _opt(False, "run the model in mixed precision (bfloat16 on CPU, float16 on CUDA); the renderer and "
+                     "the loss stay in float32")
 
     def __post_init__(self) -> None:
         from patchsim.checks import check_number
@@ -88,6 +92,8 @@ class AttackConfig:
             if "bounds" in f.metadata:  # the one range check, shared with the command line
                 check_number(f"attack config: {f.name}", getattr(self, f.name), *f.metadata["bounds"],
                              integer=f.type in ("int", int))
+        if not isinstance(self.amp, bool):
+            raise bad("amp", "must be true or false")
         for f in ("target", "true_class"):
             v = getattr(self, f)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):

@@ -167,6 +167,15 @@ class EOTAttack:
             delta = w * torch.clamp(self.cfg.eps / rms, max=1.0)
         return (self.clean + delta * self.mask).clamp(0, 1)
 
+    def _model(self, crops: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K)`` float32 of ``crops``; with ``cfg.amp`` the model runs under autocast (bfloat16 on
+        the CPU, float16 on CUDA), the crops and the returned logits stay float32."""
+        if not self.cfg.amp:
+            return self.model(crops)
+        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        with torch.autocast(self.device.type, dtype=dtype):
+            return self.model(crops).float()
+
     # ---- evaluation ---------------------------------------------------------------------------------------
     @torch.no_grad()
     def score(self, sticker: torch.Tensor | None, cond: Conditions, chunk: int = 128) -> tuple[float, torch.Tensor]:
@@ -174,7 +183,7 @@ class EOTAttack:
         probs = []
         for i in range(0, len(cond), chunk):
             crops = self.renderer.render_crops(cond[i:i + chunk].to(self.device), sticker, size=self.crop_size).images
-            probs.append(self.model(crops).softmax(1))
+            probs.append(self._model(crops).softmax(1))
         p = torch.cat(probs)
         return float(success(p, self.cfg).float().mean()), p
 
@@ -187,7 +196,7 @@ class EOTAttack:
             from patchsim.attack.real_photos import composite_real
 
             crops = torch.cat([crops, composite_real(self.real, real_idx, self.renderer.printer(sticker), self.mask)])
-        logits = self.model(crops)
+        logits = self._model(crops)
         cfg = self.cfg
         total = self.objective(logits)
         if cfg.nps_weight:
