@@ -8,82 +8,24 @@ import shlex
 import sys
 
 from patchsim.attack.config import DPI_RANGE
+from patchsim.cli_options import Parser, device_arg, model_args, number, printer_arg, weights_labels_args
+from patchsim.cli_photo import add_evaluate_photos, add_photo
 from patchsim.errors import Interrupted, PatchsimError, failure_line
 
 log = logging.getLogger("patchsim")
-
-
-def _weights_labels_args(p) -> None:
-    """--weights and --labels, for every command that loads a classifier."""
-    p.add_argument("--weights", help="weights file (e.g. ../shared/data/rp2/lisa_cnn.npz for lisa-cnn)")
-    p.add_argument("--labels", help="labels file for your own model (one class name per line)")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors: ``patchsim CMD: error: ... (see patchsim CMD --help)``."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _num(lo: float, hi: float, integer: bool = False):
-    """An argparse type: a finite number (an integer when ``integer``) in [lo, hi], checked when the
-    command line is parsed, before any work (argparse names the option in its one-line error)."""
-    from patchsim.checks import check_number
-
-    def parse(text: str):
-        try:
-            return check_number(None, text, lo, hi, integer)
-        except PatchsimError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    parse.__name__ = "integer" if integer else "number"
-    return parse
-
-
-def _device(text: str) -> str:
-    """argparse type of --device: checked (the device exists) when the command line is parsed."""
-    from patchsim.device import device_problem
-
-    problem = device_problem(text)
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return text
-
-
-def _device_arg(p) -> None:
-    from patchsim.device import DEVICE_HELP
-
-    p.add_argument("--device", default="auto", type=_device,
-                   help=f"where models and the renderer run: {DEVICE_HELP} (default auto)")
-
-
-def _model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None) -> None:
-    """--model, --weights and --labels, shared by the commands that load a classifier. ``shown``: the
-    default as the help states it, when it is not a plain value."""
-    shown = shown or (f"default {default}" if default else "")
-    p.add_argument("--model", default=default, help=f"shipped model, TorchScript/ONNX file or package.module:factory"
-                   f"{f' ({shown})' if shown else ''}")
-    _weights_labels_args(p)
-
-
-def _printer_arg(p, default: str | None = "inkjet") -> None:
-    """--printer, for every command that prints a sticker (in simulation or for real)."""
-    p.add_argument("--printer", default=default, help="how the sticker prints: 'inkjet' (default, consumer inkjet on "
-                   "matte paper or vinyl), 'identity' (no printer effect), or a profile JSON from patchsim calibrate")
 
 
 def _add_render(sub) -> None:
     p = sub.add_parser("render", help="render frames and classifier crops of a scene")
     p.add_argument("scene", help="scene YAML file, or the name of a packaged scene (stop_driveby, stop_lab)")
     p.add_argument("--sticker", help="sticker PNG (RGB or RGBA covering the face's bounding square)")
-    p.add_argument("--n", type=_num(1, 10000, integer=True), default=8, help="number of frames (default 8)")
-    p.add_argument("--seed", type=_num(0, 2**63 - 1, integer=True), default=0, help="sampler seed (default 0)")
+    p.add_argument("--n", type=number(1, 10000, integer=True), default=8, help="number of frames (default 8)")
+    p.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0, help="sampler seed (default 0)")
     p.add_argument("--mode", choices=["eot", "driveby", "grid"], default="eot",
                    help="conditions: random EOT draws, the drive-by sequence (every k-th frame to give N), or the grid")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
-    _device_arg(p)
+    device_arg(p)
     p.set_defaults(func=_cmd_render)
 
 
@@ -102,18 +44,18 @@ def _add_models(sub) -> None:
     p = sub.add_parser("classify", help="print the top 3 classes for each image")
     p.add_argument("model", help="shipped model name, TorchScript/ONNX file or package.module:factory")
     p.add_argument("images", nargs="+", help="image files")
-    _weights_labels_args(p)
-    _device_arg(p)
+    weights_labels_args(p)
+    device_arg(p)
     p.set_defaults(func=_cmd_classify)
 
     p = sub.add_parser("train", help="train a shipped GTSRB model from ../shared/data/gtsrb")
     p.add_argument("model", help="gtsrb-cnn or gtsrb-resnet")
     p.add_argument("--out", required=True, help="weights file to write (.safetensors; the card goes beside it)")
-    p.add_argument("--seed", type=_num(0, 2**63 - 1, integer=True), default=0)
-    p.add_argument("--epochs", type=_num(1, 1000, integer=True), help="override the recipe's epoch count")
+    p.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
+    p.add_argument("--epochs", type=number(1, 1000, integer=True), help="override the recipe's epoch count")
     p.add_argument("--data", help="folder holding train.npz and test.npz (default ../shared/data/gtsrb)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint.pt (left by Ctrl-C)")
-    _device_arg(p)
+    device_arg(p)
     p.set_defaults(func=_cmd_train)
 
 
@@ -137,7 +79,7 @@ def _cmd_train(args) -> int:
 def _add_attack(sub) -> None:
     p = sub.add_parser("attack", help="optimise a printable sticker with expectation over transformation")
     p.add_argument("scene", help="scene YAML file or packaged scene name")
-    _model_args(p)
+    model_args(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--target", default="speed_limit_80", help="target class name or id (default speed_limit_80)")
     g.add_argument("--untargeted", action="store_true", help="any class but the true one")
@@ -145,13 +87,13 @@ def _add_attack(sub) -> None:
     p.add_argument("--out", default="runs/attack", help="output folder (default runs/attack)")
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     _config_args(p)
-    _printer_arg(p)
+    printer_arg(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
-    p.add_argument("--dpi", type=_num(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
+    p.add_argument("--dpi", type=number(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
     p.add_argument("--no-sim-to-real", action="store_true", help="skip the sim-to-real table (held-out renders, "
                    "independent drive-by, real photos raw and relit) in attack.json")
-    _device_arg(p)
+    device_arg(p)
     p.set_defaults(func=_cmd_attack)
 
 
@@ -168,7 +110,7 @@ def _config_args(p) -> None:
                            help=f"{f.metadata['help']} (default {default})")
             continue
         b = f.metadata.get("bounds")
-        kind = _num(*b, integer=f.type == "int") if b else str
+        kind = number(*b, integer=f.type == "int") if b else str
         p.add_argument("--" + f.name.replace("_", "-"), type=kind,
                        choices=f.metadata.get("choices"), metavar=None if f.metadata.get("choices") else f.name.upper(),
                        help=f"{f.metadata['help']} (default {default if default is not None else 'none'})")
@@ -197,15 +139,15 @@ def _add_evaluate(sub) -> None:
     p.add_argument("scene", help="scene YAML file or packaged scene name, or an attack output folder (its scene, "
                    "sticker, model, target and printer)")
     p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean sign only)")
-    _model_args(p, default=None, shown="default: the attack's model for an attack folder, else gtsrb-cnn")
+    model_args(p, default=None, shown="default: the attack's model for an attack folder, else gtsrb-cnn")
     p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
-    p.add_argument("--seed", type=_num(0, 2**63 - 1, integer=True), default=0)
+    p.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     p.add_argument("--no-video", action="store_true")
-    _printer_arg(p, default=None)
+    printer_arg(p, default=None)
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
-    _device_arg(p)
+    device_arg(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -254,13 +196,13 @@ def _guessed_target(sticker: str, model: str, weights: str | None, labels: str |
 def _add_evaluate_real(sub) -> None:
     p = sub.add_parser("evaluate-real", help="per-frame and temporal metrics on real footage or GTSRB tracks")
     p.add_argument("source", help="folder of cropped sign images, a video of a sign, or 'gtsrb' (real tracks)")
-    _model_args(p)
+    model_args(p)
     p.add_argument("--true-class", default="stop")
     p.add_argument("--target")
     p.add_argument("--data", help="GTSRB folder (default ../shared/data/gtsrb)")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
-    _device_arg(p)
+    device_arg(p)
     p.set_defaults(func=_cmd_evaluate_real)
 
 
@@ -283,12 +225,12 @@ def _add_sweep(sub) -> None:
     p.add_argument("--scenes", nargs="+", required=True)
     p.add_argument("--models", nargs="+", default=["gtsrb-cnn"], help="model names, or NAME@WEIGHTS")
     p.add_argument("--stickers", nargs="*", default=[], help="sticker.png files (none: clean only)")
-    p.add_argument("--seeds", nargs="+", type=_num(0, 2**63 - 1, integer=True), default=[0])
+    p.add_argument("--seeds", nargs="+", type=number(0, 2**63 - 1, integer=True), default=[0])
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
     p.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (optional extra 'ray')")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
-    _device_arg(p)
+    device_arg(p)
     p.set_defaults(func=_cmd_sweep)
 
 
@@ -301,106 +243,18 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-def _add_photo(sub) -> None:
-    p = sub.add_parser("print", help="print-ready PDF of an attack's sticker pieces and a calibration chart")
-    p.add_argument("dir", help="an attack output folder (sticker.png, attack.json)")
-    p.add_argument("--paper", choices=["A4", "letter"], default="A4")
-    p.add_argument("--dpi", type=_num(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
-    p.add_argument("--out", help="PDF to write (default DIR/print.pdf)")
-    p.set_defaults(func=_cmd_print)
-
-    p = sub.add_parser("calibrate", help="fit a printer+camera colour profile from a photo of the chart")
-    p.add_argument("photo")
-    p.add_argument("--out", required=True, help="profile JSON (a .palette.json of printable colours goes beside it)")
-    p.set_defaults(func=_cmd_calibrate)
-
-    p = sub.add_parser("score", help="score real photos or video of a sign exactly like the simulation")
-    p.add_argument("sources", nargs="+", help="photos, folders of photos, or video files")
-    _model_args(p)
-    p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
-    p.add_argument("--target", help="target class of the sticker (default: untargeted)")
-    p.add_argument("--corners", help="JSON corners file (4 points, or per frame)")
-    p.add_argument("--fps", type=_num(0.1, 1000), help="frame rate of the footage (default: the video's own)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
-    _device_arg(p)
-    p.set_defaults(func=_cmd_score)
-
-
-def _add_evaluate_photos(sub) -> None:
-    p = sub.add_parser("evaluate-photos", help="a sticker on real photos of signs, placed by homography and relit")
-    p.add_argument("source", help="rp2, street:asadi, street:praveen (scoring sets), street:praveen-train (attacker "
-                   "set), or a folder of photos")
-    p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean photos only)")
-    _model_args(p)
-    p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
-    p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
-    _printer_arg(p)
-    p.add_argument("--relight", default="tone", help="how the sticker takes the sign's light: tone (default), "
-                   "percentile (REAP), affine or poly")
-    p.add_argument("--annotations", help="JSON of face corners ({file: 4 points}) or boxes (street boxes.json format)")
-    p.add_argument("--margin", type=_num(0, 2), default=0.1, help="detector box margin per side (default 0.1)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
-    _device_arg(p)
-    p.set_defaults(func=_cmd_evaluate_photos)
-
-
-def _cmd_evaluate_photos(args) -> int:
-    from patchsim.photo.photos_job import run_evaluate_photos
-
-    r = run_evaluate_photos(args.source, args.sticker, args.model, args.out, args.target, args.weights, args.labels,
-                            args.sign, args.printer, args.relight, args.annotations, args.margin, force=args.force,
-                            device=args.device)
-    m = r["metrics"]
-    if r["sticker"]:
-        said = f"fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, relit {m['relit_fooled']}"
-    else:
-        said = f"read as {r['sign']} {m['clean_correct']} (no sticker)"
-    print(f"{m['signs']} signs ({r['role']} photos): {said}; report {args.out}/report.html")
-    return 0
-
-
-def _cmd_print(args) -> int:
-    from patchsim.photo.print_job import run_print
-
-    path, pages = run_print(args.dir, args.paper, args.dpi, args.out)
-    print(f"wrote {path} ({pages} pages); print at 100% scale")
-    return 0
-
-
-def _cmd_calibrate(args) -> int:
-    from patchsim.photo.calibrate import calibrate_photo
-
-    p = calibrate_photo(args.photo, args.out)
-    print(f"profile {args.out}: mean CIEDE2000 {p['fit']['mean_ciede2000']:.2f}, max {p['fit']['max_ciede2000']:.2f} "
-          f"over {p['fit']['patches']} patches")
-    return 0
-
-
-def _cmd_score(args) -> int:
-    from patchsim.photo.score import run_score
-
-    s = run_score(args.sources, args.model, args.out, args.sign, args.target, args.corners, args.weights,
-                  args.labels, fps=args.fps, force=args.force, device=args.device)
-    m = s["metrics"]["real"]
-    print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
-          f"{100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}; report {args.out}/report.html")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="patchsim", description="Physical-world adversarial patch simulator")
+    parser = Parser(prog="patchsim", description="Physical-world adversarial patch simulator")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_render(sub)
     _add_models(sub)
     _add_attack(sub)
     _add_evaluate(sub)
     _add_evaluate_real(sub)
     _add_sweep(sub)
-    _add_photo(sub)
-    _add_evaluate_photos(sub)
+    add_photo(sub)
+    add_evaluate_photos(sub)
     return parser
 
 

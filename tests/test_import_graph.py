@@ -76,7 +76,7 @@ LAYERS = [
     {"render"},  # conditions, sampling, the differentiable renderer
     {"models", "protocol", "sticker_io"},  # what reads the images, and what counts as fooled
     {"attack", "evaluate", "photo", "contact_sheet", "render_job"},  # stages and their jobs
-    {"cli", "patchsim"},  # the command
+    {"cli", "cli_options", "cli_photo", "patchsim"},  # the command
 ]
 # Stage modules that are the pipeline's math, not jobs: they must not reach into another stage.
 STAGE_CORES = {

@@ -1,0 +1,68 @@
+"""Command-line options shared by the ``patchsim`` subcommands: one checked type per kind of value
+(numbers, devices), one-line usage errors, and the model, printer and device options."""
+
+from __future__ import annotations
+
+import argparse
+
+from patchsim.errors import PatchsimError
+
+
+def weights_labels_args(p) -> None:
+    """--weights and --labels, for every command that loads a classifier."""
+    p.add_argument("--weights", help="weights file (e.g. ../shared/data/rp2/lisa_cnn.npz for lisa-cnn)")
+    p.add_argument("--labels", help="labels file for your own model (one class name per line)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``patchsim CMD: error: ... (see patchsim CMD --help)``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def number(lo: float, hi: float, integer: bool = False):
+    """An argparse type: a finite number (an integer when ``integer``) in [lo, hi], checked when the
+    command line is parsed, before any work (argparse names the option in its one-line error)."""
+    from patchsim.checks import check_number
+
+    def parse(text: str):
+        try:
+            return check_number(None, text, lo, hi, integer)
+        except PatchsimError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = "integer" if integer else "number"
+    return parse
+
+
+def device_type(text: str) -> str:
+    """argparse type of --device: checked (the device exists) when the command line is parsed."""
+    from patchsim.device import device_problem
+
+    problem = device_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def device_arg(p) -> None:
+    from patchsim.device import DEVICE_HELP
+
+    p.add_argument("--device", default="auto", type=device_type,
+                   help=f"where models and the renderer run: {DEVICE_HELP} (default auto)")
+
+
+def model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None) -> None:
+    """--model, --weights and --labels, shared by the commands that load a classifier. ``shown``: the
+    default as the help states it, when it is not a plain value."""
+    shown = shown or (f"default {default}" if default else "")
+    p.add_argument("--model", default=default, help=f"shipped model, TorchScript/ONNX file or package.module:factory"
+                   f"{f' ({shown})' if shown else ''}")
+    weights_labels_args(p)
+
+
+def printer_arg(p, default: str | None = "inkjet") -> None:
+    """--printer, for every command that prints a sticker (in simulation or for real)."""
+    p.add_argument("--printer", default=default, help="how the sticker prints: 'inkjet' (default, consumer inkjet on "
+                   "matte paper or vinyl), 'identity' (no printer effect), or a profile JSON from patchsim calibrate")

@@ -1,0 +1,94 @@
+"""The photo subcommands of ``patchsim``: print, calibrate, score and evaluate-photos."""
+
+from __future__ import annotations
+
+from patchsim.attack.config import DPI_RANGE
+from patchsim.cli_options import device_arg, model_args, number, printer_arg
+
+
+def add_photo(sub) -> None:
+    p = sub.add_parser("print", help="print-ready PDF of an attack's sticker pieces and a calibration chart")
+    p.add_argument("dir", help="an attack output folder (sticker.png, attack.json)")
+    p.add_argument("--paper", choices=["A4", "letter"], default="A4")
+    p.add_argument("--dpi", type=number(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
+    p.add_argument("--out", help="PDF to write (default DIR/print.pdf)")
+    p.set_defaults(func=_cmd_print)
+
+    p = sub.add_parser("calibrate", help="fit a printer+camera colour profile from a photo of the chart")
+    p.add_argument("photo")
+    p.add_argument("--out", required=True, help="profile JSON (a .palette.json of printable colours goes beside it)")
+    p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("score", help="score real photos or video of a sign exactly like the simulation")
+    p.add_argument("sources", nargs="+", help="photos, folders of photos, or video files")
+    model_args(p)
+    p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
+    p.add_argument("--target", help="target class of the sticker (default: untargeted)")
+    p.add_argument("--corners", help="JSON corners file (4 points, or per frame)")
+    p.add_argument("--fps", type=number(0.1, 1000), help="frame rate of the footage (default: the video's own)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
+    device_arg(p)
+    p.set_defaults(func=_cmd_score)
+
+
+def add_evaluate_photos(sub) -> None:
+    p = sub.add_parser("evaluate-photos", help="a sticker on real photos of signs, placed by homography and relit")
+    p.add_argument("source", help="rp2, street:asadi, street:praveen (scoring sets), street:praveen-train (attacker "
+                   "set), or a folder of photos")
+    p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean photos only)")
+    model_args(p)
+    p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
+    p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
+    printer_arg(p)
+    p.add_argument("--relight", default="tone", help="how the sticker takes the sign's light: tone (default), "
+                   "percentile (REAP), affine or poly")
+    p.add_argument("--annotations", help="JSON of face corners ({file: 4 points}) or boxes (street boxes.json format)")
+    p.add_argument("--margin", type=number(0, 2), default=0.1, help="detector box margin per side (default 0.1)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
+    device_arg(p)
+    p.set_defaults(func=_cmd_evaluate_photos)
+
+
+def _cmd_evaluate_photos(args) -> int:
+    from patchsim.photo.photos_job import run_evaluate_photos
+
+    r = run_evaluate_photos(args.source, args.sticker, args.model, args.out, args.target, args.weights, args.labels,
+                            args.sign, args.printer, args.relight, args.annotations, args.margin, force=args.force,
+                            device=args.device)
+    m = r["metrics"]
+    if r["sticker"]:
+        said = f"fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, relit {m['relit_fooled']}"
+    else:
+        said = f"read as {r['sign']} {m['clean_correct']} (no sticker)"
+    print(f"{m['signs']} signs ({r['role']} photos): {said}; report {args.out}/report.html")
+    return 0
+
+
+def _cmd_print(args) -> int:
+    from patchsim.photo.print_job import run_print
+
+    path, pages = run_print(args.dir, args.paper, args.dpi, args.out)
+    print(f"wrote {path} ({pages} pages); print at 100% scale")
+    return 0
+
+
+def _cmd_calibrate(args) -> int:
+    from patchsim.photo.calibrate import calibrate_photo
+
+    p = calibrate_photo(args.photo, args.out)
+    print(f"profile {args.out}: mean CIEDE2000 {p['fit']['mean_ciede2000']:.2f}, max {p['fit']['max_ciede2000']:.2f} "
+          f"over {p['fit']['patches']} patches")
+    return 0
+
+
+def _cmd_score(args) -> int:
+    from patchsim.photo.score import run_score
+
+    s = run_score(args.sources, args.model, args.out, args.sign, args.target, args.corners, args.weights,
+                  args.labels, fps=args.fps, force=args.force, device=args.device)
+    m = s["metrics"]["real"]
+    print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
+          f"{100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}; report {args.out}/report.html")
+    return 0
