@@ -44,7 +44,10 @@ def sticker_alpha(scene, resolution: int) -> np.ndarray:
     if scene.sticker.mask_path is not None:
         img = read_image(scene.resolve(scene.sticker.mask_path)).mean(2).astype(np.uint8)
         m = np.maximum(m, cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA))
-    face = Canvas(resolution)
-    get_sign(scene.sign.class_name).draw(face)
-    silhouette = face.alpha if face.big == resolution else face.result()[..., 3]
+    if resolution <= 2048:  # the face drawing is kept at these sizes: its alpha is the silhouette
+        silhouette = draw_face_array(scene.sign.class_name, resolution)[..., 3]
+    else:
+        face = Canvas(resolution)
+        get_sign(scene.sign.class_name).draw(face)
+        silhouette = face.alpha if face.big == resolution else face.result()[..., 3]
     return np.minimum(m, silhouette)
