@@ -64,10 +64,12 @@ def scene_data(draw):
         if draw(st.booleans()):
             data[key] = draw(_section(cls_, ranges))
     cam = data.get("camera", {})
-    w, h, ss = cam.get("width", 1280), cam.get("height", 720), cam.get("supersample", 1)
+    d = CameraConfig()  # the defaults of the fields the file leaves out
+    w, h, ss = cam.get("width", d.width), cam.get("height", d.height), cam.get("supersample", d.supersample)
     if w * h * ss * ss > MAX_FRAME_PIXELS:  # the schema caps the pixels a frame renders
         cam["supersample"] = 1
         cam["width"], cam["height"] = min(w, 4096), min(h, 4096)
+        data["camera"] = cam
     if draw(st.booleans()):
         d = draw(_section(DriveByConfig, skip=("start_m", "end_m")))
         end = draw(_number(0.3, 100))
