@@ -1,6 +1,6 @@
 """Ctrl-C during a long run: the first one asks the run to stop at its next safe point (after the
 current optimiser step), where it saves a checkpoint and says how to continue; a second one stops at
-once."""
+once. Checkpoints are written atomically and read back safely here."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import signal
 import threading
 from contextlib import contextmanager
 from typing import Iterator
+
+import torch
 
 
 class StopRequest:
@@ -37,3 +39,29 @@ def stop_on_interrupt() -> Iterator[StopRequest]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def write_checkpoint(path, state: dict) -> None:
+    """Write a checkpoint (a dict of tensors and plain data) atomically: a run stopped while it is
+    written keeps the previous one."""
+    import io
+
+    from patchsim.imageio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_checkpoint(path) -> dict:
+    """Load a checkpoint safely (``weights_only=True``, onto the CPU); an unreadable one is a one-line
+    PatchsimError."""
+    from patchsim.errors import PatchsimError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise PatchsimError(f"cannot read checkpoint {path} safely: {e}") from e
+    if not isinstance(state, dict):
+        raise PatchsimError(f"checkpoint {path} is not a patchsim checkpoint")
+    return state

@@ -7,7 +7,6 @@ a seed the optimiser never uses, is scored every ``val_every`` steps; checkpoint
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import time
@@ -21,10 +20,9 @@ from tqdm import tqdm
 from patchsim.attack import losses
 from patchsim.attack.config import AttackConfig
 from patchsim.errors import Interrupted, PatchsimError, SignNotVisibleError
-from patchsim.imageio import atomic_write_bytes
 from patchsim.protocol import Goal
 from patchsim.render import Conditions, Renderer, sample_eot
-from patchsim.interrupts import stop_on_interrupt
+from patchsim.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
 from patchsim.scene import Scene, scene_fingerprint
 
 log = logging.getLogger(__name__)
@@ -277,15 +275,10 @@ class EOTAttack:
         state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().cpu().clone(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
                  "config": self.cfg.to_dict(), "model_sha256": self.model_sha256, "scene_sha256": self.scene_sha256}
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write_bytes(path, buf.getvalue())
+        write_checkpoint(path, state)
 
     def _load_checkpoint(self, path, w, opt, sched, g):
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001
-            raise PatchsimError(f"cannot read checkpoint {path} safely: {e}") from e
+        state = read_checkpoint(path)
         saved = dict(state.get("config", {}))
         mine = self.cfg.to_dict()
         free = ("steps", "checkpoint_every", "early_stop", "plateau_patience", "plateau_delta")  # may change on resume

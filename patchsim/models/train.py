@@ -8,7 +8,6 @@ project's stickers."""
 from __future__ import annotations
 
 import datetime
-import io
 import logging
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from tqdm import tqdm
 
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.imageio import atomic_write_bytes
-from patchsim.interrupts import stop_on_interrupt
+from patchsim.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
 from patchsim.outputs import check_output_file
 from patchsim.records import json_bytes
 
@@ -136,7 +135,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     if resume:
         if not ckpt.is_file():
             raise PatchsimError(f"--resume: no checkpoint at {ckpt}")
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = read_checkpoint(ckpt)
         if state.get("run") != run_id:
             raise PatchsimError(f"checkpoint {ckpt} was made by another training run ({state.get('run')}); "
                                 f"this one is {run_id}")
@@ -170,9 +169,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
                              "model": model.state_dict(), "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict(), "generator": g.get_state(),
                              "torch_rng": torch.get_rng_state(), "history": history, "seconds": time.time() - t0}
-                    buf = io.BytesIO()
-                    torch.save(state, buf)
-                    atomic_write_bytes(ckpt, buf.getvalue())
+                    write_checkpoint(ckpt, state)
                     raise Interrupted(f"training stopped in epoch {epoch + 1} of {cfg['epochs']}; checkpoint saved "
                                       f"to {ckpt}", resume=True)
             perm, start_batch = None, 0
