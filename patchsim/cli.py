@@ -166,31 +166,13 @@ def _cmd_evaluate(args) -> int:
         printer = printer or rec.printer
     else:
         scene = load_scene(args.scene)
-    if target is None and sticker:
-        target = _guessed_target(sticker, model or "gtsrb-cnn", weights, args.labels)
     req = EvaluateRequest(scene, sticker, model or "gtsrb-cnn", weights, args.labels, target, args.mode, args.seed,
-                          printer or "inkjet", not args.no_video, device=args.device)
+                          printer or "inkjet", not args.no_video, device=args.device, target_from_sticker=True)
     s = run_evaluate(req, args.out, force=args.force)
     m = s.metrics
     print(f"fooled frames: clean {100 * m['clean'].success:.1f}%, attacked {100 * m['attacked'].success:.1f}% "
           f"of {s.frames}; report: {args.out}/report.html")
     return 0
-
-
-def _guessed_target(sticker: str, model: str, weights: str | None, labels: str | None) -> str | None:
-    """The target of the attack that made ``sticker`` (from the attack.json beside it), said aloud; None
-    when there is none or the model has no such class (the sticker is then scored untargeted)."""
-    from patchsim.attack.record import target_of_sticker
-    from patchsim.models import load
-
-    target = target_of_sticker(sticker)
-    if target is None:
-        return None
-    if target not in load(model, weights=weights, labels=labels).classes:
-        print(f"the sticker's attack targeted {target}, not a class of {model}: scoring untargeted")
-        return None
-    print(f"target {target}: from the attack.json beside the sticker (--target to change)")
-    return target
 
 
 def _add_evaluate_real(sub) -> None:

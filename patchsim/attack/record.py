@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from patchsim.attack.config import AttackConfig
 from patchsim.errors import PatchsimError
 from patchsim.records import from_data, json_bytes
 from patchsim.scene import Scene, parse_scene
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -180,14 +183,21 @@ def read_attack_json(meta_path: Path) -> dict:
     return meta
 
 
-def target_of_sticker(sticker_path: str | Path) -> str | None:
+def target_of_sticker(sticker_path: str | Path, classes: list[str]) -> str | None:
     """The target class name of the attack that made ``sticker_path``, read from the ``attack.json``
-    beside it; None when there is none or it was untargeted."""
+    beside it, said in the log; None when there is none, it was untargeted, or the model scoring the
+    sticker has no such class (among ``classes``: the sticker is then scored untargeted)."""
     meta_path = Path(sticker_path).parent / "attack.json"
     if not meta_path.is_file():
         return None
     target = read_attack_json(meta_path).get("target_name")
-    return target if isinstance(target, str) else None
+    if not isinstance(target, str):
+        return None
+    if target not in classes:
+        log.info("the sticker's attack targeted %s, not a class of this model: scoring untargeted", target)
+        return None
+    log.info("target %s: from the attack.json beside the sticker (--target to change)", target)
+    return target
 
 
 def load_attack_dir(p: str | Path) -> AttackDir:

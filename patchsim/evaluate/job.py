@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from patchsim.attack.record import target_of_sticker
+from patchsim.device import resolve_device
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.evaluate.records import EvaluationRecord, FrameRecord, SequenceResult, write_evaluation
@@ -30,7 +32,9 @@ class EvaluateRequest:
     """What to evaluate: ``scene``; ``sticker`` (sticker.png, the colours sent to the printer; None:
     clean only); ``model`` name with optional ``weights`` and ``labels`` files; ``target`` class name
     (None: untargeted); ``mode`` driveby | grid; ``seed`` of the sampled conditions; ``printer`` spec
-    (see :func:`patchsim.render.printer.printer_from_spec`); ``video``: write driveby.webm (drive-by only)."""
+    (see :func:`patchsim.render.printer.printer_from_spec`); ``video``: write driveby.webm (drive-by only);
+    ``target_from_sticker``: with no ``target``, score against the target of the attack that made the
+    sticker (the attack.json beside it), when the model has that class."""
 
     scene: Scene
     sticker: str | None
@@ -44,6 +48,7 @@ class EvaluateRequest:
     video: bool = True
     settings: EvalSettings = field(default_factory=EvalSettings)
     device: str = "auto"
+    target_from_sticker: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -61,24 +66,23 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
     scene = req.scene
     pm = printer_from_spec(req.printer)
     edges = bin_edges(scene, req.mode)  # also: the scene has the mode's section
-    from patchsim.device import resolve_device
-
     model = freeze(load(req.model, weights=req.weights, labels=req.labels)).to(resolve_device(req.device))
-    goal = Goal.for_scene(scene, model.classes, req.target)
+    target = req.target
+    if target is None and req.target_from_sticker and req.sticker:
+        target = target_of_sticker(req.sticker, model.classes)
+    goal = Goal.for_scene(scene, model.classes, target)
     sticker_rgba = printed_rgba(load_sticker_rgba(req.sticker), pm) if req.sticker else None
     g = torch.Generator().manual_seed(req.seed)
     if req.mode == "driveby":
         cond, fps, speed = sample_driveby(scene, g), scene.driveby.fps, scene.driveby.speed_mps
     else:
         cond, fps, speed = sample_grid(scene, g), None, None
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_sink = report.FramesCsvSink(out / "frames.csv")
-    sinks = [MetricsSink(goal, req.settings, edges, fps, speed), csv_sink,
+    out = Path(out)  # created and locked by @writes_folder
+    video = "driveby.webm" if req.video and req.mode == "driveby" else None
+    sinks = [MetricsSink(goal, req.settings, edges, fps, speed), report.FramesCsvSink(out / "frames.csv"),
              report.StripSink(out / "timeline.png", len(cond), model.input_size[0])]
-    if req.video and req.mode == "driveby":
-        sinks.append(report.VideoSink(out / "driveby.webm", fps, scene.camera.width))
-    result: SequenceResult
+    if video:
+        sinks.append(report.VideoSink(out / video, fps, scene.camera.width))
     result, records, *_ = drain(evaluate_frames(scene, model, goal, cond, sticker_rgba, req.settings, progress), sinks)
     images = write_plots(out, records, result, req.mode)
     rec = EvaluationRecord(
@@ -89,7 +93,7 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
         simulator="patchsim.evaluate.camera_sim (OpenCV, independent of the optimiser's renderer)")
     write_evaluation(out / "metrics.json", rec)
     report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {req.model}, {req.mode}", images,
-                      "driveby.webm" if len(sinks) == 4 else None, metrics=result.metrics, consistency=result.consistency)
+                      video, metrics=result.metrics, consistency=result.consistency)
     log.info("attacked: %.1f%% fooled frames (clean %.1f%%) over %d frames; outputs in %s",
              100 * result.metrics["attacked"].success, 100 * result.metrics["clean"].success, len(records), out)
     return rec

@@ -17,13 +17,12 @@ log = logging.getLogger(__name__)
 
 def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode: str, device: str = "auto") -> dict:
     """One evaluation; ``model`` is a model name or ``name@weights``."""
-    from patchsim.attack.record import target_of_sticker
     from patchsim.evaluate.job import EvaluateRequest, run_evaluate
     from patchsim.scene import load_scene
 
     name, _, weights = model.partition("@")
-    req = EvaluateRequest(load_scene(scene), sticker, name, weights or None, target=target_of_sticker(sticker) if sticker
-                          else None, mode=mode, seed=seed, video=False, device=device)
+    req = EvaluateRequest(load_scene(scene), sticker, name, weights or None, mode=mode, seed=seed, video=False,
+                          device=device, target_from_sticker=True)
     s = run_evaluate(req, out, progress=False)
     a, c = s.metrics["attacked"], s.metrics["clean"]
     return {"scene": scene, "model": model, "sticker": sticker or "", "seed": seed, "mode": mode, "frames": s.frames,
@@ -74,7 +73,6 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
         for a in args:
             log.info("sweep %d/%d: %s %s %s seed %d", len(rows) + 1, len(args), *a[:4])
             rows.append(_job(*a))
-    out.mkdir(parents=True, exist_ok=True)
     report.write_frames_csv(out / "results.csv", rows)
     _plot(out / "summary.png", rows)
     return rows

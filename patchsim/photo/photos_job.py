@@ -49,12 +49,10 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
 
     model = freeze(load(model_name, weights=weights, labels=labels)).to(resolve_device(device))
     if target is None and sticker:  # the attack's target, when the sticker lies in an attack folder and the model has it
-        guess = target_of_sticker(sticker)
-        target = guess if guess in model.classes else None
+        target = target_of_sticker(sticker, model.classes)
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
     scorer = PhotoScorer(st, printed_rgba(st, pm) if st is not None else None, model, goal, sign, relight, margin)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     records, skipped, crops = scorer.score(signs, progress)
     if not records:
         raise PatchsimError(f"no sign could be scored in {source}: {skipped[0][1] if skipped else 'no photos'}")
