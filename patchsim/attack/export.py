@@ -36,11 +36,6 @@ def print_pixels(size_m: float, dpi: float) -> int:
     return n
 
 
-def _upsample(t: torch.Tensor, n: int) -> torch.Tensor:
-    """``(1, 3, N, N)`` -> ``(3, n, n)`` bilinear, pixel-area aligned (as the renderer samples it)."""
-    return torch.nn.functional.interpolate(t.detach().float(), size=(n, n), mode="bilinear", align_corners=False)[0]
-
-
 def bilinear_matrix(n_out: int, n_in: int) -> torch.Tensor:
     """``(n_out, n_in)`` weights of 1-D bilinear resampling, pixel-area aligned (``align_corners=False``,
     edges clamped): ``A @ x`` resamples ``x``; ``A_y @ S @ A_x.T`` is ``interpolate(S, mode="bilinear")``."""

@@ -27,7 +27,6 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
 
     model = load(model_name, weights=weights, labels=labels).to(resolve_device(device))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if source == "gtsrb":
         from patchsim.models.train import default_data_dir, load_gtsrb
 

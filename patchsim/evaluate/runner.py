@@ -246,7 +246,7 @@ class MetricsSink:
                          self.edges, self.fps, self.speed_mps)
 
 
-def drain(frames: Iterable[EvaluatedFrame], sinks: list) -> list:
+def drain(frames: Iterable[EvaluatedFrame], sinks: list[FrameSink]) -> list:
     """Feed every frame to every sink, in order, then close them; returns what each ``close()`` returns.
     When the stream fails, sinks that have ``abort()`` drop what they half wrote."""
     try:

@@ -62,7 +62,6 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
         raise PatchsimError(f"the sign was found in none of the {len(missing)} frames; give --corners")
     records, metrics = real.sequence_from_crops(model, names, crops, goal, fps, located_by=methods)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = {"sources": sources, "model": model_name, "sign": sign,
                "target": model.classes[goal.target] if goal.target is not None else None, "fps": fps,
                "frames_scored": len(names), "frames_without_sign": missing, "metrics": {"real": metrics}}
