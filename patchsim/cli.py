@@ -9,6 +9,7 @@ import sys
 
 from patchsim.attack.config import DPI_RANGE
 from patchsim.cli_options import Parser, device_arg, model_args, number, printer_arg, weights_labels_args
+from patchsim.cli_detect import add_detect
 from patchsim.cli_photo import add_evaluate_photos, add_photo
 from patchsim.errors import Interrupted, PatchsimError, failure_line
 
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     add_photo(sub)
     add_evaluate_photos(sub)
+    add_detect(sub)
     return parser
 
 

@@ -157,6 +157,14 @@ def write_png(path: str | Path, img: np.ndarray | torch.Tensor, dpi: float | Non
     atomic_write_bytes(path, data)
 
 
+def write_jpeg(path: str | Path, img: np.ndarray, quality: int = 90) -> None:
+    """Atomically write a uint8 RGB image ``(H, W, 3)`` as JPEG."""
+    ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise PatchsimError(f"JPEG encoding failed for {path}")
+    atomic_write_bytes(path, enc.tobytes())
+
+
 def _with_phys(png: bytes, dpi: float) -> bytes:
     """Insert a pHYs chunk (pixels per metre) right after IHDR."""
     import struct

@@ -1,0 +1,68 @@
+"""Object detectors: the shipped ``sign-det`` and bring-your-own YOLO / torchvision models.
+
+``load_detector(name_or_path, ...)`` returns a :class:`Detector` in eval mode: it takes ``(B, 3, H, W)``
+float32 RGB in [0, 1] and returns :class:`DenseDetections` (differentiable candidates and raw head
+outputs); ``detect`` decodes them (threshold, NMS) and ``detect_images`` handles uint8 images of any size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from patchsim.errors import PatchsimError
+from patchsim.models.detectors.core import DenseDetections, Detection, Detector, box_iou, decode, nms
+
+SHIPPED_DETECTORS = {"sign-det": "sign-det.safetensors"}
+
+__all__ = ["DenseDetections", "Detection", "Detector", "SHIPPED_DETECTORS", "box_iou", "decode",
+           "load_detector", "nms"]
+
+
+def load_detector(name_or_path: str | Path, weights: str | Path | None = None, labels: str | Path | None = None,
+                  input_size: tuple[int, int] | None = None, score_threshold: float | None = None) -> Detector:
+    """Load a detector.
+
+    Args:
+        name_or_path: ``sign-det`` (shipped), an ultralytics YOLO export (``.onnx``, ``.torchscript``,
+            ``.pt``, ``.ts``), or ``package.module:factory`` for a torchvision-style model.
+        weights: weights for ``sign-det`` (default: the packaged file) or the factory's model.
+        labels: labels file (one class name per line) for your own detectors.
+        input_size: (H, W) the images are fitted into (ONNX files with a static shape give their own).
+        score_threshold: detection threshold in [0, 1] (default: the model's own).
+    """
+    if score_threshold is not None and not 0.0 <= float(score_threshold) <= 1.0:
+        raise PatchsimError(f"--score-threshold {score_threshold} is invalid: must be in [0, 1]")
+    if input_size is not None and (len(input_size) != 2 or min(input_size) < 32 or max(input_size) > 4096):
+        raise PatchsimError(f"--input-size {input_size} is invalid: give H W, each in [32, 4096]")
+    s = str(name_or_path)
+    if s in SHIPPED_DETECTORS:
+        return load_sign_det(weights, input_size, score_threshold)
+    from patchsim.models.detectors import byo
+
+    if ":" in s and not Path(s).exists():
+        return byo.load_torchvision(s, weights, labels, input_size, score_threshold)
+    p = Path(s)
+    if p.suffix.lower() in (".onnx", ".torchscript", ".pt", ".ts", ".jit"):
+        return byo.load_ultralytics(p, labels, input_size, score_threshold)
+    raise PatchsimError(f"unknown detector {s!r}: give {', '.join(SHIPPED_DETECTORS)}, an ultralytics export "
+                        "(.onnx / .torchscript), or package.module:factory for a torchvision-style model")
+
+
+def load_sign_det(weights: str | Path | None = None, input_size: tuple[int, int] | None = None,
+                  score_threshold: float | None = None) -> Detector:
+    """The shipped ``sign-det`` with its packaged weights (or ``weights``) and model card."""
+    from patchsim.models.detectors.signdet import SignDet
+    from patchsim.models.registry import WEIGHTS_DIR, load_state, load_strict
+
+    card = {}
+    if weights is None:
+        weights = WEIGHTS_DIR / SHIPPED_DETECTORS["sign-det"]
+        if not Path(weights).is_file():
+            raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train-detector --out {weights}`")
+        card_path = Path(weights).with_suffix(".json")
+        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    thr = score_threshold if score_threshold is not None else card.get("score_threshold", 0.3)
+    det = SignDet(input_size=tuple(input_size or (640, 640)), score_threshold=thr)
+    load_strict(det.net, load_state(weights), weights, "sign-det")
+    det.card = card
+    return det.eval()
