@@ -80,9 +80,10 @@ def _cmd_train(args) -> int:
 def _add_attack(sub) -> None:
     p = sub.add_parser("attack", help="optimise a printable sticker with expectation over transformation")
     p.add_argument("scene", help="scene YAML file or packaged scene name")
-    model_args(p)
+    model_args(p, detectors=True)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--target", default="speed_limit_80", help="target class name or id (default speed_limit_80)")
+    g.add_argument("--target", help="target class name or id (default speed_limit_80 for classifiers; detectors: "
+                   "the class of --goal misclassify / create)")
     g.add_argument("--untargeted", action="store_true", help="any class but the true one")
     p.add_argument("--true-class", help="the sign's class in the model (default: the scene's sign class)")
     p.add_argument("--out", default="runs/attack", help="output folder (default runs/attack)")
@@ -121,9 +122,13 @@ def _cmd_attack(args) -> int:
     from patchsim.attack.config import AttackConfig
     from patchsim.attack.job import run_attack
 
+    from patchsim.models import is_detector
+
     overrides = {f.name: getattr(args, f.name) for f in AttackConfig.cli_fields()}
+    detector = is_detector(args.model, args.detector)
+    target = args.target if detector else (None if args.untargeted else args.target or "speed_limit_80")
     rec = run_attack(args.scene, args.out, model=args.model, weights=args.weights, labels=args.labels,
-                     target=None if args.untargeted else args.target, true_class=args.true_class, resume=args.resume,
+                     detector=detector, target=target, true_class=args.true_class, resume=args.resume,
                      printer=args.printer, dpi=args.dpi, paper=args.paper, sim_to_real=not args.no_sim_to_real,
                      force=args.force, device=args.device, **overrides)
     print(f"validation success {100 * rec.final_success:.1f}% after {rec.steps_run} steps; "

@@ -53,13 +53,18 @@ def device_arg(p) -> None:
                    help=f"where models and the renderer run: {DEVICE_HELP} (default auto)")
 
 
-def model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None) -> None:
-    """--model, --weights and --labels, shared by the commands that load a classifier. ``shown``: the
-    default as the help states it, when it is not a plain value."""
+def model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None, detectors: bool = False) -> None:
+    """--model, --weights and --labels, shared by the commands that load a model (and --detector where
+    ``detectors`` are accepted). ``shown``: the default as the help states it, when it is not a plain value."""
     shown = shown or (f"default {default}" if default else "")
-    p.add_argument("--model", default=default, help=f"shipped model, TorchScript/ONNX file or package.module:factory"
+    what = "shipped model (a classifier, or the detector sign-det)" if detectors else "shipped classifier"
+    p.add_argument("--model", default=default, help=f"{what}, TorchScript/ONNX file or package.module:factory"
                    f"{f' ({shown})' if shown else ''}")
     weights_labels_args(p)
+    if not detectors:
+        return
+    p.add_argument("--detector", action="store_true", help="--model is a detector (ultralytics YOLO layout, or "
+                   "torchvision-style for a factory); sign-det is known by name")
 
 
 def printer_arg(p, default: str | None = "inkjet") -> None:

@@ -1,5 +1,5 @@
 """The protocol shared by the optimiser, the independent simulator and the photo scorer: what counts as
-fooled (:class:`Goal`), the detector's square box and the crop it hands the classifier, and the
+fooled (:class:`Goal` for classifiers, :class:`DetectionGoal` for detectors), the detector's square box and the crop it hands the classifier, and the
 classification of crops. Each is defined here once.
 
 Boxes are (left, top, side) in pixels with pixel centres at integers; crops uint8 ``(S, S, 3)``."""
@@ -86,3 +86,56 @@ def classify_crops(model, crops: list[np.ndarray]) -> np.ndarray:
     with torch.no_grad():
         return torch.cat([model(x[i:i + 256].to(dev).float() / 255).softmax(1).cpu()
                           for i in range(0, len(x), 256)]).numpy()
+
+
+DETECTION_GOALS = ("disappear", "misclassify", "create")
+MATCH_IOU = 0.5  # a detection is "of the sign" when its box overlaps the sign's box by this much
+
+
+@dataclass(frozen=True)
+class DetectionGoal:
+    """What counts as fooled for a detector, judged on one image's decoded detections against the sign's
+    true box (IoU >= :data:`MATCH_IOU`, score >= ``score_threshold``):
+
+    * ``disappear``: no detection of ``sign_class`` at the sign;
+    * ``misclassify``: no detection of ``sign_class`` at the sign, and one of ``target`` there;
+    * ``create``: a detection of ``target`` at the board (the patch makes a sign appear).
+    """
+
+    kind: str
+    sign_class: int
+    target: int | None = None
+    score_threshold: float = 0.3
+
+    def __post_init__(self) -> None:
+        from patchsim.errors import PatchsimError
+
+        if self.kind not in DETECTION_GOALS:
+            raise PatchsimError(f"--goal {self.kind!r} is invalid for a detector: must be one of {', '.join(DETECTION_GOALS)}")
+        if self.kind in ("misclassify", "create") and self.target is None:
+            raise PatchsimError(f"--goal {self.kind} needs --target CLASS")
+        if self.kind == "disappear" and self.target is not None:
+            raise PatchsimError("--goal disappear takes no --target (use --goal misclassify for a target class)")
+
+    def found(self, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, sign_box: torch.Tensor,
+              cls: int) -> bool:
+        """Whether one image's detections (``boxes`` (K, 4) xyxy, ``scores`` (K,), ``labels`` (K,)) hold
+        ``cls`` at ``sign_box`` (4,) with IoU >= :data:`MATCH_IOU` and score >= the threshold."""
+        from patchsim.models.detectors.core import box_iou
+
+        keep = (labels == cls) & (scores >= self.score_threshold)
+        if not bool(keep.any()):
+            return False
+        return bool((box_iou(boxes[keep].float(), sign_box[None].float())[:, 0] >= MATCH_IOU).any())
+
+    def fooled(self, found: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], sign_boxes: torch.Tensor) -> torch.Tensor:
+        """Per-image bool ``(B,)`` for decoded detections ``found`` (per image: boxes, scores, labels) and
+        the signs' true boxes ``(B, 4)`` xyxy in the same pixels."""
+        out = []
+        for (b, s, c), box in zip(found, sign_boxes):
+            if self.kind == "create":
+                out.append(self.found(b, s, c, box, self.target))
+                continue
+            gone = not self.found(b, s, c, box, self.sign_class)
+            out.append(gone and (self.kind == "disappear" or self.found(b, s, c, box, self.target)))
+        return torch.tensor(out, dtype=torch.bool)

@@ -43,6 +43,8 @@ class AttackConfig:
     face_resolution: sticker parameter resolution (pixels across the face's bounding square).
     amp: mixed precision for the model's forward and backward (bfloat16 on the CPU, float16 on CUDA; off by
         default; the renderer, the sticker and the loss stay float32).
+    goal, window: for detectors, what the sticker makes the detector do (see
+        :class:`patchsim.protocol.DetectionGoal`) and the window around the sign it sees while optimising.
     real_photos, real_fraction: an attacker photo source (see :mod:`patchsim.photo.sources`; never a
         scoring set) and the fraction of every batch taken from it, the printed sticker warped onto
         the photographed signs and relit (RP2's method with REAP's placement); 0 disables.
@@ -77,6 +79,11 @@ class AttackConfig:
     real_photos: str | None = _opt(None, "attacker photos mixed into every batch: street:praveen-train or a folder "
                                    "(never a scoring set)")
     real_fraction: float = _opt(0.0, "fraction of every batch taken from --real-photos", bounds=(0.0, 0.95))
+    goal: str = _opt("auto", "detectors: disappear (no stop detection at the sign), misclassify (detected as --target) "
+                     "or create (--target detected on the board); auto: disappear, or misclassify with --target. "
+                     "Classifiers: auto", ("auto", "disappear", "misclassify", "create"))
+    window: int = _opt(192, "detectors: side in input pixels of the frame window around the sign that the detector "
+                       "sees (fully convolutional detectors; fixed-size ones see their whole input)", bounds=(64, 2048))
     amp: bool = _opt(False, "run the model in mixed precision (bfloat16 on CPU, float16 on CUDA); the renderer and "
                      "the loss stay in float32")
 

@@ -111,11 +111,19 @@ class EOTAttack:
                  objective: Objective | None = None, real=None, device: str | torch.device | None = "auto"):
         from patchsim.device import resolve_device
 
+        from patchsim.models.detectors.core import Detector
+
         self.device = resolve_device(device)
         renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=printer).to(self.device)
         h, w = model.input_size
-        if h != w:
+        self.detector = isinstance(model, Detector)
+        if self.detector:
+            self._setup_detector(model, cfg, renderer)
+        elif h != w:
             raise PatchsimError(f"model input must be square for sign crops, got {h}x{w}")
+        elif cfg.goal != "auto":
+            raise PatchsimError(f"--goal {cfg.goal} applies to detectors; {getattr(model, 'name', 'this model')} is a "
+                                "classifier (use --target / --untargeted)")
         self.scene, self.renderer, self.model, self.cfg = scene, renderer, model.to(self.device), cfg
         if cfg.real_fraction > 0 and real is None:
             raise PatchsimError("real_fraction > 0 needs the prepared real photos (attack.real_photos.prepare_real_photos)")
@@ -145,6 +153,34 @@ class EOTAttack:
             raise PatchsimError("the sticker mask is empty: nothing to optimise")
         self.val_cond = draw_visible(scene, renderer, cfg.val_size, torch.Generator().manual_seed(cfg.seed + VAL_SEED_OFFSET))
 
+    def _setup_detector(self, model, cfg: AttackConfig, renderer: Renderer) -> None:
+        """Detector targets: the goal, and the window of the frame the detector sees (its letterbox scale
+        of the whole camera frame; fully convolutional detectors a ``cfg.window`` square, others their input)."""
+        from patchsim.protocol import DetectionGoal
+
+        if cfg.goal == "auto":
+            raise PatchsimError("a detector attack needs its goal resolved (disappear, misclassify or create)")
+        if cfg.real_fraction > 0:
+            raise PatchsimError("--real-fraction: attacker photos in the batch are supported for classifiers only")
+        if not getattr(model, "differentiable", True):
+            raise PatchsimError(f"detector {model.name} runs through onnxruntime and gives no gradients: export it as "
+                                "TorchScript, or as ONNX with operators patchsim can differentiate")
+        self.det_goal = DetectionGoal(cfg.goal, cfg.true_class, cfg.target, model.score_threshold)
+        cam = renderer.camera
+        self.window_scale = min(model.input_size[0] / cam.height, model.input_size[1] / cam.width)
+        if model.fixed_size:
+            self.window_hw = model.input_size
+        else:
+            side = -(-cfg.window // model.multiple) * model.multiple
+            self.window_hw = (side, side)
+
+    def windows(self, cond: Conditions, sticker: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Detector views ``(B, 3, h, w)`` of ``cond`` and the sign's box in them ``(B, 4)`` xyxy (window
+        pixels, edges at integers)."""
+        out = self.renderer.render_windows(cond.to(self.device), sticker, self.window_hw, self.window_scale)
+        face = (out.corners - out.boxes[:, None, :2]) * self.window_scale
+        return out.images, torch.cat([face.min(1).values, face.max(1).values], -1)
+
     # ---- parameterisation ------------------------------------------------------------------------------
     def init_params(self, g: torch.Generator) -> torch.Tensor:
         n = self.cfg.face_resolution  # drawn on the CPU generator: the same start on every device
@@ -172,12 +208,20 @@ class EOTAttack:
             return self.model(crops)
         dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         with torch.autocast(self.device.type, dtype=dtype):
-            return self.model(crops).float()
+            out = self.model(crops)
+        return out if self.detector else out.float()
 
     # ---- evaluation ---------------------------------------------------------------------------------------
     @torch.no_grad()
     def score(self, sticker: torch.Tensor | None, cond: Conditions, chunk: int = 128) -> tuple[float, torch.Tensor]:
         """Success rate on ``cond`` and the per-condition probabilities ``(B, K)``."""
+        if self.detector:
+            fooled = []
+            for i in range(0, len(cond), 32):
+                images, sign_boxes = self.windows(cond[i:i + 32], sticker)
+                fooled.append(self.det_goal.fooled(self.model.detect(images), sign_boxes.cpu()))
+            f = torch.cat(fooled).float()
+            return float(f.mean()), f[:, None]
         probs = []
         for i in range(0, len(cond), chunk):
             crops = self.renderer.render_crops(cond[i:i + chunk].to(self.device), sticker, size=self.crop_size).images
@@ -189,14 +233,21 @@ class EOTAttack:
         """Objective plus regularisers on the crops of ``cond`` (rendered) and of the attacker photos
         ``real_idx`` (the printed sticker stuck on real signs); returns (loss, logits)."""
         sticker = self.sticker_from_params(w)
-        crops = self.renderer.render_crops(cond.to(self.device), sticker, size=self.crop_size).images
-        if real_idx is not None and len(real_idx):
-            from patchsim.attack.real_photos import composite_real
-
-            crops = torch.cat([crops, composite_real(self.real, real_idx, self.renderer.printer(sticker), self.mask)])
-        logits = self._model(crops)
         cfg = self.cfg
-        total = self.objective(logits)
+        if self.detector:
+            images, sign_boxes = self.windows(cond, sticker)
+            dense = self._model(images)
+            logits = dense.scores.float()
+            near = losses.near_sign(dense.boxes, sign_boxes)
+            total = losses.detector_loss(cfg.goal, logits, near, cfg.true_class, cfg.target)
+        else:
+            crops = self.renderer.render_crops(cond.to(self.device), sticker, size=self.crop_size).images
+            if real_idx is not None and len(real_idx):
+                from patchsim.attack.real_photos import composite_real
+
+                crops = torch.cat([crops, composite_real(self.real, real_idx, self.renderer.printer(sticker), self.mask)])
+            logits = self._model(crops)
+            total = self.objective(logits)
         if cfg.nps_weight:
             total = total + cfg.nps_weight * losses.nps_loss(sticker, self.palette, self.mask)
         if cfg.tv_weight:

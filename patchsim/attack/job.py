@@ -10,7 +10,7 @@ from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
 from patchsim.attack.export import export_attack
 from patchsim.attack.record import AttackRecord, ValidationPoint, write_attack_record
-from patchsim.models import freeze, load
+from patchsim.models import freeze
 from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
 from patchsim.render.printer import printer_from_spec
@@ -25,17 +25,27 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
                labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
                resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
                progress: bool = True, sim_to_real: bool = True, force: bool = False, device: str | None = "auto",
-               **overrides) -> AttackRecord:
-    """Run an EOT attack and export it. ``target=None`` is untargeted. ``overrides`` are
+               detector: bool = False, **overrides) -> AttackRecord:
+    """Run an EOT attack and export it. ``target=None`` is untargeted (for a detector: the goal
+    ``disappear``); ``detector`` marks a model file as a detector (shipped detectors are known by name). ``overrides`` are
     :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...).
     With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.attack.sim_to_real`)."""
     t0 = time.time()
     scene = load_scene(scene_path)
-    net = freeze(load(model, weights=weights, labels=labels))
+    from patchsim.models import load_model
+
+    net = freeze(load_model(model, weights=weights, labels=labels, detector=detector))
     goal = Goal.for_scene(scene, net.classes, target, true_class)
     true_idx, target_idx = goal.true_class, goal.target
-    cfg = AttackConfig.from_dict({**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx,
-                                  "true_class": true_idx})
+    settings = {**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx, "true_class": true_idx}
+    if detector or getattr(net, "is_detector", False):
+        if settings.get("goal", "auto") == "auto":
+            settings["goal"] = "disappear" if target_idx is None else "misclassify"
+        if sim_to_real:
+            log.info("the sim-to-real table covers classifiers only so far: run patchsim evaluate on the output "
+                     "for the independent drive-by with this detector")
+            sim_to_real = False
+    cfg = AttackConfig.from_dict(settings)
     pm = printer_from_spec(printer)
     real = None
     if cfg.real_fraction > 0:
@@ -45,8 +55,8 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     attack = EOTAttack(scene, net, cfg, printer=pm, real=real, device=device)
     out = Path(out)
     clean_rate, _ = attack.score(None, attack.val_cond)
-    log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name,
-             "targeted" if target_idx is not None else "untargeted", clean_rate)
+    kind = cfg.goal if cfg.goal != "auto" else ("targeted" if target_idx is not None else "untargeted")
+    log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name, kind, clean_rate)
     result = attack.run(checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
     table, preview = None, None
     if sim_to_real:
@@ -59,9 +69,11 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         table = table_of(attack, result.sticker, preview[0], pm)
         log.info("sim-to-real:\n%s", format_table(table))
     target_name = net.classes[target_idx] if target_idx is not None else None
+    what = cfg.goal if cfg.goal != "auto" else (target_name or "untargeted")
+    if cfg.goal == "misclassify":
+        what = f"{net.classes[true_idx]} read as {target_name}"
     info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=dpi, paper=paper, printer=pm,
-                         preview=preview,
-                         title=f"{model} -> {target_name or 'untargeted'}")
+                         preview=preview, title=f"{model} -> {what}")
     record = AttackRecord(
         scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,
         model_sha256=attack.model_sha256, classes=tuple(net.classes), true_class=true_idx,

@@ -88,3 +88,38 @@ def l2_loss(sticker: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> t
     """Mask-weighted mean squared distance of the sticker from the clean face colours."""
     check_shape(sticker, ["B", 3, "N", "M"], "sticker")
     return (((sticker - clean) ** 2) * mask).sum() / (3 * mask.sum().clamp(min=1e-8))
+
+
+# ---- detector objectives: candidates (B, N, 4) xyxy and scores (B, N, C), sign boxes (B, 4) -----------------
+def near_sign(boxes: torch.Tensor, sign_boxes: torch.Tensor, grow: float = 0.5, min_iou: float = 0.1) -> torch.Tensor:
+    """Which candidates ``(B, N)`` bool speak about the sign: their centre lies in its box grown by
+    ``grow`` of its size per side, or their box overlaps it by IoU >= ``min_iou`` (computed without
+    gradients: an attack cannot escape by moving boxes)."""
+    from patchsim.models.detectors.core import box_iou
+
+    b = boxes.detach()
+    c = (b[..., :2] + b[..., 2:]) / 2
+    lo, hi = sign_boxes[:, None, :2], sign_boxes[:, None, 2:]
+    pad = (hi - lo) * grow
+    inside = ((c >= lo - pad) & (c <= hi + pad)).all(-1)
+    iou = torch.stack([box_iou(bi, si[None])[:, 0] for bi, si in zip(b, sign_boxes)])
+    return inside | (iou >= min_iou)
+
+
+def max_score_near(scores: torch.Tensor, near: torch.Tensor, cls: int) -> torch.Tensor:
+    """Per image ``(B,)``: the highest score of class ``cls`` among the candidates ``near`` the sign (0
+    where there are none)."""
+    return (scores[..., cls] * near.to(scores.dtype)).amax(1)
+
+
+def detector_loss(kind: str, scores: torch.Tensor, near: torch.Tensor, sign_class: int, target: int | None) -> torch.Tensor:
+    """Mean over the batch of the detector objective ``kind``: ``disappear`` the sign class's best
+    score near the sign; ``misclassify`` that minus the target's best score there; ``create`` minus the
+    target's best score near the board. Lower is better for the attacker."""
+    if kind == "disappear":
+        return max_score_near(scores, near, sign_class).mean()
+    if kind == "misclassify":
+        return (max_score_near(scores, near, sign_class) - max_score_near(scores, near, target)).mean()
+    if kind == "create":
+        return -max_score_near(scores, near, target).mean()
+    raise PatchsimError(f"unknown detector objective {kind!r}")

@@ -12,7 +12,26 @@ from patchsim.models.architectures import Classifier
 from patchsim.models.classes import resolve_class
 from patchsim.models.registry import SHIPPED, card, fingerprint, freeze, load_shipped
 
-__all__ = ["Classifier", "SHIPPED", "card", "fingerprint", "freeze", "load", "resolve_class"]
+__all__ = ["Classifier", "SHIPPED", "card", "fingerprint", "freeze", "is_detector", "load", "load_model", "resolve_class"]
+
+
+def is_detector(name_or_path: str | Path, flagged: bool = False) -> bool:
+    """Whether ``--model`` is a detector: a shipped detector's name, or a file / factory the user marked
+    with ``--detector`` (``flagged``)."""
+    from patchsim.models.detectors import SHIPPED_DETECTORS
+
+    return flagged or str(name_or_path) in SHIPPED_DETECTORS
+
+
+def load_model(name_or_path: str | Path, weights: str | Path | None = None, labels: str | Path | None = None,
+               detector: bool = False, input_size: tuple[int, int] | None = None):
+    """A classifier (:func:`load`) or, for a detector (:func:`is_detector`), a
+    :class:`~patchsim.models.detectors.Detector` (:func:`~patchsim.models.detectors.load_detector`)."""
+    if is_detector(name_or_path, detector):
+        from patchsim.models.detectors import load_detector
+
+        return load_detector(name_or_path, weights, labels, input_size)
+    return load(name_or_path, weights, labels, input_size or (32, 32))
 
 
 def load(name_or_path: str | Path, weights: str | Path | None = None, labels: str | Path | None = None,

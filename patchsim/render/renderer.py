@@ -181,6 +181,31 @@ class Renderer(nn.Module):
         radiance = F.avg_pool2d(radiance, ss) if ss > 1 else radiance
         return RenderOutput(self._camera(radiance, cond, pitch * ss), corners, boxes)
 
+    def render_windows(self, cond: Conditions, sticker: torch.Tensor | None, size_hw: tuple[int, int],
+                       out_px_per_frame_px: float, shift: float = 4.0) -> RenderOutput:
+        """Detector views: an ``size_hw`` = (h, w) window of the frame around the sign, at
+        ``out_px_per_frame_px`` output pixels per frame pixel (a detector's letterbox scale of the whole
+        frame); the sign and its post ``crop.supersample``-times supersampled, the background at the
+        output resolution. The window's centre is the sign's centre moved by ``shift`` times the
+        condition's detector jitter (fractions of the window), so the sign lands at varied places of the
+        detector's grid. Returns images ``(B, 3, h, w)``, the corners in frame pixels and ``boxes``
+        ``(B, 4)`` = (left, top, width, height) of each window in frame pixels (edges); the face in window
+        pixels is ``(corners - (left, top)) * out_px_per_frame_px``."""
+        oh, ow = size_hw
+        cond = cond.to(self.face.device)
+        self.check_visible(cond)
+        corners = geo.project_corners(cond, self.camera, self.size_m)
+        pitch = torch.full((len(cond),), 1.0 / out_px_per_frame_px, device=corners.device)
+        centre = (corners.min(1).values + corners.max(1).values) / 2
+        wh = torch.tensor([ow, oh], dtype=corners.dtype, device=corners.device) * pitch[:, None]
+        centre = centre + shift * torch.stack([cond.jitter_x, cond.jitter_y], -1).to(centre) * wh
+        left_top = centre - wh / 2
+        img_from_g = geo.img_from_grid(left_top[:, 0], left_top[:, 1], pitch)
+        radiance = self._background_layer(img_from_g, cond, oh, ow)
+        radiance = self._composite_sign(radiance, self.textured_face(sticker), cond, corners, left_top, pitch,
+                                        self.crop.supersample)
+        return RenderOutput(self._camera(radiance, cond, pitch), corners, torch.cat([left_top, wh], -1))
+
     def render_frames(self, cond: Conditions, sticker: torch.Tensor | None = None,
                       allow_invisible: bool = False) -> RenderOutput:
         """Full camera frames ``(B, 3, H, W)`` at the scene camera's resolution, ``camera.supersample``-
@@ -188,31 +213,41 @@ class Renderer(nn.Module):
         cond = cond.to(self.face.device)
         if not allow_invisible:
             self.check_visible(cond)
-        b, ss = len(cond), self.camera.supersample
+        b = len(cond)
         h, w = self.camera.height, self.camera.width
         corners = geo.project_corners(cond, self.camera, self.size_m)
         ones = torch.ones(b, device=corners.device)
         radiance = self._background_layer(geo.img_from_grid(-0.5 * ones, -0.5 * ones, ones), cond, h, w)
-        # the sign (and its post) only in a tile around it, supersampled, then pasted over the background
-        lo = corners.min(1).values.floor() - 1
-        hi = corners.max(1).values.ceil() + 2
+        radiance = self._composite_sign(radiance, self.textured_face(sticker), cond, corners,
+                                        torch.full((b, 2), -0.5, device=corners.device), ones, self.camera.supersample)
+        return RenderOutput(self._camera(radiance, cond, ones), corners)
+
+    def _composite_sign(self, radiance: torch.Tensor, face: torch.Tensor, cond: Conditions, corners: torch.Tensor,
+                        left_top: torch.Tensor, pitch: torch.Tensor, ss: int) -> torch.Tensor:
+        """Composite the sign and its post over ``radiance`` ``(B, 3, H, W)`` (a grid whose left / top
+        edges lie at frame coordinates ``left_top`` ``(B, 2)``, pixel pitch ``pitch`` ``(B,)`` frame
+        pixels): rendered ``ss``-times supersampled only in a tile around them, then pasted."""
+        h, w = radiance.shape[-2:]
+        grid = (corners - left_top[:, None]) / pitch[:, None, None]  # corners in grid pixels (edges)
+        lo = grid.min(1).values.floor() - 1
+        hi = grid.max(1).values.ceil() + 2
         has_post = float(self.post_width_m > 0)
         post_px = has_post * (cond.vertical_m + self.camera.height_m) / self.size_m * (hi[:, 1] - lo[:, 1])
         hi = torch.stack([hi[:, 0], hi[:, 1] + post_px], -1)
         lo = torch.maximum(lo, torch.zeros_like(lo))
         hi = torch.minimum(hi, torch.tensor([w, h], dtype=hi.dtype, device=hi.device))
         vis = (hi > lo).all(1)
-        if bool(vis.any()):
-            tw, th = (int(v) for v in (hi - lo)[vis].max(0).values.tolist())
-            x0 = lo[:, 0].clamp(max=w - tw).clamp(min=0)
-            y0 = lo[:, 1].clamp(max=h - th).clamp(min=0)
-            img_from_g = geo.img_from_grid(x0 - 0.5, y0 - 0.5, ones / ss)
-            footprint = (corners.max(1).values - corners.min(1).values).max(1).values.clamp(max=4 * max(h, w)) * ss
-            sign, cov = self._sign_layer(self.textured_face(sticker), img_from_g, cond, th * ss, tw * ss, footprint)
-            if ss > 1:
-                sign, cov = F.avg_pool2d(sign, ss), F.avg_pool2d(cov, ss)
-            radiance = paste_tiles(radiance, sign, cov, x0.long(), y0.long(), vis)
-        return RenderOutput(self._camera(radiance, cond, ones), corners)
+        if not bool(vis.any()):
+            return radiance
+        tw, th = (int(v) for v in (hi - lo)[vis].max(0).values.tolist())
+        x0 = lo[:, 0].clamp(max=w - tw).clamp(min=0)
+        y0 = lo[:, 1].clamp(max=h - th).clamp(min=0)
+        img_from_g = geo.img_from_grid(left_top[:, 0] + x0 * pitch, left_top[:, 1] + y0 * pitch, pitch / ss)
+        footprint = (grid.max(1).values - grid.min(1).values).max(1).values.clamp(max=4 * max(h, w)) * ss
+        sign, cov = self._sign_layer(face, img_from_g, cond, th * ss, tw * ss, footprint)
+        if ss > 1:
+            sign, cov = F.avg_pool2d(sign, ss), F.avg_pool2d(cov, ss)
+        return paste_tiles(radiance, sign, cov, x0.long(), y0.long(), vis)
 
 
 def paste_tiles(frame: torch.Tensor, tile: torch.Tensor, coverage: torch.Tensor, x0: torch.Tensor,
