@@ -145,8 +145,10 @@ def _add_evaluate(sub) -> None:
     p.add_argument("scene", help="scene YAML file or packaged scene name, or an attack output folder (its scene, "
                    "sticker, model, target and printer)")
     p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean sign only)")
-    model_args(p, default=None, shown="default: the attack's model for an attack folder, else gtsrb-cnn")
+    model_args(p, default=None, shown="default: the attack's model for an attack folder, else gtsrb-cnn", detectors=True)
     p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
+    p.add_argument("--goal", choices=["auto", "disappear", "misclassify", "create"], default="auto",
+                   help="detectors: what counts as fooled (default: the sticker's attack's goal, else disappear)")
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
     p.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     p.add_argument("--no-video", action="store_true")
@@ -173,8 +175,17 @@ def _cmd_evaluate(args) -> int:
     else:
         scene = load_scene(args.scene)
     req = EvaluateRequest(scene, sticker, model or "gtsrb-cnn", weights, args.labels, target, args.mode, args.seed,
-                          printer or "inkjet", not args.no_video, device=args.device, target_from_sticker=True)
+                          printer or "inkjet", not args.no_video, device=args.device, target_from_sticker=True,
+                          detector=args.detector, goal=args.goal)
     s = run_evaluate(req, args.out, force=args.force)
+    if hasattr(s, "detection_rate"):
+        d = s.disappearance_rate
+        print(f"{s.sign_class} detected: clean {100 * s.detection_rate['clean']:.1f}%, attacked "
+              f"{100 * s.detection_rate['attacked']:.1f}% of {s.frames} frames; disappearance rate "
+              f"{'-' if d is None else f'{100 * d:.1f}%'}; the car stops: clean "
+              f"{'yes' if s.runs['clean'].car_stops else 'no'}, attacked {'yes' if s.runs['attacked'].car_stops else 'no'}; "
+              f"report: {args.out}/report.html")
+        return 0
     m = s.metrics
     print(f"fooled frames: clean {100 * m['clean'].success:.1f}%, attacked {100 * m['attacked'].success:.1f}% "
           f"of {s.frames}; report: {args.out}/report.html")

@@ -41,8 +41,9 @@ def _cmd_detect(args) -> int:
                       tuple(args.input_size) if args.input_size else None, args.score_threshold, force=args.force,
                       device=args.device)
     for r in recs:
-        found = ", ".join(f"{d.label} {d.score:.2f}" for d in r.detections) or "nothing"
-        print(f"{r.file}: {found}")
+        found = ", ".join(f"{d.label} {d.score:.2f}" for d in r.detections[:5]) or "nothing"
+        more = f" and {len(r.detections) - 5} more" if len(r.detections) > 5 else ""
+        print(f"{r.file}: {found}{more}")
     return 0
 
 

@@ -34,7 +34,9 @@ class EvaluateRequest:
     (None: untargeted); ``mode`` driveby | grid; ``seed`` of the sampled conditions; ``printer`` spec
     (see :func:`patchsim.render.printer.printer_from_spec`); ``video``: write driveby.webm (drive-by only);
     ``target_from_sticker``: with no ``target``, score against the target of the attack that made the
-    sticker (the attack.json beside it), when the model has that class."""
+    sticker (the attack.json beside it), when the model has that class. ``detector``: the model file is a
+    detector (shipped detectors are known by name); ``goal`` for detectors (see
+    :class:`patchsim.protocol.DetectionGoal`; auto: the sticker's attack's goal, else disappear)."""
 
     scene: Scene
     sticker: str | None
@@ -49,6 +51,8 @@ class EvaluateRequest:
     settings: EvalSettings = field(default_factory=EvalSettings)
     device: str = "auto"
     target_from_sticker: bool = False
+    detector: bool = False
+    goal: str = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -56,12 +60,21 @@ class EvaluateRequest:
 
 
 @writes_folder("evaluate", ("metrics.json", "frames.csv", "success_vs_distance.png", "heatmap.png", "filters.png",
-                            "timeline.png", "driveby.webm", "driveby.mp4", "report.html"))
-def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, force: bool = False) -> EvaluationRecord:
+                            "timeline.png", "driveby.webm", "driveby.mp4", "report.html", "detection_vs_distance.png",
+                            "detections.png"))
+def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, force: bool = False):
     """Evaluate and write metrics.json (:class:`EvaluationRecord`), frames.csv (one
-    :class:`FrameRecord` per row), plots, the drive-by video and report.html into ``out``."""
+    :class:`FrameRecord` per row), plots, the drive-by video and report.html into ``out``. With a
+    detector: :func:`patchsim.evaluate.detect_job.run_detection_evaluation` (a ``DetectionEvaluation``)."""
+    from patchsim.models import is_detector
     from patchsim.render.printer import printer_from_spec
 
+    if is_detector(req.model, req.detector):
+        from patchsim.evaluate.detect_job import run_detection_evaluation
+
+        return run_detection_evaluation(req, Path(out), progress)
+    if req.goal != "auto":
+        raise PatchsimError(f"--goal {req.goal} applies to detectors; {req.model} is a classifier")
     t0 = time.time()
     scene = req.scene
     pm = printer_from_spec(req.printer)
