@@ -41,10 +41,6 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     if detector or getattr(net, "is_detector", False):
         if settings.get("goal", "auto") == "auto":
             settings["goal"] = "disappear" if target_idx is None else "misclassify"
-        if sim_to_real:
-            log.info("the sim-to-real table covers classifiers only so far: run patchsim evaluate on the output "
-                     "for the independent drive-by with this detector")
-            sim_to_real = False
     cfg = AttackConfig.from_dict(settings)
     pm = printer_from_spec(printer)
     real = None

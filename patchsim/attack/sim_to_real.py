@@ -5,6 +5,10 @@
 3. real photos raw: sticker.png pasted onto photographed signs as is (the old, optimistic way);
 4. real photos relit: printed by the printer model, relit with each sign's light, blurred like the photo.
 
+For a detector the renders are the windows it sees, the simulator's frames and the photos go through it
+whole, and "fooled" is the attack's :class:`~patchsim.protocol.DetectionGoal` (e.g. the stop sign not
+detected at IoU >= 0.5).
+
 Real photos are the scoring sets of :mod:`patchsim.photo.sources` (never the attacker photos); sets
 whose data is absent are reported as such."""
 
@@ -16,7 +20,7 @@ import numpy as np
 import torch
 
 from patchsim.attack.record import PhotoSetScore, SimToReal
-from patchsim.protocol import Goal
+from patchsim.protocol import DetectionGoal, Goal
 from patchsim.photo.sources import NAMED
 
 log = logging.getLogger(__name__)
@@ -53,9 +57,29 @@ def independent_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed
     return protocol, res.metrics["attacked"].success
 
 
-def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, model, goal: Goal, sign: str,
+def independent_detection(scene, detector, goal, sticker_rgba: np.ndarray, seed: int = 0) -> tuple[str, float] | None:
+    """For a detector: (protocol, fraction of frames fooled by ``goal``) over the scene's drive-by (or
+    grid) in the independent simulator, full frames."""
+    from patchsim.evaluate.detection import evaluate_detection_frames
+    from patchsim.render import sample_driveby, sample_grid
+
+    g = torch.Generator().manual_seed(seed)
+    if scene.driveby is not None:
+        protocol, cond = "driveby", sample_driveby(scene, g)
+    elif scene.grid is not None:
+        protocol, cond = "grid", sample_grid(scene, g)
+    else:
+        return None
+    fooled = [rec.attacked.fooled for rec, _ in evaluate_detection_frames(scene, detector, goal, cond, sticker_rgba,
+                                                                           progress=False)]
+    return protocol, float(np.mean(fooled))
+
+
+def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, model, goal, sign: str,
                   margin: float) -> PhotoSetScore:
-    """The score of one scoring set (only ``missing``, the reason, when its data is absent)."""
+    """The score of one scoring set (only ``missing``, the reason, when its data is absent). For a
+    detector (``goal`` a :class:`~patchsim.protocol.DetectionGoal`) whole photos go through it and
+    ``clean_correct`` counts the signs it detects clean."""
     from patchsim.errors import PatchsimError
     from patchsim.photo.photo_score import PhotoScorer, summarise
     from patchsim.photo.sources import photo_source
@@ -64,6 +88,14 @@ def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, mo
         signs = photo_source(source)
     except PatchsimError as e:
         return PhotoSetScore(missing=str(e))
+    if isinstance(goal, DetectionGoal):
+        from patchsim.photo.detector_score import score_detector_photos, summarise_detector_photos
+
+        records, skipped = score_detector_photos(sticker_rgba, printed, model, goal, signs, sign, "tone", margin)
+        s = summarise_detector_photos(records)
+        return PhotoSetScore(signs=s["signs"], skipped=len(skipped), clean_correct=s["clean_detected"],
+                             raw=s["raw_success"], relit=s["relit_success"], relit_asr=s["relit_asr"],
+                             raw_fooled=s["raw_fooled"], relit_fooled=s["relit_fooled"])
     records, skipped, _ = PhotoScorer(sticker_rgba, printed, model, goal, sign, "tone", margin).score(signs)
     s = summarise(records, model.classes[goal.true_class])
     return PhotoSetScore(signs=s["signs"], skipped=len(skipped), clean_correct=s["clean_correct"], raw=s["raw_success"],
@@ -79,11 +111,11 @@ def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer
     from patchsim.sticker_io import printed_rgba
 
     cfg, model = attack.cfg, attack.model
-    goal = Goal(cfg.true_class, cfg.target)
+    goal = attack.det_goal if attack.detector else Goal(cfg.true_class, cfg.target)
     small = cv2.resize(sticker_rgba, (2048, 2048), interpolation=cv2.INTER_AREA) if sticker_rgba.shape[0] > 2048 \
         else sticker_rgba
     printed = printed_rgba(small, printer)
-    ind = independent_success(attack.scene, model, goal, printed)
+    ind = (independent_detection if attack.detector else independent_success)(attack.scene, model, goal, printed)
     photos = {src: photo_success(src, small, printed, model, goal, attack.scene.sign.class_name, attack.scene.crop.margin)
               for src in sources}
     return SimToReal(

@@ -14,7 +14,7 @@ from patchsim.models.detectors.core import DenseDetections, Detection, Detector,
 
 SHIPPED_DETECTORS = {"sign-det": "sign-det.safetensors"}
 
-__all__ = ["DenseDetections", "Detection", "Detector", "SHIPPED_DETECTORS", "box_iou", "decode",
+__all__ = ["DenseDetections", "Detection", "Detector", "SHIPPED_DETECTORS", "box_iou", "decode", "detector_card",
            "load_detector", "nms"]
 
 
@@ -48,6 +48,14 @@ def load_detector(name_or_path: str | Path, weights: str | Path | None = None, l
                         "(.onnx / .torchscript), or package.module:factory for a torchvision-style model")
 
 
+def detector_card(name: str) -> dict:
+    """The model card of a shipped detector (empty when its weights are not packaged)."""
+    from patchsim.models.registry import WEIGHTS_DIR
+
+    p = (WEIGHTS_DIR / SHIPPED_DETECTORS[name]).with_suffix(".json")
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
 def load_sign_det(weights: str | Path | None = None, input_size: tuple[int, int] | None = None,
                   score_threshold: float | None = None) -> Detector:
     """The shipped ``sign-det`` with its packaged weights (or ``weights``) and model card."""
@@ -59,8 +67,7 @@ def load_sign_det(weights: str | Path | None = None, input_size: tuple[int, int]
         weights = WEIGHTS_DIR / SHIPPED_DETECTORS["sign-det"]
         if not Path(weights).is_file():
             raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train-detector --out {weights}`")
-        card_path = Path(weights).with_suffix(".json")
-        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        card = detector_card("sign-det")
     thr = score_threshold if score_threshold is not None else card.get("score_threshold", 0.3)
     det = SignDet(input_size=tuple(input_size or (640, 640)), score_threshold=thr)
     load_strict(det.net, load_state(weights), weights, "sign-det")

@@ -277,13 +277,20 @@ class FrameSynth:
             c = int(rng.choice(len(self.classes), p=self.weights))
             faces = self.textures.faces[self.classes[c]]
             face = faces[int(rng.integers(len(faces)))]
-            side = float(np.exp(rng.uniform(np.log(9), np.log(s * 0.8))))
+            side = float(np.exp(rng.uniform(np.log(9), np.log(s * 0.95))))
             cx, cy = rng.uniform(-0.1 * side, s + 0.1 * side), rng.uniform(-0.1 * side, s + 0.1 * side)
             dst = _perspective(rng, side, cx, cy)
             if rng.random() < 0.5:  # a post below the sign
                 pw = max(1, int(side * 0.06))
                 bx = int((dst[2, 0] + dst[3, 0]) / 2)
                 cv2.rectangle(img, (bx - pw, int(dst[2:, 1].max())), (bx + pw, s), tuple(int(v) for v in rng.integers(70, 170, 3)), -1)
+                if rng.random() < 0.4:  # a supplementary plate under the sign ("ALL WAY"): not part of the sign
+                    top = int(dst[2:, 1].max() + side * 0.04)
+                    pw2, ph = int(side * rng.uniform(0.3, 0.5)), max(2, int(side * rng.uniform(0.12, 0.3)))
+                    col = (235, 235, 230) if rng.random() < 0.6 else (190, 30, 40)
+                    cv2.rectangle(img, (bx - pw2, top), (bx + pw2, top + ph), col, -1)
+                    ink = (240, 240, 240) if col[1] < 100 else (30, 30, 30)
+                    cv2.line(img, (bx - pw2 * 2 // 3, top + ph // 2), (bx + pw2 * 2 // 3, top + ph // 2), ink, max(1, ph // 4))
             known = [b for b in boxes if np.isfinite(b).all()]
             box = None
             lo, hi = dst.min(0), dst.max(0)

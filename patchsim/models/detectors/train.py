@@ -23,7 +23,7 @@ from patchsim.records import json_bytes
 
 log = logging.getLogger(__name__)
 
-RECIPE = dict(steps=3000, batch=16, canvas=320, lr=2e-3, weight_decay=1e-4, real_fraction=0.4)
+RECIPE = dict(steps=3000, batch=16, canvas=384, lr=2e-3, weight_decay=1e-4, real_fraction=0.4)
 
 
 class _Batches(torch.utils.data.Dataset):

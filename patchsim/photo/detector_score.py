@@ -1,0 +1,92 @@
+"""Scoring a detector sticker on real photos: each sign located and relit as for classifiers
+(:func:`patchsim.photo.photo_score.view_sign`), the printed sticker stuck on it, and the whole photo run
+through the detector, clean, raw (sticker.png pasted as is) and relit. A sign counts as detected when a
+detection of its class overlaps its box (the annotated box, else the located face's box) by IoU >= 0.5
+with a score at the detector's threshold; fooled as the :class:`~patchsim.protocol.DetectionGoal` says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from patchsim.photo.photo_score import RUNS, view_sign
+from patchsim.photo.placement import FacePyramid, place_sticker
+from patchsim.photo.sources import SignPhoto
+from patchsim.protocol import DetectionGoal
+from patchsim.signs import draw_face_array
+
+
+@dataclass(frozen=True)
+class DetectorPhotoRecord:
+    """One sign in one photo: where it came from, how it was located, its size (px), its box (x1, y1, x2,
+    y2) and per run (clean, raw, relit) whether the sign's class was detected at it and whether the goal
+    counts the run as fooled."""
+
+    source: str
+    name: str
+    role: str
+    located_by: str
+    side_px: float
+    box: tuple
+    clean_detected: bool
+    clean_fooled: bool
+    raw_detected: bool
+    raw_fooled: bool
+    relit_detected: bool
+    relit_fooled: bool
+
+
+def sign_box(sp: SignPhoto, corners: np.ndarray) -> tuple[float, float, float, float]:
+    """The sign's box xyxy (pixel edges): the annotated box when there is one, else the located face's."""
+    if sp.box is not None:
+        return tuple(float(v) for v in sp.box)
+    return (*(corners.min(0) + 0.5).tolist(), *(corners.max(0) + 0.5).tolist())
+
+
+def _as_tensors(dets, classes: list[str]):
+    return (torch.tensor([d.box for d in dets], dtype=torch.float32).reshape(-1, 4),
+            torch.tensor([d.score for d in dets], dtype=torch.float32),
+            torch.tensor([classes.index(d.label) for d in dets], dtype=torch.long))
+
+
+def score_detector_photos(sticker_rgba: np.ndarray, printed_rgba: np.ndarray, detector, goal: DetectionGoal,
+                          signs: list[SignPhoto], sign: str = "stop", relight: str = "tone",
+                          margin: float = 0.1) -> tuple[list[DetectorPhotoRecord], list[tuple[str, str]]]:
+    """Records of every usable sign and the skipped ones ``[(name, reason)]``. ``sticker_rgba`` is
+    sticker.png (colours sent to the printer), ``printed_rgba`` the same as printed."""
+    raw, printed = FacePyramid(sticker_rgba), FacePyramid(printed_rgba)
+    face = FacePyramid(draw_face_array(sign, 1024))
+    records, skipped = [], []
+    for sp in signs:
+        v = view_sign(sp, face, sign, relight, margin)
+        if isinstance(v, str):
+            skipped.append((sp.name, v))
+            continue
+        images = [v.photo, place_sticker(v.photo, v.img_from_face, raw),
+                  place_sticker(v.photo, v.img_from_face, printed, v.light)]
+        box = sign_box(sp, v.corners)
+        t_box = torch.tensor(box, dtype=torch.float32)
+        per = {}
+        for run, dets in zip(RUNS, detector.detect_images(images)):
+            t = _as_tensors(dets, detector.classes)
+            per[f"{run}_detected"] = goal.found(*t, t_box, goal.sign_class)
+            per[f"{run}_fooled"] = bool(goal.fooled([t], t_box[None])[0])
+        records.append(DetectorPhotoRecord(sp.source, sp.name, sp.role, v.located_by, round(v.side_px, 1),
+                                           tuple(round(x, 2) for x in box), **per))
+    return records, skipped
+
+
+def summarise_detector_photos(records: list[DetectorPhotoRecord]) -> dict:
+    """Counts and rates: signs, detected clean, fooled raw / relit (fractions of signs), and REAP's ASR
+    relit: of the signs detected clean, the fraction the relit sticker fools."""
+    n = len(records)
+    ok = [r for r in records if r.clean_detected]
+    out = {"signs": n, "clean_detected": len(ok)}
+    for run in RUNS:
+        fooled = sum(getattr(r, f"{run}_fooled") for r in records)
+        out[f"{run}_fooled"] = fooled
+        out[f"{run}_success"] = fooled / n if n else None
+        out[f"{run}_asr"] = (sum(getattr(r, f"{run}_fooled") for r in ok) / len(ok)) if ok else None
+    return out

@@ -1,0 +1,70 @@
+"""Detector attacks: the windows a detector sees, the objectives, gradients reaching the sticker."""
+
+import pytest
+import torch
+
+from patchsim.attack import AttackConfig, EOTAttack, losses
+from patchsim.errors import PatchsimError
+from patchsim.models.detectors.signdet import SignDet
+from patchsim.render import Renderer, sample_eot
+
+
+def test_window_places_the_sign_where_the_pinhole_model_says(driveby_scene, gen):
+    r = Renderer.from_scene(driveby_scene, face_resolution=64)
+    cond = sample_eot(driveby_scene, 3, gen).replace(distance_m=torch.tensor([6.0, 8.0, 10.0]))
+    out = r.render_windows(cond, None, (96, 128), 0.5)
+    assert out.images.shape == (3, 3, 96, 128)
+    # the face's pixels in the window: bright red inside the projected box, nothing of the sign far outside it
+    face = (out.corners - out.boxes[:, None, :2]) * 0.5
+    assert torch.allclose(out.boxes[:, 2:], torch.tensor([256.0, 192.0]).expand(3, 2))
+    for i in range(3):
+        lo, hi = face[i].min(0).values, face[i].max(0).values
+        cx, cy = int((lo[0] + hi[0]) / 2), int(lo[1] + 0.15 * (hi[1] - lo[1]))  # the red field above the letters
+        if 0 <= cx < 128 and 0 <= cy < 96 and (hi - lo).min() > 12:
+            px = out.images[i, :, cy, cx]
+            assert px[0] > px[1] + 0.15, "the projected face box shows the red sign where the model says"
+    # with no jitter the sign sits in the middle of the window
+    still = cond.replace(jitter_x=torch.zeros(3), jitter_y=torch.zeros(3))
+    o2 = r.render_windows(still, None, (96, 128), 0.5)
+    f2 = (o2.corners - o2.boxes[:, None, :2]) * 0.5
+    centre = (f2.min(1).values + f2.max(1).values) / 2
+    assert torch.allclose(centre, torch.tensor([64.0, 48.0]).expand(3, 2), atol=1e-3)
+
+
+def test_near_sign_and_objectives():
+    boxes = torch.tensor([[[10.0, 10, 30, 30], [100, 100, 120, 120], [0, 0, 200, 200]]])
+    scores = torch.tensor([[[0.9, 0.1], [0.8, 0.0], [0.2, 0.7]]])
+    sign = torch.tensor([[12.0, 12, 32, 32]])
+    near = losses.near_sign(boxes, sign)
+    assert near.tolist() == [[True, False, False]]  # the big box's centre is outside, its IoU 0.01
+    assert losses.detector_loss("disappear", scores, near, 0, None).item() == pytest.approx(0.9)
+    assert losses.detector_loss("misclassify", scores, near, 0, 1).item() == pytest.approx(0.8)
+    assert losses.detector_loss("create", scores, near, 0, 1).item() == pytest.approx(-0.1)
+
+
+def test_gradient_reaches_the_sticker_through_the_detector(driveby_scene):
+    torch.manual_seed(0)
+    det = SignDet().eval()
+    for p in det.parameters():
+        p.requires_grad_(False)
+    cfg = AttackConfig(goal="disappear", true_class=0, steps=1, batch=2, val_size=2, face_resolution=32, window=64)
+    attack = EOTAttack(driveby_scene, det, cfg, device="cpu")
+    assert attack.window_hw == (64, 64)
+    w = attack.init_params(torch.Generator().manual_seed(0))
+    cond = sample_eot(driveby_scene, 2, torch.Generator().manual_seed(1))
+    loss, _ = attack.loss(w, cond)
+    loss.backward()
+    inside = w.grad.abs().sum(1, keepdim=True) * attack.mask
+    assert inside.sum() > 0 and (w.grad.abs().sum(1, keepdim=True) * (attack.mask == 0)).sum() == 0
+    rate, per = attack.score(None, cond)
+    assert per.shape == (2, 1) and 0.0 <= rate <= 1.0
+
+
+def test_detector_attack_refuses_what_it_cannot_do(driveby_scene):
+    det = SignDet().eval()
+    with pytest.raises(PatchsimError, match="needs its goal resolved"):
+        EOTAttack(driveby_scene, det, AttackConfig(true_class=0), device="cpu")
+    from patchsim.models import load
+
+    with pytest.raises(PatchsimError, match="applies to detectors"):
+        EOTAttack(driveby_scene, load("gtsrb-cnn"), AttackConfig(goal="disappear"), device="cpu")
