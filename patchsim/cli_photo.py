@@ -25,6 +25,9 @@ def add_photo(sub) -> None:
     p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
     p.add_argument("--target", help="target class of the sticker (default: untargeted)")
     p.add_argument("--corners", help="JSON corners file (4 points, or per frame)")
+    p.add_argument("--find-with", metavar="DETECTOR", help="find the sign with a detector (sign-det, or an ultralytics "
+                   "export with --find-with-labels) instead of corners, markers or the red octagon")
+    p.add_argument("--find-with-labels", help="labels file of the --find-with detector")
     p.add_argument("--fps", type=number(0.1, 1000), help="frame rate of the footage (default: the video's own)")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
@@ -87,7 +90,8 @@ def _cmd_score(args) -> int:
     from patchsim.photo.score import run_score
 
     s = run_score(args.sources, args.model, args.out, args.sign, args.target, args.corners, args.weights,
-                  args.labels, fps=args.fps, force=args.force, device=args.device)
+                  args.labels, fps=args.fps, force=args.force, device=args.device, find_with=args.find_with,
+                  find_with_labels=args.find_with_labels)
     m = s["metrics"]["real"]
     print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
           f"{100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}; report {args.out}/report.html")

@@ -139,3 +139,16 @@ class DetectionGoal:
             gone = not self.found(b, s, c, box, self.sign_class)
             out.append(gone and (self.kind == "disappear" or self.found(b, s, c, box, self.target)))
         return torch.tensor(out, dtype=torch.bool)
+
+
+def creation_classes(classes: list[str], target) -> tuple[int, int]:
+    """(stand-in sign class, target) indices for the detector goal ``create``: the scene shows a board that
+    is no class of the model, so the sign class is only a placeholder (the first class that is not the
+    target; :class:`DetectionGoal` ignores it for ``create``) and the target is required."""
+    from patchsim.errors import PatchsimError
+    from patchsim.models.classes import resolve_class
+
+    if target is None:
+        raise PatchsimError("--goal create needs --target CLASS (the class the patch should make the detector see)")
+    t = resolve_class(classes, target, "target")
+    return next(i for i in range(len(classes)) if i != t), t

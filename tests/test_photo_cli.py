@@ -62,3 +62,20 @@ def test_score_errors(tmp_path):
     write_png(blank, np.full((64, 64, 3), 90, np.uint8))
     assert main(["score", str(blank), "--out", str(tmp_path / "o")]) == 2
     assert main(["score", str(tmp_path / "none.png"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_score_finds_the_sign_with_a_detector(tmp_path, driveby_scene):
+    """sign-det finds the simulated sign in every photo; its box makes the crop the classifier scores."""
+    sim = CameraSimulator(driveby_scene, sticker_face(driveby_scene, None, 512))
+    cond = identity_conditions(3, distance_m=[6.0, 9.0, 12.0], lateral_m=1.5, vertical_m=0.7, yaw_deg=[0.0, 15.0, -15.0])
+    folder = tmp_path / "photos"
+    for i, row in enumerate(condition_rows(cond)):
+        write_png(folder / f"{i:02d}.png", sim.render(row).image)
+    out = tmp_path / "score"
+    assert main(["score", str(folder), "--model", "gtsrb-cnn", "--find-with", "sign-det", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["frames_scored"] == 3 and m["frames_without_sign"] == []
+    rows = (out / "frames.csv").read_text().splitlines()
+    assert all(",detector sign-det" in r for r in rows[1:])
+    assert m["metrics"]["real"]["success"] == 0.0  # clean signs, cut where the detector put them: all read stop
+    assert main(["score", str(folder), "--find-with", "sign-det", "--sign", "no_passing", "--out", str(tmp_path / "o3")]) == 2

@@ -35,8 +35,13 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     from patchsim.models import load_model
 
     net = freeze(load_model(model, weights=weights, labels=labels, detector=detector))
-    goal = Goal.for_scene(scene, net.classes, target, true_class)
-    true_idx, target_idx = goal.true_class, goal.target
+    if overrides.get("goal") == "create":  # a board, not a sign: only the target class matters
+        from patchsim.protocol import creation_classes
+
+        true_idx, target_idx = creation_classes(net.classes, target)
+    else:
+        goal = Goal.for_scene(scene, net.classes, target, true_class)
+        true_idx, target_idx = goal.true_class, goal.target
     settings = {**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx, "true_class": true_idx}
     if detector or getattr(net, "is_detector", False):
         if settings.get("goal", "auto") == "auto":

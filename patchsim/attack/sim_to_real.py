@@ -116,8 +116,12 @@ def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer
         else sticker_rgba
     printed = printed_rgba(small, printer)
     ind = (independent_detection if attack.detector else independent_success)(attack.scene, model, goal, printed)
-    photos = {src: photo_success(src, small, printed, model, goal, attack.scene.sign.class_name, attack.scene.crop.margin)
-              for src in sources}
+    if isinstance(goal, DetectionGoal) and goal.kind == "create":
+        photos = {src: PhotoSetScore(missing="the photo sets show stop signs, not plain boards to stick a creation patch on")
+                  for src in sources}
+    else:
+        photos = {src: photo_success(src, small, printed, model, goal, attack.scene.sign.class_name,
+                                     attack.scene.crop.margin) for src in sources}
     return SimToReal(
         held_out_renders=held_out_success(attack, sticker), independent_protocol=ind[0] if ind else None,
         independent_simulator=ind[1] if ind else None, photos=photos,

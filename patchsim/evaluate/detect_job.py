@@ -82,8 +82,13 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
         goal_kind = from_sticker or ("misclassify" if target else "disappear")
         if from_sticker and from_sticker != "disappear" and target is None:
             target = sticker_target
-    cls = Goal.for_scene(scene, det.classes, target if goal_kind != "disappear" else None)
-    goal = DetectionGoal(goal_kind, cls.true_class, cls.target, det.score_threshold)
+    if goal_kind == "create":
+        from patchsim.protocol import creation_classes
+
+        goal = DetectionGoal(goal_kind, *creation_classes(det.classes, target), det.score_threshold)
+    else:
+        cls = Goal.for_scene(scene, det.classes, target if goal_kind != "disappear" else None)
+        goal = DetectionGoal(goal_kind, cls.true_class, cls.target, det.score_threshold)
     sticker_rgba = printed_rgba(load_sticker_rgba(req.sticker), pm) if req.sticker else None
     g = torch.Generator().manual_seed(req.seed)
     cond, fps = (sample_driveby(scene, g), scene.driveby.fps) if req.mode == "driveby" else (sample_grid(scene, g), None)

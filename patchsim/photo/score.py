@@ -38,12 +38,23 @@ def frames_of(sources: list[str]):
 @writes_folder("score", ("metrics.json", "frames.csv", "crops.png", "report.html"))
 def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = "stop", target=None,
               corners_file: str | None = None, weights: str | None = None, labels: str | None = None,
-              margin: float = 0.1, fps: float | None = None, force: bool = False, device: str | None = "auto") -> dict:
-    """Score real footage; writes metrics.json, frames.csv, crops.png, filters.png and report.html."""
+              margin: float = 0.1, fps: float | None = None, force: bool = False, device: str | None = "auto",
+              find_with: str | None = None, find_with_labels: str | None = None) -> dict:
+    """Score real footage; writes metrics.json, frames.csv, crops.png, filters.png and report.html.
+    ``find_with``: a detector (see :func:`patchsim.models.detectors.load_detector`) finds the sign in each
+    frame instead of the corners file, markers or the red octagon; a frame where it finds none counts as
+    without a sign (for a detector pipeline, the sign was missed)."""
     from patchsim.device import resolve_device
 
     model = load(model_name, weights=weights, labels=labels).to(resolve_device(device))
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
+    finder = None
+    if find_with:
+        from patchsim.models.detectors import load_detector
+
+        finder = load_detector(find_with, labels=find_with_labels).to(resolve_device(device))
+        if sign not in finder.classes:
+            raise PatchsimError(f"--find-with {find_with}: the detector has no class {sign!r}; its classes: {', '.join(finder.classes)}")
     corners = load_corners(corners_file) if corners_file else None
     if fps is None:
         vids = [s for s in sources if Path(s).suffix.lower() in VIDEO_SUFFIXES]
@@ -51,7 +62,7 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
     size = model.input_size[0]
     names, crops, methods, missing = [], [], [], []
     for name, img in frames_of(sources):
-        c, how = locate(img, sign, name, corners)
+        c, how = locate_with(finder, img, sign) if finder is not None else locate(img, sign, name, corners)
         if c is None:
             missing.append(name)
             continue
@@ -73,6 +84,16 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
     report.write_html(out / "report.html", f"patchsim score: {model_name}", ["crops.png"],
                       note=f"{len(names)} frames scored, {len(missing)} without a sign found.", metrics={"real": metrics})
     return summary
+
+
+def locate_with(detector, img: np.ndarray, sign: str) -> tuple[np.ndarray | None, str]:
+    """The best detection of class ``sign`` in ``img`` as 4 box corners ``(4, 2)`` (pixel centres at
+    integers), or (None, "missed by the detector")."""
+    dets = [d for d in detector.detect_images([img])[0] if d.label == sign]
+    if not dets:
+        return None, "missed by the detector"
+    x1, y1, x2, y2 = (v - 0.5 for v in max(dets, key=lambda d: d.score).box)
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]]), f"detector {detector.name}"
 
 
 def _crop_sheet(path: Path, crops: list[np.ndarray], rows: list[RealFrameRecord], limit: int = 24) -> None:

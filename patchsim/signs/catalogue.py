@@ -26,10 +26,11 @@ YELLOW = (250, 190, 0)
 
 @dataclass(frozen=True)
 class SignSpec:
-    """A catalogue entry: name, GTSRB class id, bounding-square side in metres, drawing function."""
+    """A catalogue entry: name, GTSRB class id (None: not a GTSRB class), bounding-square side in metres,
+    drawing function."""
 
     name: str
-    gtsrb_id: int
+    gtsrb_id: int | None
     size_m: float
     draw: Callable[[Canvas], None]
     description: str = ""
@@ -63,6 +64,11 @@ def _priority(c: Canvas) -> None:
     c.polygon(regular_polygon(4, 90, 0.30), YELLOW)
 
 
+def _board(c: Canvas) -> None:
+    c.polygon([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], (150, 150, 150), alpha=True)
+    c.polygon([[0.02, 0.02], [0.98, 0.02], [0.98, 0.98], [0.02, 0.98]], WHITE)
+
+
 def _speed(limit: int) -> Callable[[Canvas], None]:
     def draw(c: Canvas) -> None:
         c.circle((0.5, 0.5), 0.5, RED, alpha=True)
@@ -82,6 +88,8 @@ SIGNS: dict[str, SignSpec] = {
         SignSpec("speed_limit_30", 1, 0.60, _speed(30), "Speed limit 30, 600 mm disc"),
         SignSpec("speed_limit_50", 2, 0.60, _speed(50), "Speed limit 50, 600 mm disc"),
         SignSpec("speed_limit_80", 5, 0.60, _speed(80), "Speed limit 80, 600 mm disc"),
+        SignSpec("plain_board", None, 0.75, _board, "A plain white board, 750 mm square (for patches that make a "
+                 "detector see a sign where there is none)"),
     ]
 }
 
