@@ -112,6 +112,23 @@ def decode(dense: DenseDetections, score_threshold: float, iou_threshold: float,
     return out
 
 
+def drop_contained(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+                   inside: float = 0.7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Drop detections (``boxes`` (K, 4) xyxy, best first) lying ``inside`` or more (fraction of their
+    own area) within a larger detection of the same label: a sign's parts read as a small sign."""
+    if len(boxes) < 2:
+        return boxes, scores, labels
+    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(-1)
+    within = inter / area[:, None].clamp(min=1e-9)  # [i, j]: the share of box i inside box j
+    bigger = area[None, :] > 2 * area[:, None]
+    same = labels[:, None] == labels[None, :]
+    drop = ((within >= inside) & bigger & same).any(1)
+    return boxes[~drop], scores[~drop], labels[~drop]
+
+
 # ---- letterboxing -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Letterbox:

@@ -19,6 +19,7 @@ from patchsim.models.detectors.core import DenseDetections, Detector
 
 STRIDE = 4
 SIZE_UNIT = 16.0  # box side = SIZE_UNIT * exp(size head), pixels
+HALF_SCALE_MIN_PX = 64.0  # the half-scale pass reports boxes at least this wide and high (full-scale pixels)
 SIGN_DET_CLASSES = ("stop", "yield", "no_entry", "priority_road", "speed_limit", "other_sign")
 
 
@@ -79,30 +80,57 @@ def dense_from_heads(heat: torch.Tensor, size: torch.Tensor, offset: torch.Tenso
 
 class SignDet(Detector):
     """The shipped detector module (see the module docstring); inputs any multiple of 32 up to
-    ``input_size``. Decoding keeps only heat-map peaks (3 x 3 local maxima) before NMS."""
+    ``input_size``. It looks at every image twice: at full scale, and at half scale for signs at least
+    :data:`HALF_SCALE_MIN_PX` across (large signs fill the half-scale view the way training frames did);
+    the candidates of both are pooled. Decoding keeps heat-map peaks (3 x 3 local maxima), runs NMS, and
+    drops a detection lying inside a larger one of its class (a sign's bolts or legend read as a small sign)."""
 
     def __init__(self, classes: Sequence[str] = SIGN_DET_CLASSES, input_size: tuple[int, int] = (640, 640),
-                 score_threshold: float = 0.3, name: str = "sign-det"):
+                 score_threshold: float = 0.3, name: str = "sign-det", scales: tuple[float, ...] = (1.0, 0.5)):
         super().__init__(classes, input_size, name, score_threshold, iou_threshold=0.5, fixed_size=False, multiple=32)
         self.net = SignDetNet(len(classes))
+        self.scales = scales
 
-    def dense(self, x: torch.Tensor) -> DenseDetections:
+    def _check(self, x: torch.Tensor) -> None:
         from patchsim.errors import PatchsimError
 
         if x.shape[2] % 32 or x.shape[3] % 32:
             raise PatchsimError(f"sign-det takes inputs whose sides are multiples of 32, got {x.shape[2]} x {x.shape[3]}")
-        heat, size, offset = self.net(x)
-        return dense_from_heads(heat, size, offset)
+
+    def _dense_at(self, x: torch.Tensor, scale: float, peaks: bool) -> DenseDetections:
+        """Candidates of one scale, boxes in the full-scale input's pixels; at scales below 1 only boxes
+        of at least HALF_SCALE_MIN_PX keep their scores."""
+        from patchsim.models.detectors.core import pad_to_multiple
+
+        xs = x if scale == 1.0 else pad_to_multiple(F.avg_pool2d(x, round(1 / scale)), 32)
+        heat, size, offset = self.net(xs)
+        if peaks:
+            heat = heat.masked_fill(heat != F.max_pool2d(heat, 3, 1, 1), -30.0)
+        d = dense_from_heads(heat, size, offset)
+        if scale == 1.0:
+            return d
+        boxes = d.boxes / scale
+        big = ((boxes[..., 2:] - boxes[..., :2]).amin(-1) >= HALF_SCALE_MIN_PX).to(d.scores.dtype)
+        return DenseDetections(boxes, d.scores * big[..., None], d.raw)
+
+    def _pooled(self, x: torch.Tensor, peaks: bool) -> DenseDetections:
+        parts = [self._dense_at(x, s, peaks) for s in self.scales]
+        return DenseDetections(torch.cat([p.boxes for p in parts], 1), torch.cat([p.scores for p in parts], 1),
+                               tuple(p.raw for p in parts))
+
+    def dense(self, x: torch.Tensor) -> DenseDetections:
+        self._check(x)
+        return self._pooled(x, peaks=False)
 
     def detect(self, x, score_threshold=None, iou_threshold=None):
-        from patchsim.models.detectors.core import decode
+        from patchsim.models.detectors.core import decode, drop_contained
 
+        self._check(x)
         with torch.no_grad():
-            heat, size, offset = self.net(x)
-            peak = heat == F.max_pool2d(heat, 3, 1, 1)
-            dense = dense_from_heads(heat.masked_fill(~peak, -30.0), size, offset)
+            dense = self._pooled(x, peaks=True)
         thr = self.score_threshold if score_threshold is None else score_threshold
-        return decode(dense, thr, self.iou_threshold if iou_threshold is None else iou_threshold)
+        found = decode(dense, thr, self.iou_threshold if iou_threshold is None else iou_threshold)
+        return [drop_contained(*f) for f in found]
 
 
 # ---- training targets and loss -----------------------------------------------------------------------------
