@@ -66,8 +66,13 @@ def test_score_errors(tmp_path):
 
 def test_score_finds_the_sign_with_a_detector(tmp_path, driveby_scene):
     """sign-det finds the simulated sign in every photo; its box makes the crop the classifier scores."""
+    import torch
+
+    from patchsim.render import sample_driveby
+
     sim = CameraSimulator(driveby_scene, sticker_face(driveby_scene, None, 512))
-    cond = identity_conditions(3, distance_m=[6.0, 9.0, 12.0], lateral_m=1.5, vertical_m=0.7, yaw_deg=[0.0, 15.0, -15.0])
+    seq = sample_driveby(driveby_scene, torch.Generator().manual_seed(0))
+    cond = seq[torch.tensor([int((seq.distance_m - d).abs().argmin()) for d in (20.0, 12.0, 8.0)])]
     folder = tmp_path / "photos"
     for i, row in enumerate(condition_rows(cond)):
         write_png(folder / f"{i:02d}.png", sim.render(row).image)

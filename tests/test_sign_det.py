@@ -10,7 +10,6 @@ from patchsim.evaluate.camera_sim import CameraSimulator
 from patchsim.evaluate.detection import sign_box_xyxy
 from patchsim.evaluate.runner import condition_rows, sticker_face
 from patchsim.models.detectors import box_iou, detector_card, load_detector
-from identity import identity_conditions
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +24,12 @@ def test_card_and_threshold(sign_det):
 
 
 def test_finds_the_simulated_stop_sign(driveby_scene, sign_det):
+    from patchsim.render import sample_driveby
+
     sim = CameraSimulator(driveby_scene, sticker_face(driveby_scene, None, 512))
-    cond = identity_conditions(4, distance_m=[6.0, 10.0, 15.0, 20.0], lateral_m=2.0, vertical_m=0.8,
-                               yaw_deg=[0.0, 20.0, -20.0, 0.0])
-    frames = [sim.render(row) for row in condition_rows(cond)]
+    seq = sample_driveby(driveby_scene, torch.Generator().manual_seed(0))
+    pick = [int((seq.distance_m - d).abs().argmin()) for d in (38.0, 25.0, 15.0, 8.0)]
+    frames = [sim.render(row) for row in condition_rows(seq[torch.tensor(pick)])]
     for f, dets in zip(frames, sign_det.detect_images([f.image for f in frames])):
         stops = [d for d in dets if d.label == "stop"]
         assert stops, "the stop sign is detected"
