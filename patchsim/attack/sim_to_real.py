@@ -38,19 +38,28 @@ def held_out_success(attack, sticker: torch.Tensor, n: int = 512, seed: int = HE
     return attack.score(sticker, cond)[0]
 
 
-def independent_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed: int = 0) -> tuple[str, float] | None:
-    """(protocol, fraction of frames fooled) in the independent simulator: the scene's drive-by, or its
-    stationary grid when it has no drive-by (None when it has neither)."""
-    from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
+def driveby_or_grid(scene, seed: int = 0):
+    """(protocol, conditions) of the scene's drive-by, or its grid when it has no drive-by; None when it
+    has neither."""
     from patchsim.render import sample_driveby, sample_grid
 
     g = torch.Generator().manual_seed(seed)
     if scene.driveby is not None:
-        protocol, cond = "driveby", sample_driveby(scene, g)
-    elif scene.grid is not None:
-        protocol, cond = "grid", sample_grid(scene, g)
-    else:
+        return "driveby", sample_driveby(scene, g)
+    if scene.grid is not None:
+        return "grid", sample_grid(scene, g)
+    return None
+
+
+def independent_success(scene, model, goal: Goal, sticker_rgba: np.ndarray, seed: int = 0) -> tuple[str, float] | None:
+    """(protocol, fraction of frames fooled) in the independent simulator: the scene's drive-by, or its
+    stationary grid when it has no drive-by (None when it has neither)."""
+    from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
+
+    seq = driveby_or_grid(scene, seed)
+    if seq is None:
         return None
+    protocol, cond = seq
     settings = EvalSettings(spatial_k=0, flow=False)
     frames = evaluate_frames(scene, model, goal, cond, sticker_rgba, settings, progress=False)
     (res,) = drain(frames, [MetricsSink(goal, settings, bin_edges(scene, protocol))])
@@ -61,15 +70,11 @@ def independent_detection(scene, detector, goal, sticker_rgba: np.ndarray, seed:
     """For a detector: (protocol, fraction of frames fooled by ``goal``) over the scene's drive-by (or
     grid) in the independent simulator, full frames."""
     from patchsim.evaluate.detection import evaluate_detection_frames
-    from patchsim.render import sample_driveby, sample_grid
 
-    g = torch.Generator().manual_seed(seed)
-    if scene.driveby is not None:
-        protocol, cond = "driveby", sample_driveby(scene, g)
-    elif scene.grid is not None:
-        protocol, cond = "grid", sample_grid(scene, g)
-    else:
+    seq = driveby_or_grid(scene, seed)
+    if seq is None:
         return None
+    protocol, cond = seq
     fooled = [rec.attacked.fooled for rec, _ in evaluate_detection_frames(scene, detector, goal, cond, sticker_rgba,
                                                                            progress=False)]
     return protocol, float(np.mean(fooled))

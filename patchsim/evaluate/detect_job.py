@@ -135,22 +135,13 @@ def _table(rec: DetectionEvaluation):
 
 def plot_detection_vs_distance(path: Path, runs: dict[str, DetectionSequence]) -> None:
     """Frames with the sign detected (%) against distance, clean and attacked."""
-    from patchsim.evaluate.report import RUN_COLOURS
-    from patchsim.imageio import pyplot, save_figure
+    from patchsim.evaluate.report import plot_vs_distance
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    curves = {}
     for run in DET_RUNS:
         bins = [b for b in runs[run].per_distance if b.n]
-        ax.plot([(b.lo + b.hi) / 2 for b in bins], [100 * b.success for b in bins], "o-", color=RUN_COLOURS[run], label=run)
-    ax.set_xlabel("distance (m)")
-    ax.set_ylabel("sign detected (% of frames)")
-    ax.set_ylim(-3, 103)
-    ax.invert_xaxis()
-    ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+        curves[run] = ([(b.lo + b.hi) / 2 for b in bins], [100 * b.success for b in bins])
+    plot_vs_distance(path, curves, "sign detected (% of frames)")
 
 
 def write_detection_sheet(path: Path, thumbs: list) -> None:

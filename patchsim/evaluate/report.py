@@ -144,12 +144,18 @@ def distance_curve(records: list[FrameRecord], bins: int = 8) -> dict[str, tuple
 
 def plot_success_vs_distance(path: Path, records: list[FrameRecord]) -> None:
     """Fooled frames (%) against distance, clean and attacked (data: :func:`distance_curve`)."""
+    plot_vs_distance(path, distance_curve(records), "fooled frames (%)")
+
+
+def plot_vs_distance(path: Path, curves: dict[str, tuple[list[float], list[float]]], ylabel: str) -> None:
+    """Per run (clean, attacked) a percentage against distance (bin centres, metres; the x axis runs
+    from far to near)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    for run, (centres, vals) in distance_curve(records).items():
+    for run, (centres, vals) in curves.items():
         ax.plot(centres, vals, "o-", color=RUN_COLOURS[run], label=run)
     ax.set_xlabel("distance (m)")
-    ax.set_ylabel("fooled frames (%)")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(-3, 103)
     ax.invert_xaxis()
     ax.legend()

@@ -52,6 +52,12 @@ def load_factory(spec: str, weights: str | Path | None, labels: str | Path | Non
                  input_size: tuple[int, int] = (32, 32)) -> Classifier:
     """``package.module:factory``: call the factory (no arguments) for an ``nn.Module``, then load
     ``weights`` (safetensors, npz, or a state_dict read with ``weights_only=True``)."""
+    return _wrap(build_from_factory(spec, weights), labels, input_size, spec)
+
+
+def build_from_factory(spec: str, weights: str | Path | None) -> nn.Module:
+    """Call the factory of ``package.module:factory`` (no arguments) for an ``nn.Module`` and load
+    ``weights`` into it strictly (safetensors, npz, or a state_dict read with ``weights_only=True``)."""
     mod_name, _, fn_name = spec.partition(":")
     if not mod_name or not fn_name:
         raise PatchsimError(f"expected 'package.module:factory', got {spec!r}")
@@ -64,7 +70,7 @@ def load_factory(spec: str, weights: str | Path | None, labels: str | Path | Non
         raise PatchsimError(f"factory {spec!r} returned {type(net).__name__}, not an nn.Module")
     if weights is not None:
         load_strict(net, load_state(weights), weights, spec)
-    return _wrap(net, labels, input_size, spec)
+    return net
 
 
 class OnnxNet(nn.Module):

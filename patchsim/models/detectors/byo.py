@@ -13,7 +13,6 @@ detection models (``package.module:factory`` plus weights), each with a labels f
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import torch
@@ -154,20 +153,9 @@ def load_torchvision(spec: str, weights, labels, input_size: tuple[int, int] | N
     """``package.module:factory`` returning a torchvision-style detection model (no downloads: the
     factory must not fetch weights), then ``weights`` loaded safely (safetensors, or a state_dict read
     with ``weights_only=True``)."""
-    from patchsim.models.registry import load_state, load_strict
+    from patchsim.models.byo import build_from_factory
 
-    mod_name, _, fn_name = spec.partition(":")
-    if not mod_name or not fn_name:
-        raise PatchsimError(f"expected 'package.module:factory', got {spec!r}")
-    try:
-        factory = getattr(importlib.import_module(mod_name), fn_name)
-    except (ImportError, AttributeError) as e:
-        raise PatchsimError(f"cannot import factory {spec!r}: {e}") from e
-    net = factory()
-    if not isinstance(net, nn.Module):
-        raise PatchsimError(f"factory {spec!r} returned {type(net).__name__}, not an nn.Module")
-    if weights is not None:
-        load_strict(net, load_state(weights), weights, spec)
+    net = build_from_factory(spec, weights)
     net.eval()
     thr = 0.5 if score_threshold is None else score_threshold
     return _check_runs(TorchvisionDetector(net, _labels(labels, spec), tuple(input_size or (640, 640)), spec, thr))
