@@ -117,6 +117,12 @@ class DetectionGoal:
         if self.kind == "disappear" and self.target is not None:
             raise PatchsimError("--goal disappear takes no --target (use --goal misclassify for a target class)")
 
+    @property
+    def watched(self) -> int:
+        """The class whose detection at the sign (or board) the evaluators report and track: the target
+        for ``create``, else the sign's class."""
+        return self.target if self.kind == "create" else self.sign_class
+
     def found(self, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, sign_box: torch.Tensor,
               cls: int) -> bool:
         """Whether one image's detections (``boxes`` (K, 4) xyxy, ``scores`` (K,), ``labels`` (K,)) hold

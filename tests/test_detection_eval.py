@@ -35,6 +35,10 @@ def test_judge_counts_the_sign_its_class_and_hallucinations():
     r = judge(_dets(([10, 10, 30, 30], 0.7, YIELD)), sign, mis, CLASSES)
     assert (r.detected, r.label, r.fooled) == (False, "yield", True)
     assert not judge(_dets(), sign, mis, CLASSES).fooled  # gone but not read as yield: not misclassified
+    create = DetectionGoal("create", YIELD, STOP, 0.3)  # a board: the stop the patch makes is what is watched
+    r = judge(_dets(([10, 10, 30, 30], 0.7, STOP)), sign, create, CLASSES)
+    assert (r.detected, r.fooled) == (True, True) and create.watched == STOP
+    assert not judge(_dets(), sign, create, CLASSES).fooled
 
 
 def test_goal_checks_its_target():

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DetectionEvaluation:
-    """metrics.json of ``patchsim evaluate`` with a detector: what was evaluated and, per run,
+    """metrics.json of ``patchsim evaluate`` with a detector: what was evaluated (``sign_class``: the class
+    watched at the sign, the target for ``create``) and, per run,
     ``detection_rate`` and the :class:`DetectionSequence`; ``disappearance_rate`` (REAP's ASR; None when
     the clean sign is never detected)."""
 
@@ -102,14 +103,14 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
             dets[run].append(views[run][1])
         if rec.frame in shots:
             thumbs.append((rec, views))
-    runs = summarise_detection(records, dets, det.classes[goal.sign_class], list(edges.distance_m),
+    runs = summarise_detection(records, dets, det.classes[goal.watched], list(edges.distance_m),
                                req.settings.k, req.settings.n)
     report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
     plot_detection_vs_distance(out / "detection_vs_distance.png", runs)
     write_detection_sheet(out / "detections.png", thumbs)
     rec = DetectionEvaluation(
         scene=str(scene.path), mode=req.mode, model=req.model, sticker=req.sticker, seed=req.seed,
-        sign_class=det.classes[goal.sign_class], goal=goal.kind,
+        sign_class=det.classes[goal.watched], goal=goal.kind,
         target=det.classes[goal.target] if goal.target is not None else None, score_threshold=det.score_threshold,
         printer=pm.name, frames=len(records), fps=fps, detection_rate={r: runs[r].detection_rate for r in DET_RUNS},
         disappearance_rate=disappearance_rate(records), runs=runs, wall_s=round(time.time() - t0, 2),

@@ -28,7 +28,8 @@ DET_RUNS = ("clean", "attacked")
 
 @dataclass(frozen=True)
 class DetectionRun:
-    """One run of one frame: ``detected`` (the sign's class at the sign), ``label`` / ``score`` of the
+    """One run of one frame: ``detected`` (the sign's class at the sign; for ``create`` the target at the
+    board), ``label`` / ``score`` of the
     best-overlapping detection at the sign (IoU >= 0.5, any class; None / 0 when none), ``hallucinations``
     (detections elsewhere), ``fooled`` by the goal."""
 
@@ -95,7 +96,7 @@ def judge(detections, sign_box: torch.Tensor, goal: DetectionGoal, classes: list
     from patchsim.models.detectors.core import box_iou
 
     b, s, c = detections
-    detected = goal.found(b, s, c, sign_box, goal.sign_class)
+    detected = goal.found(b, s, c, sign_box, goal.watched)
     iou = box_iou(b.float(), sign_box[None])[:, 0] if len(b) else torch.zeros(0)
     at_sign = iou >= MATCH_IOU
     if bool(at_sign.any()):
