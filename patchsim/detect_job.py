@@ -82,7 +82,7 @@ def collect_images(inputs: list[str]) -> list[Path]:
 def draw_detections(img: np.ndarray, dets, colours: dict[str, tuple[int, int, int]] | None = None) -> np.ndarray:
     """A copy of uint8 RGB ``img`` with each detection's box and ``class score`` drawn."""
     out = img.copy()
-    th = max(1, round(max(img.shape[:2]) / 400))
+    th = max(1, round(max(img.shape[:2]) / 640))
     for d in dets:
         x1, y1, x2, y2 = (int(round(v)) for v in d.box)
         col = (colours or {}).get(d.label, (230, 30, 30) if d.label == "stop" else (30, 200, 255))

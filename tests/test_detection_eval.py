@@ -135,6 +135,11 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
     assert m["frames"] == 6 and m["goal"] == "disappear"
     assert set(m["detection_rate"]) == {"clean", "attacked"} and "disappearance_rate" in m
     assert (ev / "detections.png").is_file() and (ev / "report.html").is_file()
+    import av
+
+    with av.open(str(ev / "driveby.webm")) as c:  # one side-by-side picture per frame
+        assert sum(1 for _ in c.decode(video=0)) == 6
+    assert "driveby.webm" in (ev / "report.html").read_text()
     capsys.readouterr()
     assert main(["evaluate", str(scene), "--model", "gtsrb-cnn", "--goal", "disappear", "--out", str(tmp_path / "e2")]) == 2
     assert "applies to detectors" in capsys.readouterr().err

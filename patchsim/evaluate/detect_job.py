@@ -97,12 +97,22 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
     dets: dict[str, list] = {r: [] for r in DET_RUNS}
     shots = set(np.linspace(0, len(cond) - 1, 6).round().astype(int).tolist())
     thumbs = []
-    for rec, views in evaluate_detection_frames(scene, det, goal, cond, sticker_rgba, progress=progress):
-        records.append(rec)
-        for run in DET_RUNS:
-            dets[run].append(views[run][1])
-        if rec.frame in shots:
-            thumbs.append((rec, views))
+    video = report.VideoSink(out / "driveby.webm", fps, scene.camera.width) if req.video and fps else None
+    try:
+        for rec, views in evaluate_detection_frames(scene, det, goal, cond, sticker_rgba, progress=progress):
+            records.append(rec)
+            for run in DET_RUNS:
+                dets[run].append(views[run][1])
+            if rec.frame in shots:
+                thumbs.append((rec, views))
+            if video is not None:
+                video.write([video_half(views[run][0], views[run][1], rec, run, video.scale) for run in DET_RUNS])
+    except BaseException:
+        if video is not None:
+            video.abort()
+        raise
+    if video is not None:
+        video.close()
     runs = summarise_detection(records, dets, det.classes[goal.watched], list(edges.distance_m),
                                req.settings.k, req.settings.n)
     report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
@@ -117,7 +127,8 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
         simulator="patchsim.evaluate.camera_sim (OpenCV, independent of the optimiser's renderer), full frames")
     atomic_write_bytes(out / "metrics.json", json_bytes(rec))
     report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {req.model} ({goal.kind}), {req.mode}",
-                      ["detection_vs_distance.png", "detections.png"], None, table=_table(rec))
+                      ["detection_vs_distance.png", "detections.png"], "driveby.webm" if video else None,
+                      table=_table(rec))
     return rec
 
 
@@ -143,6 +154,25 @@ def plot_detection_vs_distance(path: Path, runs: dict[str, DetectionSequence]) -
         bins = [b for b in runs[run].per_distance if b.n]
         curves[run] = ([(b.lo + b.hi) / 2 for b in bins], [100 * b.success for b in bins])
     plot_vs_distance(path, curves, "sign detected (% of frames)")
+
+
+def video_half(image: np.ndarray, dets: list, rec: DetectionFrame, run: str, scale: float) -> np.ndarray:
+    """One half of a drive-by video picture: the frame at the video's size with the detector's boxes, the
+    run, whether the goal counts it as fooled, and the distance."""
+    import cv2
+
+    from patchsim.detect_job import draw_detections
+    from patchsim.evaluate.report import VIDEO_SIZE
+    from patchsim.models.detectors import Detection
+
+    img = cv2.resize(image, VIDEO_SIZE, interpolation=cv2.INTER_AREA)
+    img = draw_detections(img, [Detection(tuple(v * scale for v in d.box), d.score, d.label) for d in dets])
+    r = rec.run(run)
+    colour = (220, 40, 40) if r.fooled else (40, 200, 60)
+    said = ("sign detected" if r.detected else "sign missed") + (", fooled" if r.fooled else "")
+    cv2.putText(img, f"{run}: {said}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2, cv2.LINE_AA)
+    cv2.putText(img, f"{rec.distance_m:.1f} m", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return img
 
 
 def write_detection_sheet(path: Path, thumbs: list) -> None:

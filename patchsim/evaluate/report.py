@@ -48,8 +48,6 @@ class VideoSink:
         self.stream.width, self.stream.height, self.stream.pix_fmt = 2 * VIDEO_SIZE[0], VIDEO_SIZE[1], "yuv420p"
 
     def add(self, frame: EvaluatedFrame) -> None:
-        import av
-
         halves = []
         for run in RUNS:
             view, rf = frame.views[run], frame.record.run(run)
@@ -62,6 +60,12 @@ class VideoSink:
             cv2.putText(img, f"{frame.record.distance_m:.1f} m", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
                         cv2.LINE_AA)
             halves.append(img)
+        self.write(halves)
+
+    def write(self, halves: list[np.ndarray]) -> None:
+        """Encode one picture: the clean and attacked halves, uint8 RGB ``VIDEO_SIZE`` each, side by side."""
+        import av
+
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.concatenate(halves, 1)), format="rgb24")
         for packet in self.stream.encode(picture):
             self.container.mux(packet)
