@@ -239,11 +239,7 @@ class EOTAttack:
             dense = self._model(images)
             logits = dense.scores.float()
             near = losses.near_sign(dense.boxes, sign_boxes)
-            # frames weigh by their distance: a tracker confirms the sign in the far frames, where the sticker
-            # is a few pixels and hardest to make work (one 200-step disappearance run on stop_driveby: 52.0%
-            # validation, against 43.8% with equal weights)
-            total = losses.detector_loss(cfg.goal, logits, near, cfg.true_class, cfg.target,
-                                         cond.distance_m.to(logits))
+            total = losses.detector_loss(cfg.goal, logits, near, cfg.true_class, cfg.target)
         else:
             crops = self.renderer.render_crops(cond.to(self.device), sticker, size=self.crop_size).images
             if real_idx is not None and len(real_idx):

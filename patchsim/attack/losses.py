@@ -112,19 +112,14 @@ def max_score_near(scores: torch.Tensor, near: torch.Tensor, cls: int) -> torch.
     return (scores[..., cls] * near.to(scores.dtype)).amax(1)
 
 
-def detector_loss(kind: str, scores: torch.Tensor, near: torch.Tensor, sign_class: int, target: int | None,
-                  weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Weighted mean over the batch (``weights`` ``(B,)``, None: equal) of the detector objective ``kind``:
-    ``disappear`` the sign class's best score near the sign; ``misclassify`` that minus the target's best
-    score there; ``create`` minus the target's best score near the board. Lower is better for the attacker."""
+def detector_loss(kind: str, scores: torch.Tensor, near: torch.Tensor, sign_class: int, target: int | None) -> torch.Tensor:
+    """Mean over the batch of the detector objective ``kind``: ``disappear`` the sign class's best
+    score near the sign; ``misclassify`` that minus the target's best score there; ``create`` minus the
+    target's best score near the board. Lower is better for the attacker."""
     if kind == "disappear":
-        per = max_score_near(scores, near, sign_class)
-    elif kind == "misclassify":
-        per = max_score_near(scores, near, sign_class) - max_score_near(scores, near, target)
-    elif kind == "create":
-        per = -max_score_near(scores, near, target)
-    else:
-        raise PatchsimError(f"unknown detector objective {kind!r}")
-    if weights is None:
-        return per.mean()
-    return (per * weights).sum() / weights.sum().clamp(min=1e-12)
+        return max_score_near(scores, near, sign_class).mean()
+    if kind == "misclassify":
+        return (max_score_near(scores, near, sign_class) - max_score_near(scores, near, target)).mean()
+    if kind == "create":
+        return -max_score_near(scores, near, target).mean()
+    raise PatchsimError(f"unknown detector objective {kind!r}")
