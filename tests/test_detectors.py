@@ -9,7 +9,8 @@ import torch
 
 from patchsim.errors import PatchsimError
 from patchsim.models.detectors import Detection, load_detector
-from patchsim.models.detectors.core import box_iou, class_score_near, letterbox, nms
+from patchsim.attack.losses import max_score_near, near_sign
+from patchsim.models.detectors.core import box_iou, letterbox, nms
 
 
 def _labels(tmp_path, names=("stop", "yield")):
@@ -103,7 +104,7 @@ def test_torchvision_layout_dense_scores_and_gradients(tmp_path):
     dense = det(x)
     assert dense.scores.shape == (1, 2, 3)
     assert dense.scores[0, 0, 1].item() == pytest.approx(0.6) and dense.scores[0, 1, 2].item() == pytest.approx(0.3)
-    near = class_score_near(dense, torch.tensor([[10.0, 12, 30, 40]]), 1)
+    near = max_score_near(dense.scores, near_sign(dense.boxes, torch.tensor([[10.0, 12, 30, 40]])), 1)
     near.sum().backward()
     assert x.grad.abs().sum() > 0
     (b, s, c), = det.detect(x.detach())

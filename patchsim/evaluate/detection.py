@@ -21,6 +21,7 @@ from patchsim.evaluate.camera_sim import CameraSimulator
 from patchsim.evaluate.metrics import binned
 from patchsim.evaluate.records import Bin
 from patchsim.evaluate.runner import condition_rows, sticker_face
+from patchsim.models.detectors.core import detections_as_tensors
 from patchsim.protocol import MATCH_IOU, DetectionGoal
 
 DET_RUNS = ("clean", "attacked")
@@ -127,9 +128,7 @@ def evaluate_detection_frames(scene, detector, goal: DetectionGoal, cond, sticke
             runs = {}
             for run in DET_RUNS:
                 dets = found[run][j]
-                t = (torch.tensor([d.box for d in dets], dtype=torch.float32).reshape(-1, 4),
-                     torch.tensor([d.score for d in dets], dtype=torch.float32),
-                     torch.tensor([detector.classes.index(d.label) for d in dets], dtype=torch.long))
+                t = detections_as_tensors(dets, detector.classes)
                 runs[run] = (judge(t, box, goal, detector.classes), frames[run][j].image, dets)
             rec = DetectionFrame(start + j, float(row["distance_m"]), float(row["yaw_deg"]), float(row["ambient"]),
                                  tuple(float(v) for v in box), runs["clean"][0], runs["attacked"][0])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from patchsim.models.detectors.core import detections_as_tensors
 from patchsim.photo.photo_score import RUNS, view_sign
 from patchsim.photo.placement import FacePyramid, place_sticker
 from patchsim.photo.sources import SignPhoto
@@ -45,12 +46,6 @@ def sign_box(sp: SignPhoto, corners: np.ndarray) -> tuple[float, float, float, f
     return (*(corners.min(0) + 0.5).tolist(), *(corners.max(0) + 0.5).tolist())
 
 
-def _as_tensors(dets, classes: list[str]):
-    return (torch.tensor([d.box for d in dets], dtype=torch.float32).reshape(-1, 4),
-            torch.tensor([d.score for d in dets], dtype=torch.float32),
-            torch.tensor([classes.index(d.label) for d in dets], dtype=torch.long))
-
-
 def score_detector_photos(sticker_rgba: np.ndarray, printed_rgba: np.ndarray, detector, goal: DetectionGoal,
                           signs: list[SignPhoto], sign: str = "stop", relight: str = "tone",
                           margin: float = 0.1) -> tuple[list[DetectorPhotoRecord], list[tuple[str, str]]]:
@@ -70,7 +65,7 @@ def score_detector_photos(sticker_rgba: np.ndarray, printed_rgba: np.ndarray, de
         t_box = torch.tensor(box, dtype=torch.float32)
         per = {}
         for run, dets in zip(RUNS, detector.detect_images(images)):
-            t = _as_tensors(dets, detector.classes)
+            t = detections_as_tensors(dets, detector.classes)
             per[f"{run}_detected"] = goal.found(*t, t_box, goal.sign_class)
             per[f"{run}_fooled"] = bool(goal.fooled([t], t_box[None])[0])
         records.append(DetectorPhotoRecord(sp.source, sp.name, sp.role, v.located_by, round(v.side_px, 1),

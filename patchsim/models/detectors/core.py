@@ -234,13 +234,12 @@ class Detector(nn.Module):
         return out
 
 
-def class_score_near(dense: DenseDetections, box: torch.Tensor, cls: int, min_iou: float = 0.3) -> torch.Tensor:
-    """Differentiable confidence that class ``cls`` is detected at ``box`` ``(B, 4)`` (input pixels): per
-    image the max score of that class over candidates whose box overlaps ``box`` with IoU >= ``min_iou``
-    (0 where none does). Shape ``(B,)``."""
-    ious = torch.stack([box_iou(b, t[None])[:, 0] for b, t in zip(dense.boxes.detach(), box)])  # (B, N)
-    s = dense.scores[..., cls] * (ious >= min_iou).to(dense.scores.dtype)
-    return s.amax(1)
+def detections_as_tensors(dets: Sequence[Detection], classes: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decoded :class:`Detection` records back as ``(boxes (K, 4) xyxy, scores (K,), labels (K,) int64)``,
+    labels indexing ``classes``: the form :class:`patchsim.protocol.DetectionGoal` judges."""
+    return (torch.tensor([d.box for d in dets], dtype=torch.float32).reshape(-1, 4),
+            torch.tensor([d.score for d in dets], dtype=torch.float32),
+            torch.tensor([classes.index(d.label) for d in dets], dtype=torch.long))
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
