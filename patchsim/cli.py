@@ -9,6 +9,7 @@ import sys
 
 from patchsim.attack.config import DPI_RANGE
 from patchsim.cli_options import Parser, device_arg, model_args, number, printer_arg, weights_labels_args
+from patchsim.cli_defence import add_defence_commands
 from patchsim.cli_detect import add_detect
 from patchsim.cli_photo import add_evaluate_photos, add_photo
 from patchsim.errors import Interrupted, PatchsimError, failure_line
@@ -130,7 +131,7 @@ def _cmd_attack(args) -> int:
     rec = run_attack(args.scene, args.out, model=args.model, weights=args.weights, labels=args.labels,
                      detector=detector, target=target, true_class=args.true_class, resume=args.resume,
                      printer=args.printer, dpi=args.dpi, paper=args.paper, sim_to_real=not args.no_sim_to_real,
-                     force=args.force, device=args.device, **overrides)
+                     force=args.force, device=args.device, defence=args.defence, **overrides)
     print(f"validation success {100 * rec.final_success:.1f}% after {rec.steps_run} steps; "
           f"sticker area {100 * rec.export.sticker_area_fraction:.1f}% of the face; outputs in {args.out}")
     if rec.sim_to_real is not None:
@@ -176,7 +177,7 @@ def _cmd_evaluate(args) -> int:
         scene = load_scene(args.scene)
     req = EvaluateRequest(scene, sticker, model or "gtsrb-cnn", weights, args.labels, target, args.mode, args.seed,
                           printer or "inkjet", not args.no_video, device=args.device, target_from_sticker=True,
-                          detector=args.detector, goal=args.goal)
+                          detector=args.detector, goal=args.goal, defence=args.defence)
     s = run_evaluate(req, args.out, force=args.force)
     if hasattr(s, "detection_rate"):
         d = s.disappearance_rate
@@ -209,7 +210,7 @@ def _cmd_evaluate_real(args) -> int:
     from patchsim.evaluate.real_job import run_real
 
     s = run_real(args.source, args.model, args.out, args.true_class, args.target, args.weights, args.labels, args.data,
-                 force=args.force, device=args.device)
+                 force=args.force, device=args.device, defence=args.defence)
     if args.source == "gtsrb":
         print(f"{s['tracks']} real tracks: frame accuracy {100 * s['frame_accuracy']:.2f}%, "
               f"{100 * s['tracks_that_flicker']:.1f}% of tracks flicker, mean flip rate {s['mean_flip_rate']:.4f}")
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_photo(sub)
     add_evaluate_photos(sub)
     add_detect(sub)
+    add_defence_commands(sub)
     return parser
 
 

@@ -53,14 +53,35 @@ def device_arg(p) -> None:
                    help=f"where models and the renderer run: {DEVICE_HELP} (default auto)")
 
 
+def defence_type(text: str) -> str:
+    """argparse type of --defence: the spec is checked when the command line is parsed."""
+    from patchsim.defences import parse_defence
+
+    if text.lower() != "none":
+        try:
+            parse_defence(text)
+        except PatchsimError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("--defence ", "", 1)) from None
+    return text
+
+
+def defence_arg(p) -> None:
+    """--defence, for the commands that score or attack a classifier."""
+    from patchsim.defences import DEFENCE_HELP
+
+    p.add_argument("--defence", type=defence_type, help=f"the classifier behind a defence: {DEFENCE_HELP}; an attack "
+                   "through it is adaptive (BPDA where it is not differentiable, EOT over its masks)")
+
+
 def model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None, detectors: bool = False) -> None:
-    """--model, --weights and --labels, shared by the commands that load a model (and --detector where
+    """--model, --weights, --labels and --defence, shared by the commands that load a model (and --detector where
     ``detectors`` are accepted). ``shown``: the default as the help states it, when it is not a plain value."""
     shown = shown or (f"default {default}" if default else "")
     what = "shipped model (a classifier, or the detector sign-det)" if detectors else "shipped classifier"
     p.add_argument("--model", default=default, help=f"{what}, TorchScript/ONNX file or package.module:factory"
                    f"{f' ({shown})' if shown else ''}")
     weights_labels_args(p)
+    defence_arg(p)
     if not detectors:
         return
     p.add_argument("--detector", action="store_true", help="--model is a detector (ultralytics YOLO layout, or "

@@ -59,7 +59,7 @@ def _cmd_evaluate_photos(args) -> int:
 
     r = run_evaluate_photos(args.source, args.sticker, args.model, args.out, args.target, args.weights, args.labels,
                             args.sign, args.printer, args.relight, args.annotations, args.margin, force=args.force,
-                            device=args.device)
+                            device=args.device, defence=args.defence)
     m = r["metrics"]
     if r["sticker"]:
         said = f"fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, relit {m['relit_fooled']}"
@@ -91,7 +91,7 @@ def _cmd_score(args) -> int:
 
     s = run_score(args.sources, args.model, args.out, args.sign, args.target, args.corners, args.weights,
                   args.labels, fps=args.fps, force=args.force, device=args.device, find_with=args.find_with,
-                  find_with_labels=args.find_with_labels)
+                  find_with_labels=args.find_with_labels, defence=args.defence)
     m = s["metrics"]["real"]
     print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
           f"{100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}; report {args.out}/report.html")

@@ -201,14 +201,16 @@ class EOTAttack:
             delta = w * torch.clamp(self.cfg.eps / rms, max=1.0)
         return (self.clean + delta * self.mask).clamp(0, 1)
 
-    def _model(self, crops: torch.Tensor) -> torch.Tensor:
+    def _model(self, crops: torch.Tensor, optimise: bool = False) -> torch.Tensor:
         """Logits ``(B, K)`` float32 of ``crops``; with ``cfg.amp`` the model runs under autocast (bfloat16 on
-        the CPU, float16 on CUDA), the crops and the returned logits stay float32."""
+        the CPU, float16 on CUDA), the crops and the returned logits stay float32. ``optimise``: the path the
+        loss differentiates, a defence's ``attack_forward`` (BPDA, EOT over its masks) where it has one."""
+        net = getattr(self.model, "attack_forward", self.model) if optimise else self.model
         if not self.cfg.amp:
-            return self.model(crops)
+            return net(crops)
         dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         with torch.autocast(self.device.type, dtype=dtype):
-            out = self.model(crops)
+            out = net(crops)
         return out if self.detector else out.float()
 
     # ---- evaluation ---------------------------------------------------------------------------------------
@@ -246,7 +248,7 @@ class EOTAttack:
                 from patchsim.attack.real_photos import composite_real
 
                 crops = torch.cat([crops, composite_real(self.real, real_idx, self.renderer.printer(sticker), self.mask)])
-            logits = self._model(crops)
+            logits = self._model(crops, optimise=True)
             total = self.objective(logits)
         if cfg.nps_weight:
             total = total + cfg.nps_weight * losses.nps_loss(sticker, self.palette, self.mask)

@@ -25,16 +25,18 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
                labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
                resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
                progress: bool = True, sim_to_real: bool = True, force: bool = False, device: str | None = "auto",
-               detector: bool = False, **overrides) -> AttackRecord:
+               detector: bool = False, defence: str | None = None, **overrides) -> AttackRecord:
     """Run an EOT attack and export it. ``target=None`` is untargeted (for a detector: the goal
     ``disappear``); ``detector`` marks a model file as a detector (shipped detectors are known by name). ``overrides`` are
     :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...).
-    With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.attack.sim_to_real`)."""
+    With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.attack.sim_to_real`). ``defence``:
+    attack the classifier behind it (:func:`patchsim.defences.wrap`): an adaptive attack, scored through the
+    defence everywhere."""
     t0 = time.time()
     scene = load_scene(scene_path)
     from patchsim.models import load_model
 
-    net = freeze(load_model(model, weights=weights, labels=labels, detector=detector))
+    net = freeze(load_model(model, weights=weights, labels=labels, detector=detector, defence=defence))
     if overrides.get("goal") == "create":  # a board, not a sign: only the target class matters
         from patchsim.protocol import creation_classes
 
@@ -74,7 +76,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     if cfg.goal == "misclassify":
         what = f"{net.classes[true_idx]} read as {target_name}"
     info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=dpi, paper=paper, printer=pm,
-                         preview=preview, title=f"{model} -> {what}")
+                         preview=preview, title=f"{net.name if defence else model} -> {what}")
     record = AttackRecord(
         scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,
         model_sha256=attack.model_sha256, classes=tuple(net.classes), true_class=true_idx,
@@ -87,7 +89,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         photos={"attacker": cfg.real_photos if cfg.real_fraction > 0 else None,
                 "attacker_signs": len(real) if real is not None else 0},
         sim_to_real=table, export=info,
-        wall_s_total=round(time.time() - t0, 2))
+        wall_s_total=round(time.time() - t0, 2), defence=defence)
     write_attack_record(out / "attack.json", record)
     log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps,
              record.wall_s_total)

@@ -96,7 +96,7 @@ class AttackRecord:
     file and ``model_sha256`` (:func:`patchsim.models.fingerprint`); class indices and names; the
     configuration; the optimiser's run and validation curve; the printer profile; the attacker photos;
     the sim-to-real table (None when skipped); what exporting wrote; the wall time up to writing the
-    record."""
+    record; the defence the model stood behind (``--defence``; the attack was adaptive through it)."""
 
     scene: str
     scene_resolved: dict[str, Any]
@@ -123,6 +123,7 @@ class AttackRecord:
     sim_to_real: SimToReal | None
     export: ExportInfo
     wall_s_total: float | None = None
+    defence: str | None = None
 
     def scene_object(self) -> Scene:
         """The scene exactly as the attack used it."""

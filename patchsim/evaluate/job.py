@@ -15,7 +15,7 @@ from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.evaluate.records import EvaluationRecord, FrameRecord, SequenceResult, write_evaluation
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
-from patchsim.models import freeze, load
+from patchsim.models import freeze, load_model
 from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
 from patchsim.render import sample_driveby, sample_grid
@@ -53,6 +53,7 @@ class EvaluateRequest:
     target_from_sticker: bool = False
     detector: bool = False
     goal: str = "auto"
+    defence: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -79,7 +80,8 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
     scene = req.scene
     pm = printer_from_spec(req.printer)
     edges = bin_edges(scene, req.mode)  # also: the scene has the mode's section
-    model = freeze(load(req.model, weights=req.weights, labels=req.labels)).to(resolve_device(req.device))
+    model = freeze(load_model(req.model, weights=req.weights, labels=req.labels, defence=req.defence)).to(
+        resolve_device(req.device))
     target = req.target
     if target is None and req.target_from_sticker and req.sticker:
         target = target_of_sticker(req.sticker, model.classes)
@@ -99,13 +101,13 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
     result, records, *_ = drain(evaluate_frames(scene, model, goal, cond, sticker_rgba, req.settings, progress), sinks)
     images = write_plots(out, records, result, req.mode)
     rec = EvaluationRecord(
-        scene=str(scene.path), mode=req.mode, model=req.model, sticker=req.sticker, seed=req.seed,
+        scene=str(scene.path), mode=req.mode, model=req.model, defence=req.defence, sticker=req.sticker, seed=req.seed,
         true_class=model.classes[goal.true_class], target=model.classes[goal.target] if goal.target is not None else None,
         printer=pm.name, frames=len(records), fps=fps, speed_mps=speed, settings=req.settings.__dict__,
         metrics=result.metrics, consistency=result.consistency, wall_s=round(time.time() - t0, 2),
         simulator="patchsim.evaluate.camera_sim (OpenCV, independent of the optimiser's renderer)")
     write_evaluation(out / "metrics.json", rec)
-    report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {req.model}, {req.mode}", images,
+    report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {model.name}, {req.mode}", images,
                       video, metrics=result.metrics, consistency=result.consistency)
     log.info("attacked: %.1f%% fooled frames (clean %.1f%%) over %d frames; outputs in %s",
              100 * result.metrics["attacked"].success, 100 * result.metrics["clean"].success, len(records), out)

@@ -10,7 +10,7 @@ from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
 from patchsim.protocol import Goal
 from patchsim.imageio import resize
-from patchsim.models import load
+from patchsim.models import load_model
 from patchsim.outputs import writes_folder
 
 log = logging.getLogger(__name__)
@@ -19,13 +19,13 @@ log = logging.getLogger(__name__)
 @writes_folder("evaluate-real", ("metrics.json", "frames.csv", "tracks.csv", "report.html"))
 def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
              weights: str | None = None, labels: str | None = None, data_dir: str | None = None,
-             force: bool = False, device: str | None = "auto") -> dict:
+             force: bool = False, device: str | None = "auto", defence: str | None = None) -> dict:
     """Score ``source``: a folder of sign images, a video of a sign filling the frame, or ``gtsrb`` (the
     real tracks of ``train.npz``). Writes metrics.json and frames.csv plus report.html into ``out``; for
     gtsrb metrics.json and tracks.csv."""
     from patchsim.device import resolve_device
 
-    model = load(model_name, weights=weights, labels=labels).to(resolve_device(device))
+    model = load_model(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
     out = Path(out)
     if source == "gtsrb":
         from patchsim.models.train import default_data_dir, load_gtsrb

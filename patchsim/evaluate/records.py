@@ -217,6 +217,7 @@ class EvaluationRecord:
     consistency: dict[str, DetectionRates]
     wall_s: float
     simulator: str
+    defence: str | None = None
 
 
 def write_evaluation(path: str | Path, record: EvaluationRecord) -> None:

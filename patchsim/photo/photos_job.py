@@ -14,7 +14,7 @@ from patchsim.attack.record import target_of_sticker
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.imageio import write_png
-from patchsim.models import freeze, load
+from patchsim.models import freeze, load_model
 from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise
 from patchsim.photo.relight import METHODS
 from patchsim.photo.sources import photo_source
@@ -31,7 +31,7 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
                         weights: str | None = None, labels: str | None = None, sign: str = "stop",
                         printer: str | None = "inkjet", relight: str = "tone", annotations: str | None = None,
                         margin: float = 0.1, progress: bool = True, force: bool = False,
-                        device: str | None = "auto") -> dict:
+                        device: str | None = "auto", defence: str | None = None) -> dict:
     """Score ``sticker`` (None: clean photos only) on the photos of ``source`` (see
     :func:`patchsim.photo.sources.photo_source`); writes metrics.json, photos.csv, contact_sheet.png and
     report.html into ``out``. Returns the metrics.json record."""
@@ -47,7 +47,7 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
         st = cv2.resize(st, (2048, 2048), interpolation=cv2.INTER_AREA)
     from patchsim.device import resolve_device
 
-    model = freeze(load(model_name, weights=weights, labels=labels)).to(resolve_device(device))
+    model = freeze(load_model(model_name, weights=weights, labels=labels, defence=defence)).to(resolve_device(device))
     if target is None and sticker:  # the attack's target, when the sticker lies in an attack folder and the model has it
         target = target_of_sticker(sticker, model.classes)
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
@@ -58,7 +58,7 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
         raise PatchsimError(f"no sign could be scored in {source}: {skipped[0][1] if skipped else 'no photos'}")
     runs = RUNS if sticker else ("clean",)
     summary = summarise(records, sign, runs)
-    record = {"source": source, "role": signs[0].role, "sticker": sticker, "model": model_name, "sign": sign,
+    record = {"source": source, "role": signs[0].role, "sticker": sticker, "model": model_name, "defence": defence, "sign": sign,
               "target": model.classes[goal.target] if goal.target is not None else None, "printer": pm.name,
               "relight": relight, "margin": margin, "metrics": summary,
               "located_by": {k: sum(r.located_by == k for r in records) for k in sorted({r.located_by for r in records})},

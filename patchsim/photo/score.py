@@ -13,7 +13,7 @@ from patchsim.evaluate import real, report
 from patchsim.evaluate.records import RealFrameRecord
 from patchsim.protocol import Goal, detector_crop, square_box
 from patchsim.imageio import read_image
-from patchsim.models import load
+from patchsim.models import load_model
 from patchsim.outputs import writes_folder
 from patchsim.photo.detect import load_corners, locate
 
@@ -39,14 +39,14 @@ def frames_of(sources: list[str]):
 def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = "stop", target=None,
               corners_file: str | None = None, weights: str | None = None, labels: str | None = None,
               margin: float = 0.1, fps: float | None = None, force: bool = False, device: str | None = "auto",
-              find_with: str | None = None, find_with_labels: str | None = None) -> dict:
+              find_with: str | None = None, find_with_labels: str | None = None, defence: str | None = None) -> dict:
     """Score real footage; writes metrics.json, frames.csv, crops.png, filters.png and report.html.
     ``find_with``: a detector (see :func:`patchsim.models.detectors.load_detector`) finds the sign in each
     frame instead of the corners file, markers or the red octagon; a frame where it finds none counts as
     without a sign (for a detector pipeline, the sign was missed)."""
     from patchsim.device import resolve_device
 
-    model = load(model_name, weights=weights, labels=labels).to(resolve_device(device))
+    model = load_model(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
     finder = None
     if find_with:

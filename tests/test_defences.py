@@ -1,0 +1,171 @@
+"""patchsim.defences: wrappers keep the classifier interface, PatchCleanser's masks cover every patch
+and its certificate is sound (checked exhaustively on a toy model), BPDA and EOT-over-masks give the
+adaptive attack gradients, occlusion attacks stay inside their rectangle, and bad specs are one line."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from patchsim.defences import JpegDefence, MedianDefence, PatchCleanser, parse_defence, wrap
+from patchsim.defences.occlusion import cutout, most_sensitive_place, rect_mask, roa_attack
+from patchsim.defences.patchcleanser import mask_geometry, mask_set
+from patchsim.defences.transforms import jpeg_uint8, median_filter
+from patchsim.errors import PatchsimError
+
+
+class Linear(nn.Module):
+    """A tiny differentiable classifier over 16x16 images (3 classes)."""
+
+    def __init__(self, size=16):
+        super().__init__()
+        self.classes, self.input_size, self.name = ["a", "b", "c"], (size, size), "lin"
+        torch.manual_seed(0)
+        self.fc = nn.Linear(3 * size * size, 3)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+class Bright(nn.Module):
+    """Class 1 when any pixel is brighter than 0.9, else class 0 (a model whose answer under every
+    possible patch is known: a patch can only add or hide bright pixels)."""
+
+    def __init__(self, size=12):
+        super().__init__()
+        self.classes, self.input_size, self.name = ["dark", "bright"], (size, size), "bright"
+
+    def forward(self, x):
+        b = (x.amax((1, 2, 3)) > 0.9).float()
+        return torch.stack([1 - b, b], 1) * 10
+
+
+@pytest.mark.parametrize("spec", ["jpeg:60", "median:3", "patchcleanser:0.05:4"])
+def test_wrappers_keep_the_interface(spec):
+    m = Linear()
+    d = wrap(m, spec)
+    x = torch.rand(5, 3, 16, 16)
+    out = d(x)
+    assert out.shape == (5, 3) and d.classes == m.classes and d.input_size == m.input_size
+    assert d.name == f"lin+{d.spec}" and parse_defence(d.spec)[0] == spec.split(":")[0]
+    assert d.attack_forward(x).shape == (5, 3)
+
+
+def test_median_filter_matches_opencv_and_keeps_flat_images():
+    import cv2
+
+    x = torch.rand(2, 3, 16, 16)
+    ours = median_filter(x, 3)
+    a = (x[0].permute(1, 2, 0).numpy() * 255).astype(np.float32)
+    ref = cv2.medianBlur(a, 3)  # float input: exact medians; interior pixels compared (borders differ)
+    assert np.allclose(ours[0].permute(1, 2, 0).numpy()[1:-1, 1:-1] * 255, ref[1:-1, 1:-1], atol=1e-3)
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.equal(median_filter(flat, 5), flat)  # identity on a constant image
+
+
+def test_jpeg_forward_is_the_real_codec_and_bpda_passes_gradients():
+    import cv2
+
+    m = Linear()
+    d = JpegDefence(m, 50)
+    x = torch.rand(2, 3, 16, 16)
+    a = (x[1].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    _, buf = cv2.imencode(".jpg", np.ascontiguousarray(a[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 50])
+    ref = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    assert np.array_equal((jpeg_uint8(x, 50)[1].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), ref)
+    assert torch.allclose(d(x), m(jpeg_uint8(x, 50)))
+    xs = x.clone().requires_grad_(True)
+    out = d.attack_forward(xs)
+    assert torch.allclose(out, d(x), atol=1e-5)  # BPDA: the forward value is the real defence
+    out[:, 0].sum().backward()
+    assert xs.grad is not None and xs.grad.abs().sum() > 0
+    xi = x.clone().requires_grad_(True)
+    JpegDefence(m, 50, backward="identity").attack_forward(xi)[:, 0].sum().backward()
+    w = m.fc.weight[0].view(3, 16, 16)
+    assert torch.allclose(xi.grad, w.expand(2, -1, -1, -1))  # straight-through: the model's own gradient
+
+
+@pytest.mark.parametrize("n,p,k", [(32, 10, 6), (32, 11, 6), (12, 3, 3), (16, 16, 2), (20, 1, 4)])
+def test_masks_cover_every_patch_position(n, p, k):
+    side, offsets = mask_geometry(n, p, k)
+    assert len(offsets) <= k and all(0 <= o and o + min(side, n) <= n or o == 0 for o in offsets)
+    for a in range(n - p + 1):
+        assert any(o <= a and a + p <= o + side for o in offsets), (a, side, offsets)
+    masks = mask_set((n, n), (p, p), k)
+    assert masks.shape == (len(offsets) ** 2, 1, n, n)
+
+
+def patched(x, top, left, p, value):
+    y = x.clone()
+    y[:, :, top:top + p, left:left + p] = value
+    return y
+
+
+def test_certificate_is_sound_exhaustively_on_a_toy_model():
+    """Every input certified for its label keeps that decision under every 3x3 patch at every place
+    (for this model, all-dark and all-bright patches are every possible outcome of any patch)."""
+    g = torch.Generator().manual_seed(0)
+    pc = PatchCleanser(Bright(), patch_frac=(3 / 12) ** 2, per_axis=3)
+    assert pc.patch_px == (3, 3)
+    x = torch.rand(24, 3, 12, 12, generator=g) * 0.8
+    for i in range(12, 24):  # bright pixels: 1, 2 or 3 of them
+        for _ in range(1 + i % 3):
+            r, c = torch.randint(12, (2,), generator=g).tolist()
+            x[i, :, r, c] = 1.0
+    y = Bright()(x).argmax(1)
+    cert = pc.certify(x, y)
+    assert cert.any() and not cert.all()  # the check below is about something
+    for i in torch.nonzero(cert).flatten().tolist():
+        for top, left, value in itertools.product(range(10), range(10), (0.0, 1.0)):
+            assert int(pc.decide(patched(x[i:i + 1], top, left, 3, value))[0]) == int(y[i]), (i, top, left, value)
+    # a dark image is certified: a bright patch is caught by the mask that covers it
+    dark = torch.full((1, 3, 12, 12), 0.2)
+    assert bool(pc.certify(dark, torch.tensor([0]))[0])
+    assert int(pc.decide(patched(dark, 4, 5, 3, 1.0))[0]) == 0 and int(Bright()(patched(dark, 4, 5, 3, 1.0)).argmax()) == 1
+
+
+def test_patchcleanser_attack_path_is_differentiable_and_seeded():
+    m = Linear()
+    x = torch.rand(2, 3, 16, 16, requires_grad=True)
+    a, b = PatchCleanser(m, 0.05, 4, seed=3), PatchCleanser(m, 0.05, 4, seed=3)
+    out = a.attack_forward(x)
+    assert torch.equal(out, b.attack_forward(x))  # the masks drawn come from the wrapper's own seed
+    out[:, 1].sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_occlusion_attack_stays_in_its_rectangle_and_finds_the_sensitive_place():
+    grad = torch.zeros(2, 3, 16, 16)
+    grad[0, :, 9:12, 2:5] = 1.0
+    grad[1, :, 0:3, 12:15] = 1.0
+    top, left = most_sensitive_place(grad, 3, 3, stride=1)
+    assert top.tolist() == [9, 0] and left.tolist() == [2, 12]
+    m = rect_mask(top, left, 3, 3, (16, 16))
+    assert m.sum().item() == 18 and m[0, 0, 9:12, 2:5].all()
+    model = Linear()
+    x = torch.rand(4, 3, 16, 16)
+    y = model(x).argmax(1)
+    adv, mask = roa_attack(model, x, y, 4, 5, steps=5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(adv * (1 - mask), x * (1 - mask)) and mask.sum((1, 2, 3)).tolist() == [20.0] * 4
+    assert nn.functional.cross_entropy(model(adv), y) > nn.functional.cross_entropy(model(x), y)
+    assert torch.equal(cutout(x, 2, (3, 5), 0.0, torch.Generator().manual_seed(0)), x)  # p = 0: identity
+
+
+@pytest.mark.parametrize("spec", ["jpg", "jpeg:x", "median:4", "median:1:2", "patchcleanser:0.7", "patchcleanser:a",
+                                  "jpeg:0"])
+def test_bad_defence_specs_are_one_line_errors(spec):
+    with pytest.raises(PatchsimError) as e:
+        wrap(Linear(), spec)
+    assert "--defence" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_rejects_bad_defence_before_work(capsys):
+    from patchsim.cli import main
+
+    assert main(["attack", "stop_driveby", "--defence", "blur", "--out", "/nonexistent/x"]) == 2
+    err = capsys.readouterr().err
+    assert "--defence" in err and "jpeg" in err and err.count("\n") == 1
+    assert main(["attack", "stop_driveby", "--model", "sign-det", "--defence", "jpeg", "--steps", "1",
+                 "--out", "/tmp/patchsim-never"]) != 0
