@@ -14,6 +14,7 @@ from patchsim.defences.occlusion import cutout, most_sensitive_place, rect_mask,
 from patchsim.defences.patchcleanser import mask_geometry, mask_set
 from patchsim.defences.transforms import jpeg_uint8, median_filter
 from patchsim.errors import PatchsimError
+from conftest import needs_shared
 
 
 class Linear(nn.Module):
@@ -169,3 +170,78 @@ def test_cli_rejects_bad_defence_before_work(capsys):
     assert "--defence" in err and "jpeg" in err and err.count("\n") == 1
     assert main(["attack", "stop_driveby", "--model", "sign-det", "--defence", "jpeg", "--steps", "1",
                  "--out", "/tmp/patchsim-never"]) != 0
+
+
+@needs_shared("gtsrb", "train.npz")
+def test_harden_improves_robustness_to_a_fixed_rectangle_attack(tmp_path):
+    """A short hardening run (a GTSRB subset, occlusion rectangles only) raises accuracy under a fixed 8 px
+    occlusion attack on held-out test images, writes a card, and says when there is no checkpoint."""
+    from patchsim.defences.harden import HardenRecipe, harden, roa_accuracy
+    from patchsim.models import load
+    from patchsim.models.train import default_data_dir, load_gtsrb
+
+    test = load_gtsrb(default_data_dir(), "test")
+    x, y = test["x"][::50], test["y"][::50]
+    before = roa_accuracy(load("gtsrb-cnn"), x, y, 8, steps=5)
+    recipe = HardenRecipe(steps=150, batch=64, lr=1e-3, render_entries=0, roa_steps=3)
+    out = tmp_path / "h.safetensors"
+    card = harden("gtsrb-cnn", out, recipe=recipe, limit=4000, progress=False)
+    after = roa_accuracy(load("gtsrb-cnn", weights=out), x, y, 8, steps=5)
+    assert after > before + 0.1, (before, after)
+    assert out.with_suffix(".json").is_file() and card["recipe"]["steps"] == 150 and card["base_model"] == "gtsrb-cnn"
+    with pytest.raises(PatchsimError, match="no checkpoint"):
+        harden("gtsrb-cnn", out, recipe=recipe, limit=4000, resume=True, progress=False)
+
+
+def test_sticker_bank_steps_make_the_sticker_stronger(driveby_scene):
+    """A bank entry's attack steps through the renderer lower the model's margin on the same conditions;
+    its sticker lies on the sign, within the area asked."""
+    from patchsim.attack import losses
+    from patchsim.defences.sticker_bank import StickerBank
+    from patchsim.models import freeze, load
+
+    model = freeze(load("gtsrb-cnn"))
+    g = torch.Generator().manual_seed(5)
+    bank = StickerBank(driveby_scene, model.classes, 3, 0.12, g, face_resolution=32, min_area=0.08)
+    e = bank.entries[0]
+    area = float(bank.mask(e).mean())
+    assert 0.0 < area <= 0.12 + 1e-6 and bank.mask(e).max() <= 1
+    state = g.get_state()
+    adv0, clean0, lab = bank.crops(model, 0, 6, 0, 0.25, g)
+    g.set_state(state)
+    adv, clean, _ = bank.crops(model, 0, 6, 12, 0.25, g)
+    assert torch.equal(clean, clean0) and lab.tolist() == [e.true_class] * 6
+    loss = (lambda z: losses.targeted_margin(z, e.target, 5.0)) if e.target is not None else \
+        (lambda z: losses.untargeted_margin(z, e.true_class, 5.0))
+    with torch.no_grad():
+        assert loss(model(adv)) < loss(model(adv0))
+
+
+@needs_shared("gtsrb", "test.npz")
+def test_certify_command_writes_its_record(tmp_path, capsys):
+    import json
+
+    from patchsim.cli import main
+
+    out = tmp_path / "c.json"
+    assert main(["certify", "gtsrb-cnn", "--patch-frac", "0.0977", "--every", "1500", "--scene", "none",
+                 "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    g = r["gtsrb_test"]
+    assert r["patch_px"] == [10, 10] and r["masks"] == 36 and g["images"] == 9
+    assert 0 <= g["certified_accuracy"] <= g["defended_accuracy"] <= 1 and "certified" in capsys.readouterr().out
+    assert main(["certify", "gtsrb-cnn", "--every", "1500", "--scene", "none", "--out", str(out)]) == 2  # exists
+    assert main(["certify", "gtsrb-cnn", "--patch-frac", "0.7", "--out", str(tmp_path / "d.json")]) == 2
+
+
+def test_evaluate_through_a_defence_records_it(tmp_path, driveby_scene):
+    """``patchsim evaluate --defence``: the crops go through the defence and metrics.json says which."""
+    from patchsim.evaluate.job import EvaluateRequest, run_evaluate
+    from patchsim.evaluate.records import read_evaluation
+    from patchsim.evaluate.runner import EvalSettings
+
+    req = EvaluateRequest(driveby_scene, None, "gtsrb-cnn", video=False, defence="median:3",
+                          settings=EvalSettings(spatial_k=0, flow=False))
+    rec = run_evaluate(req, tmp_path / "e", progress=False)
+    assert rec.defence == "median:3" and read_evaluation(tmp_path / "e" / "metrics.json") == rec
+    assert rec.metrics["clean"].success < 0.05  # the median-filtered model still reads the clean sign as stop

@@ -40,7 +40,8 @@ class HardenRecipe:
     """Settings of adversarial fine-tuning. ``steps`` optimiser steps of AdamW (``lr``, cosine to 5%);
     per step ``batch`` GTSRB images (half clean, half under a ``roa_steps``-step occlusion attack) and
     ``render_entries`` x ``render_conditions`` rendered crops with stickers from a bank of ``bank_size``
-    (each use ``sticker_steps`` attack steps of ``sticker_step_size``), plus their clean renders."""
+    (each use ``sticker_steps`` attack steps of ``sticker_step_size``), plus their clean renders
+    (``render_entries`` 0: occlusion rectangles only, no renderer)."""
 
     steps: int = 1500
     batch: int = 128
@@ -58,7 +59,7 @@ class HardenRecipe:
     def __post_init__(self):
         for k in ("steps", "batch", "roa_steps", "bank_size", "render_entries", "render_conditions", "sticker_steps"):
             v = getattr(self, k)
-            if not isinstance(v, int) or v < (0 if k in ("roa_steps", "sticker_steps") else 1):
+            if not isinstance(v, int) or v < (0 if k in ("roa_steps", "sticker_steps", "render_entries") else 1):
                 raise PatchsimError(f"harden recipe: {k} = {v!r} is invalid: must be a positive integer")
 
 
@@ -114,11 +115,12 @@ def clean_render_accuracy(model, scene, n: int = 512, seed: int = 7) -> float:
 def harden(model: str, out: str | Path, weights: str | None = None, scene: str = "stop_driveby", seed: int = 0,
            data_dir: str | Path | None = None, recipe: HardenRecipe | None = None, limit: int | None = None,
            resume: bool = False, device: str | None = "auto", printer: str | None = "inkjet",
-           progress: bool = True) -> dict:
+           progress: bool = True, card_every: int = 1) -> dict:
     """Fine-tune classifier ``model`` (shipped name, or a shipped architecture with ``weights``)
     adversarially and write its weights (safetensors) and model card (JSON beside them); returns the card.
     ``scene``: whose camera, ranges, crop and sticker area the rendered stickers use. ``limit``: train on
-    a seeded random N of the GTSRB training images (smoke runs). Ctrl-C saves ``OUT.checkpoint.pt``; ``resume`` goes on."""
+    a seeded random N of the GTSRB training images (smoke runs). ``card_every``: the card's test figures on
+    every N-th test image (1: all). Ctrl-C saves ``OUT.checkpoint.pt``; ``resume`` goes on."""
     from safetensors.torch import save
 
     from patchsim.defences.occlusion import cutout, roa_attack
@@ -158,7 +160,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     g = torch.Generator().manual_seed(seed)
     aug = augmentation(seed)
     bank = StickerBank(sc, clf.classes, recipe.bank_size, max_area, g, recipe.face_resolution,
-                       printer_from_spec(printer), dev)
+                       printer_from_spec(printer), dev) if recipe.render_entries else None
     opt = torch.optim.AdamW(clf.parameters(), lr=recipe.lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, recipe.steps) / recipe.steps)))
@@ -177,7 +179,8 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
         sched.load_state_dict(state["scheduler"])
         g.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        bank.entries = state["bank"]
+        if bank is not None:
+            bank.entries = state["bank"]
         start, history = state["step"], list(state["history"])
         t0 -= state["seconds"]
     half = recipe.batch // 2
@@ -194,13 +197,13 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
             h, w = roa_side(recipe.roa_area, xb.shape[-1], g)
             occluded, _ = roa_attack(clf, xb[half:], yb[half:], h, w, steps=recipe.roa_steps, generator=g)
             adv, ren, lab = [], [], []
-            for e in torch.randint(len(bank.entries), (recipe.render_entries,), generator=g).tolist():
+            for e in (torch.randint(len(bank.entries), (recipe.render_entries,), generator=g).tolist() if bank else []):
                 a, c, lbl = bank.crops(clf, e, recipe.render_conditions, recipe.sticker_steps,
                                        recipe.sticker_step_size, g)
                 adv.append(a), ren.append(c), lab.append(lbl)
             clf.train()
             x_all = torch.cat([clean, occluded] + adv + ren)
-            y_all = torch.cat([yb, torch.cat(lab), torch.cat(lab)])
+            y_all = torch.cat([yb] + lab + lab)
             logits = clf(x_all)
             loss = F.cross_entropy(logits, y_all, label_smoothing=0.05)
             opt.zero_grad(set_to_none=True)
@@ -210,7 +213,8 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
             with torch.no_grad():
                 n_adv = sum(len(a) for a in adv)
                 pred = logits.argmax(1)
-                held = float((pred[recipe.batch:recipe.batch + n_adv] == y_all[recipe.batch:recipe.batch + n_adv]).float().mean())
+                held = float((pred[recipe.batch:recipe.batch + n_adv] == y_all[recipe.batch:recipe.batch + n_adv]).float().mean()) \
+                    if n_adv else float("nan")
                 roa_ok = float((pred[half:recipe.batch] == yb[half:]).float().mean())
             bar.set_postfix(loss=f"{loss.item():.3f}", roa=f"{roa_ok:.2f}", sticker=f"{held:.2f}")
             if (step + 1) % 100 == 0 or step + 1 == recipe.steps:
@@ -220,7 +224,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
             if stop.requested:
                 state = {"run": run_id, "step": step + 1, "model": clf.net.state_dict(), "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict(), "generator": g.get_state(), "torch_rng": torch.get_rng_state(),
-                         "bank": bank.entries, "history": history, "seconds": time.time() - t0}
+                         "bank": bank.entries if bank else None, "history": history, "seconds": time.time() - t0}
                 write_checkpoint(ckpt, state)
                 raise Interrupted(f"hardening stopped at step {step + 1} of {recipe.steps}; checkpoint saved to {ckpt}",
                                   resume=True)
@@ -230,11 +234,13 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
         "model": Path(out).stem, "base_model": model, "base_weights": weights, "base_sha256": base_sha, "seed": seed,
         "date": datetime.date.today().isoformat(), "method": __doc__.split("\n\n")[0].replace("\n", " "),
         "recipe": asdict(recipe), "scene": sc.name, "sticker_max_area": round(max_area, 4),
-        "stickers_on": bank.signs, "train_images": int(len(xt)),
-        "val_acc": evaluate(clf, xv, yv), "test_acc": evaluate(clf, test["x"], test["y"].astype(np.int64)),
-        "clean_render_acc": clean_render_accuracy(clf, sc),
-        "roa_8px_test_acc": roa_accuracy(clf, test["x"][::6], test["y"][::6], 8),
-        "history": history, "train_seconds": round(seconds, 1), "torch": torch.__version__,
+        "stickers_on": bank.signs if bank else [], "train_images": int(len(xt)),
+        "val_acc": evaluate(clf, xv, yv),
+        "test_acc": evaluate(clf, test["x"][::card_every], test["y"][::card_every].astype(np.int64)),
+        "clean_render_acc": clean_render_accuracy(clf, sc, n=512 // card_every or 1),
+        "roa_8px_test_acc": roa_accuracy(clf, test["x"][::6 * card_every], test["y"][::6 * card_every], 8),
+        "card_test_every": card_every, "history": history, "train_seconds": round(seconds, 1),
+        "torch": torch.__version__,
     }
     atomic_write_bytes(out, save({k: v.detach().cpu().contiguous() for k, v in clf.net.state_dict().items()},
                                  metadata={"model": card["model"], "base": model, "seed": str(seed)}))

@@ -44,7 +44,7 @@ def mask_set(size_hw: tuple[int, int], patch_hw: tuple[int, int], per_axis: int)
 
 class PatchCleanser(Defended):
     """PatchCleanser around ``model`` for square patches of ``patch_frac`` of the input's area
-    (side ``ceil(sqrt(patch_frac) * n)`` pixels), ``per_axis`` masks per axis, masks filled with
+    (side ``ceil(sqrt(patch_frac) * n - 0.01)`` pixels: ``patch_px``), ``per_axis`` masks per axis, masks filled with
     ``fill``. ``forward`` returns the double-masking decision as logits (log of a one-hot smoothed by
     1e-4: argmax is the decision); :meth:`certify` says which inputs are certifiably robust;
     :meth:`attack_forward` is the adaptive attack's path: the mean log-probabilities under
@@ -52,7 +52,7 @@ class PatchCleanser(Defended):
     (EOT over the defence's masks)."""
 
     def __init__(self, model: nn.Module, patch_frac: float = 0.1, per_axis: int = 6, fill: float = 0.5,
-                 chunk: int = 2048, attack_masks: int = 8, seed: int = 0):
+                 chunk: int = 2048, attack_masks: int = 2, seed: int = 0):
         super().__init__(model)
         if isinstance(patch_frac, bool) or not isinstance(patch_frac, (int, float)) or not 0 < patch_frac < 0.5:
             raise PatchsimError(f"PatchCleanser: patch_frac = {patch_frac!r} is invalid: a fraction of the input's "
@@ -61,8 +61,8 @@ class PatchCleanser(Defended):
             raise PatchsimError(f"PatchCleanser: per_axis = {per_axis!r} is invalid: an integer in [2, 16]")
         h, w = self.input_size
         self.patch_frac, self.per_axis, self.fill = float(patch_frac), per_axis, float(fill)
-        side = math.sqrt(patch_frac)  # (a tolerance keeps (10 / 32) ** 2 at 10 px, not 11)
-        self.patch_px = (min(h, math.ceil(side * h - 1e-6)), min(w, math.ceil(side * w - 1e-6)))
+        side = math.sqrt(patch_frac)  # pixels are whole: 0.01 px of slack keeps 0.0977 of 32 x 32 at 10 px, not 11
+        self.patch_px = (min(h, math.ceil(side * h - 0.01)), min(w, math.ceil(side * w - 0.01)))
         self.register_buffer("masks", mask_set((h, w), self.patch_px, per_axis))
         self.chunk, self.attack_masks = int(chunk), int(attack_masks)
         self.generator = torch.Generator().manual_seed(seed)

@@ -24,6 +24,10 @@ SHIPPED = {
     "gtsrb-resnet": dict(arch=GtsrbResNet, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
                          weights="gtsrb-resnet.safetensors",
                          description="small residual network (3 stages x 2 blocks), trained on real GTSRB"),
+    "gtsrb-cnn-hardened": dict(arch=GtsrbCNN, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
+                               weights="gtsrb-cnn-hardened.safetensors",
+                               description="gtsrb-cnn after `patchsim harden`: adversarial fine-tuning against occlusion "
+                                           "rectangles and rendered EOT stickers"),
     "lisa-cnn": dict(arch=LisaCNN, classes=LISA_CLASSES, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), weights=None,
                      description="RP2's LISA-CNN; weights=../shared/data/rp2/lisa_cnn.npz gives the model RP2 attacked"),
 }
