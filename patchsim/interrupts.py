@@ -65,3 +65,23 @@ def read_checkpoint(path) -> dict:
     if not isinstance(state, dict):
         raise PatchsimError(f"checkpoint {path} is not a patchsim checkpoint")
     return state
+
+
+def resume_training(path, run: dict, model, optimizer, scheduler) -> dict:
+    """Continue a training run from its checkpoint ``path``: checks that it exists and was written by the
+    same ``run`` (a dict naming the model, seed and settings), loads the model's, optimiser's and
+    scheduler's states and returns the whole checkpoint for the caller's own fields. One-line
+    PatchsimErrors otherwise."""
+    from pathlib import Path
+
+    from patchsim.errors import PatchsimError
+
+    if not Path(path).is_file():
+        raise PatchsimError(f"--resume: no checkpoint at {path}")
+    state = read_checkpoint(path)
+    if state.get("run") != run:
+        raise PatchsimError(f"checkpoint {path} was made by another training run ({state.get('run')}); this one is {run}")
+    model.load_state_dict(state["model"])  # (loaded onto the CPU, copied to the model's device)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return state

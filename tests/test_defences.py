@@ -255,3 +255,17 @@ def test_evaluate_through_a_defence_records_it(tmp_path, driveby_scene):
     rec = run_evaluate(req, tmp_path / "e", progress=False)
     assert rec.defence == "median:3" and read_evaluation(tmp_path / "e" / "metrics.json") == rec
     assert rec.metrics["clean"].success < 0.05  # the median-filtered model still reads the clean sign as stop
+
+
+def test_sticker_bank_survives_a_checkpoint(tmp_path):
+    """A hardening checkpoint holds the bank as plain data that the safe loader (weights_only) reads back."""
+    from dataclasses import asdict
+
+    from patchsim.defences.sticker_bank import BankEntry
+    from patchsim.interrupts import read_checkpoint, write_checkpoint
+
+    e = BankEntry("stop", 14, 5, (0.1, 0.2, 0.4, 0.5), torch.randn(1, 3, 8, 8), uses=3)
+    write_checkpoint(tmp_path / "c.pt", {"bank": [asdict(e)], "run": {"recipe": {"roa_area": (0.02, 0.12)}}})
+    back = read_checkpoint(tmp_path / "c.pt")
+    e2 = BankEntry(**{**back["bank"][0], "rect": tuple(back["bank"][0]["rect"])})
+    assert e2.rect == e.rect and torch.equal(e2.params, e.params) and (e2.sign, e2.target, e2.uses) == ("stop", 5, 3)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.imageio import atomic_write_bytes
-from patchsim.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
+from patchsim.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.outputs import check_output_file
 from patchsim.records import json_bytes
 
@@ -124,7 +124,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     from safetensors.torch import save
 
     from patchsim.defences.occlusion import cutout, roa_attack
-    from patchsim.defences.sticker_bank import StickerBank
+    from patchsim.defences.sticker_bank import BankEntry, StickerBank
     from patchsim.device import resolve_device
     from patchsim.models import fingerprint, load
     from patchsim.models.train import augmentation, checkpoint_path, default_data_dir, evaluate, load_gtsrb, split_tracks
@@ -169,18 +169,11 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     ckpt = checkpoint_path(out)
     start, history, t0 = 0, [], time.time()
     if resume:
-        if not ckpt.is_file():
-            raise PatchsimError(f"--resume: no checkpoint at {ckpt}")
-        state = read_checkpoint(ckpt)
-        if state.get("run") != run_id:
-            raise PatchsimError(f"checkpoint {ckpt} was made by another hardening run; this one is {run_id}")
-        clf.net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        state = resume_training(ckpt, run_id, clf.net, opt, sched)
         g.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         if bank is not None:
-            bank.entries = state["bank"]
+            bank.entries = [BankEntry(**{**e, "rect": tuple(e["rect"])}) for e in state["bank"]]
         start, history = state["step"], list(state["history"])
         t0 -= state["seconds"]
     half = recipe.batch // 2
@@ -224,7 +217,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
             if stop.requested:
                 state = {"run": run_id, "step": step + 1, "model": clf.net.state_dict(), "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict(), "generator": g.get_state(), "torch_rng": torch.get_rng_state(),
-                         "bank": bank.entries if bank else None, "history": history, "seconds": time.time() - t0}
+                         "bank": [asdict(e) for e in bank.entries] if bank else None, "history": history, "seconds": time.time() - t0}
                 write_checkpoint(ckpt, state)
                 raise Interrupted(f"hardening stopped at step {step + 1} of {recipe.steps}; checkpoint saved to {ckpt}",
                                   resume=True)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.imageio import atomic_write_bytes
-from patchsim.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
+from patchsim.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.outputs import check_output_file
 from patchsim.records import json_bytes
 
@@ -133,15 +133,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     run_id = {"model": name, "seed": seed, "epochs": cfg["epochs"], "train_images": int(len(xt))}
     start_epoch, start_batch, perm = 0, 0, None
     if resume:
-        if not ckpt.is_file():
-            raise PatchsimError(f"--resume: no checkpoint at {ckpt}")
-        state = read_checkpoint(ckpt)
-        if state.get("run") != run_id:
-            raise PatchsimError(f"checkpoint {ckpt} was made by another training run ({state.get('run')}); "
-                                f"this one is {run_id}")
-        model.load_state_dict(state["model"])  # (loaded onto the CPU, copied to the model's device)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        state = resume_training(ckpt, run_id, model, opt, sched)
         g.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch, start_batch, perm, history = state["epoch"], state["batch"], state["perm"], list(state["history"])

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.imageio import atomic_write_bytes
-from patchsim.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
+from patchsim.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.outputs import check_output_file
 from patchsim.records import json_bytes
 
@@ -88,14 +88,7 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
     ckpt = checkpoint_path(out)
     start, history, t0 = 0, [], time.time()
     if resume:
-        if not ckpt.is_file():
-            raise PatchsimError(f"--resume: no checkpoint at {ckpt}")
-        state = read_checkpoint(ckpt)
-        if state.get("run") != run_id:
-            raise PatchsimError(f"checkpoint {ckpt} was made by another training run ({state.get('run')}); this one is {run_id}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        state = resume_training(ckpt, run_id, model, opt, sched)
         start, history = state["step"], list(state["history"])
         t0 -= state["seconds"]
     loader = torch.utils.data.DataLoader(_Batches(synth, seed, cfg["batch"]), batch_size=None, num_workers=workers,
