@@ -27,7 +27,8 @@ from patchsim.attack.job import run_attack
 from patchsim.attack.record import read_attack_record
 from patchsim.attack.sim_to_real import SCORING_SETS, sim_to_real
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
-from patchsim.models import freeze, load_model
+from patchsim.defences import load_defended
+from patchsim.models import freeze
 from patchsim.models.train import default_data_dir, load_gtsrb
 from patchsim.protocol import Goal
 from patchsim.render import sample_driveby
@@ -96,7 +97,7 @@ def score_sticker(scene, model, png: str, target: str) -> dict:
 def run_row(name: str, out: Path, nonadaptive_png: str, undefended_adaptive: Path | None) -> dict:
     model_name, defence = ROWS[name]
     scene = load_scene("stop_driveby")
-    model = freeze(load_model(model_name, defence=defence))
+    model = freeze(load_defended(model_name, defence=defence))
     goal = Goal.for_scene(scene, model.classes, "speed_limit_80")
     t0 = time.time()
     pc = defence is not None and defence.startswith("patchcleanser")

@@ -34,9 +34,9 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     defence everywhere."""
     t0 = time.time()
     scene = load_scene(scene_path)
-    from patchsim.models import load_model
+    from patchsim.defences import load_defended
 
-    net = freeze(load_model(model, weights=weights, labels=labels, detector=detector, defence=defence))
+    net = freeze(load_defended(model, weights=weights, labels=labels, detector=detector, defence=defence))
     if overrides.get("goal") == "create":  # a board, not a sign: only the target class matters
         from patchsim.protocol import creation_classes
 

@@ -134,6 +134,8 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     recipe = recipe or HardenRecipe()
     dev = resolve_device(device)
     out = check_output_file(out)
+    if resume and not checkpoint_path(out).is_file():  # said before any heavy work
+        raise PatchsimError(f"--resume: no checkpoint at {checkpoint_path(out)}")
     sc = load_scene(scene)
     clf = load(model, weights=weights)
     if clf.input_size != (sc.crop.size, sc.crop.size):

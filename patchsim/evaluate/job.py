@@ -15,7 +15,8 @@ from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.evaluate.records import EvaluationRecord, FrameRecord, SequenceResult, write_evaluation
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
-from patchsim.models import freeze, load_model
+from patchsim.defences import load_defended
+from patchsim.models import freeze
 from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
 from patchsim.render import sample_driveby, sample_grid
@@ -71,6 +72,8 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
     from patchsim.render.printer import printer_from_spec
 
     if is_detector(req.model, req.detector):
+        if req.defence not in (None, "none"):
+            raise PatchsimError(f"--defence {req.defence}: defences wrap classifiers; {req.model} is a detector")
         from patchsim.evaluate.detect_job import run_detection_evaluation
 
         return run_detection_evaluation(req, Path(out), progress)
@@ -80,7 +83,7 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
     scene = req.scene
     pm = printer_from_spec(req.printer)
     edges = bin_edges(scene, req.mode)  # also: the scene has the mode's section
-    model = freeze(load_model(req.model, weights=req.weights, labels=req.labels, defence=req.defence)).to(
+    model = freeze(load_defended(req.model, weights=req.weights, labels=req.labels, defence=req.defence)).to(
         resolve_device(req.device))
     target = req.target
     if target is None and req.target_from_sticker and req.sticker:

@@ -10,7 +10,7 @@ from patchsim.errors import PatchsimError
 from patchsim.evaluate import real, report
 from patchsim.protocol import Goal
 from patchsim.imageio import resize
-from patchsim.models import load_model
+from patchsim.defences import load_defended
 from patchsim.outputs import writes_folder
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
     gtsrb metrics.json and tracks.csv."""
     from patchsim.device import resolve_device
 
-    model = load_model(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
+    model = load_defended(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
     out = Path(out)
     if source == "gtsrb":
         from patchsim.models.train import default_data_dir, load_gtsrb

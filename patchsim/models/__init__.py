@@ -24,22 +24,15 @@ def is_detector(name_or_path: str | Path, flagged: bool = False) -> bool:
 
 
 def load_model(name_or_path: str | Path, weights: str | Path | None = None, labels: str | Path | None = None,
-               detector: bool = False, input_size: tuple[int, int] | None = None, defence: str | None = None):
+               detector: bool = False, input_size: tuple[int, int] | None = None):
     """A classifier (:func:`load`) or, for a detector (:func:`is_detector`), a
     :class:`~patchsim.models.detectors.Detector` (:func:`~patchsim.models.detectors.load_detector`).
-    ``defence``: a classifier behind that defence (``--defence``, see :func:`patchsim.defences.wrap`)."""
+    (:func:`patchsim.defences.load_defended` puts a classifier behind a defence.)"""
     if is_detector(name_or_path, detector):
-        if defence not in (None, "none"):
-            raise PatchsimError(f"--defence {defence}: defences wrap classifiers; {name_or_path} is a detector")
         from patchsim.models.detectors import load_detector
 
         return load_detector(name_or_path, weights, labels, input_size)
-    model = load(name_or_path, weights, labels, input_size or (32, 32))
-    if defence in (None, "none"):
-        return model
-    from patchsim.defences import wrap
-
-    return wrap(freeze(model), defence)
+    return load(name_or_path, weights, labels, input_size or (32, 32))
 
 
 def load(name_or_path: str | Path, weights: str | Path | None = None, labels: str | Path | None = None,

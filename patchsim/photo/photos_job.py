@@ -14,7 +14,8 @@ from patchsim.attack.record import target_of_sticker
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.imageio import write_png
-from patchsim.models import freeze, load_model
+from patchsim.defences import load_defended
+from patchsim.models import freeze
 from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise
 from patchsim.photo.relight import METHODS
 from patchsim.photo.sources import photo_source
@@ -47,7 +48,7 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
         st = cv2.resize(st, (2048, 2048), interpolation=cv2.INTER_AREA)
     from patchsim.device import resolve_device
 
-    model = freeze(load_model(model_name, weights=weights, labels=labels, defence=defence)).to(resolve_device(device))
+    model = freeze(load_defended(model_name, weights=weights, labels=labels, defence=defence)).to(resolve_device(device))
     if target is None and sticker:  # the attack's target, when the sticker lies in an attack folder and the model has it
         target = target_of_sticker(sticker, model.classes)
     goal = Goal.from_classes(model.classes, sign, target, "--sign")

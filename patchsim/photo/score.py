@@ -13,7 +13,7 @@ from patchsim.evaluate import real, report
 from patchsim.evaluate.records import RealFrameRecord
 from patchsim.protocol import Goal, detector_crop, square_box
 from patchsim.imageio import read_image
-from patchsim.models import load_model
+from patchsim.defences import load_defended
 from patchsim.outputs import writes_folder
 from patchsim.photo.detect import load_corners, locate
 
@@ -46,7 +46,7 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
     without a sign (for a detector pipeline, the sign was missed)."""
     from patchsim.device import resolve_device
 
-    model = load_model(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
+    model = load_defended(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
     finder = None
     if find_with:
