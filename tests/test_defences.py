@@ -272,3 +272,22 @@ def test_sticker_bank_survives_a_checkpoint(tmp_path):
     back = read_checkpoint(tmp_path / "c.pt")
     e2 = BankEntry(**{**back["bank"][0], "rect": tuple(back["bank"][0]["rect"])})
     assert e2.rect == e.rect and torch.equal(e2.params, e.params) and (e2.sign, e2.target, e2.uses) == ("stop", 5, 3)
+
+
+@pytest.mark.parametrize("argv", [
+    ["harden", "gtsrb-cnn", "--steps", "0"],
+    ["harden", "gtsrb-cnn", "--printer", "nope"],
+    ["harden", "nope-model"],
+    ["harden", "gtsrb-cnn", "--scene", "no_such_scene"],
+    ["harden", "gtsrb-cnn", "--resume"],
+    ["certify", "gtsrb-cnn", "--every", "0"],
+    ["certify", "gtsrb-cnn", "--masks-per-axis", "1"],
+    ["certify", "gtsrb-cnn", "--scene", "no_such_scene"],
+])
+def test_defence_commands_reject_bad_input_in_one_line(argv, tmp_path, capsys):
+    from patchsim.cli import main
+
+    out = tmp_path / "o.safetensors"
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err and not out.exists()

@@ -137,6 +137,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     if resume and not checkpoint_path(out).is_file():  # said before any heavy work
         raise PatchsimError(f"--resume: no checkpoint at {checkpoint_path(out)}")
     sc = load_scene(scene)
+    pm = printer_from_spec(printer)
     clf = load(model, weights=weights)
     if clf.input_size != (sc.crop.size, sc.crop.size):
         raise PatchsimError(f"model {model} takes {clf.input_size} inputs; scene {sc.name} crops are {sc.crop.size} px")
@@ -162,7 +163,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     g = torch.Generator().manual_seed(seed)
     aug = augmentation(seed)
     bank = StickerBank(sc, clf.classes, recipe.bank_size, max_area, g, recipe.face_resolution,
-                       printer_from_spec(printer), dev) if recipe.render_entries else None
+                       pm, dev) if recipe.render_entries else None
     opt = torch.optim.AdamW(clf.parameters(), lr=recipe.lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, recipe.steps) / recipe.steps)))
