@@ -3,6 +3,8 @@ does worse than a gradient-free one is hiding its gradients). Scores gradient-fr
 scene's sticker region on held-out EOT renders: random colour noise, solid colours, and the target
 sign's own face pasted into the region (a semantic attack), against each model.
 
+Also writes runs/no_entry_sticker.png (the no_entry face; the scene's sticker mask cuts the fragment).
+
 Run: python bench/masking_check.py [--models gtsrb-cnn gtsrb-cnn-hardened] [--n 128]"""
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ def main() -> None:
     r = Renderer.from_scene(scene, face_resolution=128, printer=inkjet_printer())
     cond = draw_visible(scene, r, args.n, torch.Generator().manual_seed(424242))
     cands = candidates(128, torch.Generator().manual_seed(0))
+    import cv2
+    from pathlib import Path
+
+    from patchsim.signs import draw_face_array
+
+    Path("runs").mkdir(exist_ok=True)  # the no_entry face as a sticker image, for `patchsim evaluate --sticker`
+    cv2.imwrite("runs/no_entry_sticker.png", cv2.cvtColor(draw_face_array("no_entry", 1024)[..., :3], cv2.COLOR_RGB2BGR))
+    print("wrote runs/no_entry_sticker.png: try `patchsim evaluate stop_driveby --sticker runs/no_entry_sticker.png "
+          "--model gtsrb-cnn-hardened --out runs/no_entry_eval`")
     for name in args.models:
         m = freeze(load(name))
         stop, t80 = m.classes.index("stop"), m.classes.index("speed_limit_80")
