@@ -291,3 +291,24 @@ def test_defence_commands_reject_bad_input_in_one_line(argv, tmp_path, capsys):
     assert main([*argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err and "\n" not in err and "Traceback" not in err and not out.exists()
+
+
+def test_poison_detectors_find_a_planted_cluster():
+    """Spectral signatures and activation clustering on features whose answer is known: 3 classes of
+    Gaussian features, 5% of class 1 shifted along one direction (the trigger's feature)."""
+    from patchsim.defences.data_inspection import activation_cluster_flags, precision_recall, spectral_flags
+
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(1200, 32, generator=g)
+    labels = torch.arange(1200) % 3
+    poisoned = (labels == 1) & (torch.arange(1200) < 120)  # 40 of class 1's 400
+    feats[poisoned] += 6.0 * torch.nn.functional.normalize(torch.randn(32, generator=g), dim=0)
+    s = precision_recall(spectral_flags(feats, labels, eps=0.1), poisoned)
+    assert s["recall"] >= 0.95 and s["flagged"] == 3 * 60  # 1.5 x 10% of each class
+    a = precision_recall(activation_cluster_flags(feats, labels), poisoned)
+    assert a["recall"] >= 0.95 and a["precision"] >= 0.9
+    clean = precision_recall(activation_cluster_flags(torch.randn(600, 32, generator=g), torch.arange(600) % 3),
+                             torch.zeros(600, dtype=torch.bool))
+    assert clean["flagged"] <= 30  # no planted cluster: little or nothing flagged
+    with pytest.raises(PatchsimError, match="eps"):
+        spectral_flags(feats, labels, eps=0.7)

@@ -1,0 +1,89 @@
+"""Finding poisoned training images from a model's features (for issue 16's ``patchsim inspect-data``):
+spectral signatures (Tran et al., NeurIPS 2018) and activation clustering (Chen et al., 2018).
+
+Features are ``(N, D)`` float tensors (e.g. the penultimate layer for each training image), labels
+``(N,)`` int64 (the labels the model was trained with, poisoned ones included). Both methods work per
+class: a backdoor's poisoned images share one label and one extra feature (the trigger), so within that
+class they separate from the clean images along one direction."""
+
+from __future__ import annotations
+
+import torch
+
+from patchsim.checks import check_shape
+from patchsim.errors import PatchsimError
+
+
+def spectral_scores(features: torch.Tensor) -> torch.Tensor:
+    """Outlier scores ``(N,)`` of one class's ``features`` ``(N, D)``: the squared projection of each
+    centred feature on the top singular vector of the centred matrix (Tran et al.'s score)."""
+    check_shape(features, ["N", "D"], "features")
+    if len(features) < 2:
+        return torch.zeros(len(features))
+    centred = features.double() - features.double().mean(0)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return (centred @ vh[0]).pow(2).float()
+
+
+def spectral_flags(features: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
+    """Bool ``(N,)``: per class, the ``1.5 * eps`` fraction of images with the highest spectral score
+    (``eps``: the expected poison fraction of a class, as in Tran et al.)."""
+    check_shape(labels, [features.shape[0]], "labels")
+    if not 0 < eps < 0.5:
+        raise PatchsimError(f"spectral signatures: eps = {eps} is invalid: the expected poison fraction, in (0, 0.5)")
+    flags = torch.zeros(len(labels), dtype=torch.bool)
+    for c in labels.unique():
+        idx = torch.nonzero(labels == c).flatten()
+        k = int(round(1.5 * eps * len(idx)))
+        if k:
+            flags[idx[spectral_scores(features[idx]).topk(min(k, len(idx))).indices]] = True
+    return flags
+
+
+def two_means(x: torch.Tensor, g: torch.Generator, iters: int = 50) -> torch.Tensor:
+    """k-means with k = 2 on ``x`` ``(N, d)`` (k-means++ start from ``g``): cluster ids ``(N,)`` int64."""
+    first = x[torch.randint(len(x), (1,), generator=g)]
+    d = (x - first).pow(2).sum(1)
+    second = x[torch.multinomial(d / d.sum(), 1, generator=g)] if float(d.sum()) > 0 else first
+    centres = torch.cat([first, second])
+    assign = torch.zeros(len(x), dtype=torch.int64)
+    for _ in range(iters):
+        new = torch.cdist(x, centres).argmin(1)
+        if torch.equal(new, assign) and _:
+            break
+        assign = new
+        for j in range(2):
+            if (assign == j).any():
+                centres[j] = x[assign == j].mean(0)
+    return assign
+
+
+def activation_cluster_flags(features: torch.Tensor, labels: torch.Tensor, dims: int = 10, max_share: float = 0.35,
+                             seed: int = 0) -> torch.Tensor:
+    """Bool ``(N,)``: activation clustering. Per class, the features reduced to ``dims`` principal
+    components are split into two clusters; the smaller one is flagged when it holds at most ``max_share``
+    of the class (Chen et al.'s relative-size rule)."""
+    check_shape(features, ["N", "D"], "features")
+    check_shape(labels, [features.shape[0]], "labels")
+    g = torch.Generator().manual_seed(seed)
+    flags = torch.zeros(len(labels), dtype=torch.bool)
+    for c in labels.unique():
+        idx = torch.nonzero(labels == c).flatten()
+        if len(idx) < 4:
+            continue
+        x = features[idx].double()
+        x = x - x.mean(0)
+        _, _, vh = torch.linalg.svd(x, full_matrices=False)
+        assign = two_means((x @ vh[:dims].T).float(), g)
+        small = int((assign == 1).sum() < (assign == 0).sum())
+        if float((assign == small).float().mean()) <= max_share:
+            flags[idx[assign == small]] = True
+    return flags
+
+
+def precision_recall(flagged: torch.Tensor, poisoned: torch.Tensor) -> dict:
+    """{flagged, poisoned, precision, recall} of bool ``flagged`` against the true ``poisoned`` ``(N,)``."""
+    tp = int((flagged & poisoned).sum())
+    nf, npois = int(flagged.sum()), int(poisoned.sum())
+    return {"flagged": nf, "poisoned": npois, "precision": tp / nf if nf else None,
+            "recall": tp / npois if npois else None}
