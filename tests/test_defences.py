@@ -312,3 +312,23 @@ def test_poison_detectors_find_a_planted_cluster():
     assert clean["flagged"] <= 30  # no planted cluster: little or nothing flagged
     with pytest.raises(PatchsimError, match="eps"):
         spectral_flags(feats, labels, eps=0.7)
+
+
+@pytest.mark.parametrize("spec", ["jpeg:75", "median:3", "patchcleanser:0.0977:4"])
+def test_adaptive_attack_gradient_reaches_the_sticker_through_each_defence(spec, driveby_scene):
+    """The EOT optimiser's loss through a defence (its attack_forward: BPDA, the median itself, EOT over
+    masks) sends a gradient to the sticker parameters; validation scores the deployed defence."""
+    from patchsim.attack.config import AttackConfig
+    from patchsim.attack.eot import EOTAttack
+    from patchsim.defences import load_defended
+    from patchsim.render import sample_eot
+
+    model = load_defended("gtsrb-cnn", defence=spec)
+    cfg = AttackConfig(target=5, true_class=14, batch=4, val_size=4, face_resolution=32)
+    attack = EOTAttack(driveby_scene, model, cfg, device="cpu")
+    w = attack.init_params(torch.Generator().manual_seed(0))
+    loss, _ = attack.loss(w, sample_eot(driveby_scene, 4, torch.Generator().manual_seed(1)))
+    loss.backward()
+    assert w.grad is not None and float(w.grad.abs().sum()) > 0
+    rate, probs = attack.score(attack.sticker_from_params(w.detach()), attack.val_cond)
+    assert probs.shape == (4, 43) and 0.0 <= rate <= 1.0
