@@ -43,6 +43,7 @@ class AttackConfig:
     face_resolution: sticker parameter resolution (pixels across the face's bounding square).
     amp: mixed precision for the model's forward and backward (bfloat16 on the CPU, float16 on CUDA; off by
         default; the renderer, the sticker and the loss stay float32).
+    init_sticker: a sticker PNG to start from (sticker mode; None: random colours).
     goal, window: for detectors, what the sticker makes the detector do (see
         :class:`patchsim.protocol.DetectionGoal`) and the window around the sign it sees while optimising.
     real_photos, real_fraction: an attacker photo source (see :mod:`patchsim.photo.sources`; never a
@@ -84,6 +85,8 @@ class AttackConfig:
                      "Classifiers: auto", ("auto", "disappear", "misclassify", "create"))
     window: int = _opt(192, "detectors: side in input pixels of the frame window around the sign that the detector "
                        "sees (fully convolutional detectors; fixed-size ones see their whole input)", bounds=(64, 2048))
+    init_sticker: str | None = _opt(None, "sticker mode: start from this sticker PNG (e.g. the best gradient-free "
+                                    "candidate) instead of random colours")
     amp: bool = _opt(False, "run the model in mixed precision (bfloat16 on CPU, float16 on CUDA); the renderer and "
                      "the loss stay in float32")
 
@@ -107,6 +110,8 @@ class AttackConfig:
                 raise bad(f, "must be a class index (a non-negative integer)")
         if self.real_fraction > 0 and not self.real_photos:
             raise bad("real_fraction", "needs real_photos (--real-photos SOURCE)")
+        if self.init_sticker is not None and self.mode != "sticker":
+            raise bad("init_sticker", "applies to --mode sticker")
         if self.target is not None and self.target == self.true_class:
             raise bad("target", "must differ from the true class")
 

@@ -183,9 +183,27 @@ class EOTAttack:
 
     # ---- parameterisation ------------------------------------------------------------------------------
     def init_params(self, g: torch.Generator) -> torch.Tensor:
-        n = self.cfg.face_resolution  # drawn on the CPU generator: the same start on every device
+        """Starting parameters ``(1, 3, N, N)``: random (drawn on the CPU generator ``g``: the same start on
+        every device), or with ``cfg.init_sticker`` the parameters whose sticker is that PNG's colours
+        (as near as the printer's gamut allows; ``g`` is drawn from all the same, so the rest of the run's
+        draws do not depend on the start)."""
+        n = self.cfg.face_resolution
         scale = 0.5 if self.cfg.mode == "sticker" else 0.01
-        return (torch.randn(1, 3, n, n, generator=g) * scale).to(self.device).requires_grad_()
+        w = torch.randn(1, 3, n, n, generator=g) * scale
+        if self.cfg.init_sticker is not None:
+            from patchsim.sticker_io import load_sticker
+
+            target = load_sticker(self.cfg.init_sticker, n)[None].to(self.device)
+            w = torch.logit(target.clamp(0.02, 0.98)).detach().requires_grad_()
+            if not self.renderer.printer.is_identity:  # invert the printer's parametrisation by least squares
+                opt = torch.optim.Adam([w], lr=0.1)
+                for _ in range(200):
+                    loss = (self.renderer.printer.parametrise(torch.sigmoid(w)) - target).pow(2).mean()
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            return w.detach().requires_grad_()
+        return w.to(self.device).requires_grad_()
 
     def sticker_from_params(self, w: torch.Tensor) -> torch.Tensor:
         """Sticker colours ``(1, 3, N, N)`` in [0, 1] (the colours sent to the printer) from the

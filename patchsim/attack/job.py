@@ -49,6 +49,14 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         if settings.get("goal", "auto") == "auto":
             settings["goal"] = "disappear" if target_idx is None else "misclassify"
     cfg = AttackConfig.from_dict(settings)
+    if cfg.init_sticker is not None:  # a readable square image, said before any optimising
+        from patchsim.errors import PatchsimError
+        from patchsim.sticker_io import load_sticker
+
+        try:
+            load_sticker(cfg.init_sticker, 16)
+        except PatchsimError as e:
+            raise PatchsimError(f"--init-sticker: {e}") from None
     pm = printer_from_spec(printer)
     real = None
     if cfg.real_fraction > 0:
