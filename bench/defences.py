@@ -29,7 +29,7 @@ from patchsim.attack.sim_to_real import SCORING_SETS, sim_to_real
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
 from patchsim.defences import load_defended
 from patchsim.models import freeze
-from patchsim.models.train import default_data_dir, load_gtsrb
+from patchsim.models.train import default_data_dir, evaluate, load_gtsrb
 from patchsim.protocol import Goal
 from patchsim.render import sample_driveby
 from patchsim.render.printer import printer_from_spec
@@ -50,13 +50,8 @@ ADAPTIVE = dict(steps=1200, plateau_patience=300, val_every=50)
 
 def gtsrb_accuracy(model, every: int) -> tuple[float, int]:
     d = load_gtsrb(default_data_dir(), "test")
-    x, y = d["x"][::every], d["y"][::every].astype(np.int64)
-    hits = 0
-    with torch.no_grad():
-        for i in range(0, len(x), 256):
-            xb = torch.from_numpy(x[i:i + 256]).permute(0, 3, 1, 2).float() / 255
-            hits += int((model(xb).argmax(1).numpy() == y[i:i + 256]).sum())
-    return hits / len(x), len(x)
+    y = d["y"][::every].astype(np.int64)
+    return evaluate(model, d["x"][::every], y, batch=256), len(y)
 
 
 def driveby(scene, model, goal, printed) -> dict:
@@ -64,21 +59,10 @@ def driveby(scene, model, goal, printed) -> dict:
     settings = EvalSettings(spatial_k=0, flow=False)
     cond = sample_driveby(scene, torch.Generator().manual_seed(0))
     sink = MetricsSink(goal, settings, bin_edges(scene, "driveby"))
-    res, recs = drain(evaluate_frames(scene, model, goal, cond, printed, settings, progress=False), [sink, _Keep()])
+    (res,) = drain(evaluate_frames(scene, model, goal, cond, printed, settings, progress=False), [sink])
     true = model.classes[goal.true_class]
-    return {"clean_correct": float(np.mean([r.clean.pred == true for r in recs])),
+    return {"clean_correct": float(np.mean([r.clean.pred == true for r in sink.records])),
             "fooled": res.metrics["attacked"].success, "fooled_3of5": res.metrics["attacked"].k_of_n.success}
-
-
-class _Keep:
-    def __init__(self):
-        self.records = []
-
-    def add(self, frame):
-        self.records.append(frame.record)
-
-    def close(self):
-        return self.records
 
 
 def photos_of(table) -> dict:

@@ -165,6 +165,15 @@ def write_jpeg(path: str | Path, img: np.ndarray, quality: int = 90) -> None:
     atomic_write_bytes(path, enc.tobytes())
 
 
+def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
+    """A uint8 RGB image ``(H, W, 3)`` encoded as baseline JPEG (OpenCV / libjpeg, 4:2:0) at ``quality``
+    (1-100) and decoded again: what a camera or a JPEG defence hands on."""
+    ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise PatchsimError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(enc, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def _with_phys(png: bytes, dpi: float) -> bytes:
     """Insert a pHYs chunk (pixels per metre) right after IHDR."""
     import struct

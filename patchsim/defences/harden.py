@@ -141,9 +141,9 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     clf = load(model, weights=weights)
     if clf.input_size != (sc.crop.size, sc.crop.size):
         raise PatchsimError(f"model {model} takes {clf.input_size} inputs; scene {sc.name} crops are {sc.crop.size} px")
-    from patchsim.render import Renderer
+    from patchsim.signs import sticker_mask
 
-    max_area = float(Renderer.from_scene(sc, face_resolution=64).sticker_mask.mean())
+    max_area = float(sticker_mask(sc, 64).mean())
     if max_area <= 0.03:
         raise PatchsimError(f"scene {sc.name} has no sticker area larger than 3% of the face to train against")
     base_sha = fingerprint(clf)

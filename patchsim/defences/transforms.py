@@ -10,12 +10,12 @@ transform forward, a differentiable approximation backward) where it is not."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from patchsim.errors import PatchsimError
+from patchsim.imageio import jpeg_round_trip
 
 
 class Defended(nn.Module):
@@ -44,7 +44,9 @@ class Defended(nn.Module):
         raise NotImplementedError
 
     def check_input(self, x: torch.Tensor) -> None:
-        self.model.check_input(x) if hasattr(self.model, "check_input") else None
+        """The wrapped model's input check, where it has one."""
+        if hasattr(self.model, "check_input"):
+            self.model.check_input(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -59,12 +61,7 @@ def jpeg_uint8(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Real baseline JPEG (OpenCV / libjpeg, 4:2:0) of ``x`` ``(B, 3, H, W)`` in [0, 1] at ``quality``
     (1-100), decoded back to float32 in [0, 1] on ``x``'s device: the values are those of the 8-bit image."""
     a = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    out = np.empty_like(a)
-    for i, img in enumerate(a):
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-        if not ok:
-            raise PatchsimError("JPEG encoding failed")
-        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    out = np.stack([jpeg_round_trip(np.ascontiguousarray(img), quality) for img in a])
     return torch.from_numpy(out).to(x.device).permute(0, 3, 1, 2).float() / 255
 
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from patchsim.errors import PatchsimError
+from patchsim.imageio import jpeg_round_trip
 from patchsim.protocol import square_box
 
 ROI_PAD = 24  # pixels of context kept around the detector box for blur and flow
@@ -282,6 +283,5 @@ class CameraSimulator:
             u8 = _photo_response_lut(int(c["response_id"]))[np.arange(3), u8]
         q = int(round(c["jpeg_quality"]))
         if q < 100:
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
-            u8 = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            u8 = jpeg_round_trip(u8, q)
         return u8
