@@ -3,7 +3,8 @@ does worse than a gradient-free one is hiding its gradients). Scores gradient-fr
 scene's sticker region on held-out EOT renders: random colour noise, solid colours, and the target
 sign's own face pasted into the region (a semantic attack), against each model.
 
-Also writes runs/no_entry_sticker.png (the no_entry face; the scene's sticker mask cuts the fragment).
+Also writes runs/no_entry_sticker.png: the no_entry fragment as a sticker.png (alpha = the scene's sticker
+mask), for `patchsim evaluate --sticker` and `patchsim evaluate-photos --sticker`.
 
 Run: python bench/masking_check.py [--models gtsrb-cnn gtsrb-cnn-hardened] [--n 128]"""
 
@@ -46,8 +47,12 @@ def main() -> None:
 
     from patchsim.signs import draw_face_array
 
-    Path("runs").mkdir(exist_ok=True)  # the no_entry face as a sticker image, for `patchsim evaluate --sticker`
-    cv2.imwrite("runs/no_entry_sticker.png", cv2.cvtColor(draw_face_array("no_entry", 1024)[..., :3], cv2.COLOR_RGB2BGR))
+    from patchsim.signs import sticker_alpha
+
+    Path("runs").mkdir(exist_ok=True)  # the no_entry fragment as a sticker.png: RGB of the face, alpha = the scene's mask
+    rgba = draw_face_array("no_entry", 1024)
+    rgba[..., 3] = sticker_alpha(scene, 1024)
+    cv2.imwrite("runs/no_entry_sticker.png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
     print("wrote runs/no_entry_sticker.png: try `patchsim evaluate stop_driveby --sticker runs/no_entry_sticker.png "
           "--model gtsrb-cnn-hardened --out runs/no_entry_eval`")
     for name in args.models:
