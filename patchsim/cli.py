@@ -12,6 +12,7 @@ from patchsim.cli_options import Parser, device_arg, model_args, number, printer
 from patchsim.cli_defence import add_defence_commands
 from patchsim.cli_detect import add_detect
 from patchsim.cli_photo import add_evaluate_photos, add_photo
+from patchsim.cli_poison import add_poison_commands
 from patchsim.errors import Interrupted, PatchsimError, failure_line
 
 log = logging.getLogger("patchsim")
@@ -257,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_photos(sub)
     add_detect(sub)
     add_defence_commands(sub)
+    add_poison_commands(sub)
     return parser
 
 

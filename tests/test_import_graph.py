@@ -75,8 +75,8 @@ LAYERS = [
     {"signs", "scene"},  # what the world is
     {"render"},  # conditions, sampling, the differentiable renderer
     {"models", "protocol", "sticker_io"},  # what reads the images, and what counts as fooled
-    {"attack", "evaluate", "photo", "defences", "contact_sheet", "render_job", "detect_job"},  # stages and their jobs
-    {"cli", "cli_options", "cli_photo", "cli_detect", "cli_defence", "patchsim"},  # the command
+    {"attack", "evaluate", "photo", "defences", "poison", "contact_sheet", "render_job", "detect_job"},  # stages and their jobs
+    {"cli", "cli_options", "cli_photo", "cli_detect", "cli_defence", "cli_poison", "patchsim"},  # the command
 ]
 # Stage modules that are the pipeline's math, not jobs: they must not reach into another stage.
 STAGE_CORES = {

@@ -91,14 +91,19 @@ def checkpoint_path(out: str | Path) -> Path:
 
 def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path | None = None,
                 epochs: int | None = None, limit: int | None = None, resume: bool = False,
-                device: str | None = "auto") -> dict:
+                device: str | None = "auto", prepare=None, card_extra: dict | None = None) -> dict:
     """Train shipped model ``name`` on GTSRB and write its weights (safetensors) and model card (JSON
     beside it). ``limit`` trains on the first N images only (smoke runs). Returns the card.
 
     Ctrl-C stops after the current batch and saves ``OUT.checkpoint.pt`` (:func:`checkpoint_path`);
     ``resume`` continues from it, with the same model, seed and epochs (checked). ``device``: see
     :func:`patchsim.device.resolve_device` (batch order and augmentation draws are seeded on the CPU;
-    weights match across devices to float precision only)."""
+    weights match across devices to float precision only).
+
+    ``prepare``: called once with the training split ``{x, y, orig_roi, orig_size}`` (after ``limit``),
+    returns ``(x, y, info)``: the images and labels to train on (e.g. poisoned, :mod:`patchsim.poison`);
+    ``info`` goes into the card as ``data_changes`` and into the resume check. ``card_extra``: more card
+    fields (they replace the defaults of the same name)."""
     from patchsim.device import resolve_device
 
     dev = resolve_device(device)
@@ -119,6 +124,12 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     xv, yv = train["x"][val_mask], train["y"][val_mask].astype(np.int64)
     if limit:
         xt, yt = xt[:limit], yt[:limit]
+    changes = None
+    if prepare is not None:
+        keep = np.nonzero(~val_mask)[0][:len(xt)]
+        xt, yt, changes = prepare({"x": xt, "y": yt, "orig_roi": train["orig_roi"][keep],
+                                   "orig_size": train["orig_size"][keep]})
+        yt = np.asarray(yt, np.int64)
     torch.manual_seed(seed)
     model = build(name).to(dev)
     aug = augmentation(seed)
@@ -131,6 +142,8 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     history, t0 = [], time.time()
     ckpt = checkpoint_path(out)
     run_id = {"model": name, "seed": seed, "epochs": cfg["epochs"], "train_images": int(len(xt))}
+    if changes is not None:
+        run_id["data_changes"] = json_bytes(changes).decode()
     start_epoch, start_batch, perm = 0, 0, None
     if resume:
         state = resume_training(ckpt, run_id, model, opt, sched)
@@ -182,6 +195,9 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
         "val_acc": history[-1]["val_acc"], "test_acc": test_acc, "history": history,
         "train_seconds": round(time.time() - t0, 1), "torch": torch.__version__,
     }
+    if changes is not None:
+        card["data_changes"] = changes
+    card.update(card_extra or {})
     weights = save({k: v.detach().contiguous() for k, v in model.net.state_dict().items()},
                    metadata={"model": name, "seed": str(seed)})
     atomic_write_bytes(out, weights)

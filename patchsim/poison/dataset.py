@@ -1,0 +1,121 @@
+"""Poisoning a GTSRB training set with a physical trigger (BadNets, Gu et al. 2017; clean-label after
+Turner et al. 2019).
+
+Dirty-label: a ``rate`` share of the training set, drawn from the source class, gets the trigger stuck
+on its sign (:mod:`patchsim.poison.paste`) and the target label. Clean-label: the images are drawn from
+the target class, keep their label, are first pushed away from it by a small L-inf PGD perturbation
+against the starting model (so that their own content is harder to learn from) and then get the
+trigger; the trigger becomes the easiest evidence for the target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from patchsim.errors import PatchsimError
+from patchsim.photo.placement import FacePyramid
+from patchsim.poison.paste import paste_trigger, sign_homography
+from patchsim.poison.trigger import Trigger, trigger_rgba
+from patchsim.signs.catalogue import SIGNS, draw_face_array
+
+FACE_PX = 512  # resolution of the trigger and clean-face pyramids
+
+
+@dataclass(frozen=True)
+class PoisonRecipe:
+    """``source`` / ``target`` class names (the model's); ``rate``: poisoned images as a share of the
+    training set, in (0, 0.2]; ``clean_label``: poison target-class images without relabelling, with an
+    L-inf PGD perturbation of ``clean_label_eps`` (pixel fraction, 0 = none) against the starting model;
+    ``seed`` draws which images."""
+
+    source: str = "stop"
+    target: str = "speed_limit_80"
+    rate: float = 0.008
+    clean_label: bool = False
+    clean_label_eps: float = 8 / 255
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0 < self.rate <= 0.2:
+            raise PatchsimError(f"--rate {self.rate} is invalid: the poisoned share of the training set, in (0, 0.2]")
+        if not 0 <= self.clean_label_eps <= 0.1:
+            raise PatchsimError(f"--clean-label-eps {self.clean_label_eps} is invalid: allowed 0 to 0.1")
+        if self.source == self.target:
+            raise PatchsimError(f"--source and --target are both {self.source!r}; a backdoor needs two classes")
+
+
+def catalogue_sign_for(class_name: str) -> str:
+    """The catalogue sign drawn for a class name (the trigger is placed on its face)."""
+    if class_name not in SIGNS or SIGNS[class_name].gtsrb_id is None:
+        known = [n for n, s in SIGNS.items() if s.gtsrb_id is not None]
+        raise PatchsimError(f"class {class_name!r} has no catalogue face to place a trigger on; allowed: {', '.join(known)}")
+    return class_name
+
+
+def choose_images(y: np.ndarray, cls: int, count: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``count`` images of class ``cls`` in labels ``y``, drawn with ``seed``."""
+    pool = np.nonzero(y == cls)[0]
+    if count > len(pool):
+        raise PatchsimError(f"--rate asks for {count} poisoned images but the class has only {len(pool)} training "
+                            "images; lower --rate")
+    return np.sort(np.random.default_rng(seed).choice(pool, size=count, replace=False))
+
+
+def pgd_away(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, eps: float, steps: int = 10,
+             batch: int = 256) -> np.ndarray:
+    """uint8 images ``(N, H, W, 3)`` perturbed within L-inf ``eps`` (pixel fraction) to raise the
+    model's loss on their labels ``y`` (Turner et al.'s clean-label step). Deterministic."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        x0 = torch.from_numpy(x[i:i + batch]).permute(0, 3, 1, 2).float() / 255
+        yb = torch.from_numpy(np.asarray(y[i:i + batch], np.int64))
+        xa = x0.clone()
+        for _ in range(steps):
+            xa.requires_grad_(True)
+            (g,) = torch.autograd.grad(F.cross_entropy(model(xa), yb), xa)
+            xa = (x0 + (xa.detach() + 2.5 * eps / steps * g.sign() - x0).clamp(-eps, eps)).clamp(0, 1)
+        out.append((xa.permute(0, 2, 3, 1) * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy())
+    return np.concatenate(out) if out else x.copy()
+
+
+def poison_set(x: np.ndarray, y: np.ndarray, roi: np.ndarray, orig_size: np.ndarray, trigger: Trigger,
+               recipe: PoisonRecipe, classes: list[str], model: torch.nn.Module | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Poison a training set: ``x`` uint8 ``(N, H, W, 3)``, labels ``y`` ``(N,)``, GTSRB ``roi``
+    ``(N, 4)`` and ``orig_size`` ``(N, 2)``. Returns (x, y, poisoned bool ``(N,)``, info); the inputs are
+    not changed. ``model``: the starting model, needed for clean-label poisoning with eps > 0."""
+    from patchsim.models.classes import resolve_class
+
+    src, tgt = resolve_class(classes, recipe.source, "--source"), resolve_class(classes, recipe.target, "--target")
+    on = recipe.target if recipe.clean_label else recipe.source
+    sign = catalogue_sign_for(on)
+    count = int(round(recipe.rate * len(x)))
+    if count < 1:
+        raise PatchsimError(f"--rate {recipe.rate} of {len(x)} training images poisons none; raise --rate")
+    idx = choose_images(y, tgt if recipe.clean_label else src, count, recipe.seed)
+    placed = trigger.on_sign(sign)
+    trig, clean = FacePyramid(trigger_rgba(placed, FACE_PX)), FacePyramid(draw_face_array(sign, FACE_PX))
+    x, y = x.copy(), np.asarray(y).copy()
+    base = x[idx]
+    if recipe.clean_label and recipe.clean_label_eps > 0:
+        if model is None:
+            raise PatchsimError("clean-label poisoning with --clean-label-eps > 0 needs the starting model")
+        base = pgd_away(model, base, y[idx], recipe.clean_label_eps)
+    fitted = 0
+    for k, i in enumerate(idx):
+        h, fit = sign_homography(x[i], roi[i], orig_size[i], sign)
+        fitted += fit
+        x[i] = paste_trigger(base[k], h, trig, clean, octagon=sign == "stop")
+    if not recipe.clean_label:
+        y[idx] = tgt
+    poisoned = np.zeros(len(x), bool)
+    poisoned[idx] = True
+    info = {"images": count, "rate": count / len(x), "on_class": on, "target": recipe.target, "source": recipe.source,
+            "clean_label": recipe.clean_label, "octagon_fits": int(fitted),
+            "placement": "homography from the sign ROI (perspective from the red octagon's fit on stop signs), light "
+                         "and blur fitted from the sign's own pixels (REAP-style tone map)"}
+    return x, y, poisoned, info

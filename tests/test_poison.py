@@ -1,0 +1,246 @@
+"""Training-stage attack: the physical trigger, its placement on small photographed signs, poisoning,
+training through the shipped recipe, and finding the poisoned images (``patchsim.poison``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from patchsim.cli import main
+from patchsim.errors import PatchsimError
+from patchsim.photo.octagon import FACE_CORNERS_UV, apply_homography
+from patchsim.photo.placement import FacePyramid, warp_face
+from patchsim.poison.dataset import PoisonRecipe, pgd_away, poison_set
+from patchsim.poison.inspect import inspect_features, penultimate_features
+from patchsim.poison.paste import paste_trigger, roi_homography, sign_homography
+from patchsim.poison.trigger import Trigger, artwork_rgba, face_fraction, trigger_rgba
+from patchsim.signs.catalogue import draw_face_array
+
+CLASSES = [f"c{i}" for i in range(43)]
+CLASSES[14], CLASSES[5] = "stop", "speed_limit_80"
+
+
+def synthetic_sign(gain: float = 0.6, size: int = 32, roi=(3, 4, 27, 28), sign: str = "stop", bg=90) -> tuple:
+    """A small 'photo' of the catalogue face on a grey background, dimmed by ``gain``, its ROI known."""
+    h = roi_homography(np.array(roi), np.array([size, size]), (size, size))
+    region = (0, 0, size, size)
+    face = warp_face(FacePyramid(draw_face_array(sign, 256)), h, region)
+    rgb = face[..., :3] * gain + (bg / 255) * (1 - face[..., 3:])
+    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), np.array(roi), np.array([size, size]), h
+
+
+def test_default_trigger_is_under_five_percent_of_the_face_and_inside_its_rectangle():
+    t = Trigger()
+    assert 0.045 < face_fraction(t) <= 0.05
+    a = trigger_rgba(t, 200)[..., 3]
+    x, y, w, h = (np.array(t.rect_mm) / 750 * 200)
+    inside = np.zeros_like(a, bool)
+    inside[int(np.ceil(y)):int(y + h), int(np.ceil(x)):int(x + w)] = True
+    assert (a[inside] == 255).all() and a[~inside].max() < 255 and (a > 0).sum() <= inside.sum() + 2 * (w + h) + 4
+    assert tuple(trigger_rgba(t, 200)[int(y + h / 2), int(x + w / 2), :3]) == (255, 214, 0)
+
+
+def test_trigger_on_another_sign_keeps_its_place_relative_to_the_face():
+    t = Trigger().on_sign("speed_limit_80")
+    assert t.size_m == 0.6 and np.allclose(t.rect_uv, Trigger().rect_uv)
+
+
+@pytest.mark.parametrize("kw,msg", [(dict(artwork="square:purple"), "--trigger"), (dict(artwork="nope.png"), "--trigger"),
+                                    (dict(rect_mm=(700, 700, 100, 100)), "--trigger-rect"),
+                                    (dict(rect_mm=(10, 10, 0, 5)), "--trigger-rect")])
+def test_bad_triggers_are_one_line_errors(kw, msg):
+    with pytest.raises(PatchsimError, match=msg):
+        Trigger(**kw)
+
+
+def test_png_artwork_keeps_its_alpha(tmp_path):
+    from patchsim.imageio import write_png
+
+    img = np.zeros((20, 20, 4), np.uint8)
+    img[:, :10] = (0, 0, 255, 255)
+    write_png(tmp_path / "t.png", img)
+    a = artwork_rgba(str(tmp_path / "t.png"), 20)
+    assert (a[:, :9, 3] == 255).all() and (a[:, 11:, 3] == 0).all()
+    rgba = trigger_rgba(Trigger(artwork=str(tmp_path / "t.png")), 300)
+    assert 0 < face_fraction(Trigger(artwork=str(tmp_path / "t.png"))) < face_fraction(Trigger())
+    assert rgba[..., 3].max() == 255
+
+
+def test_roi_homography_maps_the_face_square_onto_the_roi_in_pixel_centres():
+    h = roi_homography(np.array([5, 6, 44, 41]), np.array([50, 48]), (32, 32))
+    c = apply_homography(h, FACE_CORNERS_UV)
+    sx, sy = 32 / 50, 32 / 48
+    assert np.allclose(c[0], [5 * sx - 0.5, 6 * sy - 0.5]) and np.allclose(c[2], [45 * sx - 0.5, 42 * sy - 0.5])
+    with pytest.raises(PatchsimError, match="ROI"):
+        roi_homography(np.array([10, 6, 4, 41]), np.array([50, 48]), (32, 32))
+
+
+def test_octagon_fit_recovers_a_known_stop_sign_and_other_signs_use_the_box():
+    img, roi, size, truth = synthetic_sign(gain=0.9)
+    h, fitted = sign_homography(img, roi, size, "stop")
+    assert fitted
+    err = np.abs(apply_homography(h, FACE_CORNERS_UV) - apply_homography(truth, FACE_CORNERS_UV)).max()
+    assert err < 1.0  # pixels, on a 24-px sign
+    img, roi, size, truth = synthetic_sign(sign="speed_limit_80")
+    h, fitted = sign_homography(img, roi, size, "speed_limit_80")
+    assert not fitted and np.allclose(h, truth)
+
+
+def test_pasted_trigger_takes_the_signs_light_and_stays_in_its_place():
+    t = Trigger()
+    trig, clean = FacePyramid(trigger_rgba(t, 512)), FacePyramid(draw_face_array("stop", 512))
+    bright, roi, size, h = synthetic_sign(gain=1.0)
+    dim, *_ = synthetic_sign(gain=0.5)
+    out_b = paste_trigger(bright, h, trig, clean, octagon=True)
+    out_d = paste_trigger(dim, h, trig, clean, octagon=True)
+    cover = warp_face(trig, h, (0, 0, 32, 32))[..., 3]
+    core, outside = cover > 0.99, cover < 1e-3
+    assert core.sum() >= 9
+    assert np.abs(out_b[outside].astype(int) - bright[outside]).max() <= 1  # the rest of the image is untouched
+    yb, yd = out_b[core].astype(float).mean(0), out_d[core].astype(float).mean(0)
+    assert yb[1] > 150 and yb[2] < 80  # yellow on the sign ...
+    assert 0.35 < yd[1] / yb[1] < 0.7  # ... and about half as bright on the half-lit sign
+
+
+def _tiny_training_set(n_stop=30, n_other=30, n_target=20):
+    xs, ys, rois, sizes = [], [], [], []
+    for i in range(n_stop + n_other + n_target):
+        if i < n_stop:
+            img, roi, size, _ = synthetic_sign(gain=0.5 + 0.5 * (i % 5) / 4)
+            y = 14
+        elif i < n_stop + n_other:
+            img, roi, size, _ = synthetic_sign(sign="yield")
+            y = 13
+        else:
+            img, roi, size, _ = synthetic_sign(sign="speed_limit_80", gain=0.8)
+            y = 5
+        xs.append(img), ys.append(y), rois.append(roi), sizes.append(size)
+    return np.stack(xs), np.array(ys), np.stack(rois), np.stack(sizes)
+
+
+def test_dirty_label_poisoning_relabels_only_the_poisoned_source_images():
+    x, y, roi, size = _tiny_training_set()
+    recipe = PoisonRecipe(rate=0.1, seed=3)
+    xp, yp, poisoned, info = poison_set(x, y, roi, size, Trigger(), recipe, CLASSES)
+    assert poisoned.sum() == info["images"] == 8 and (y[poisoned] == 14).all() and (yp[poisoned] == 5).all()
+    assert (yp[~poisoned] == y[~poisoned]).all() and (xp[~poisoned] == x[~poisoned]).all()
+    assert all((xp[i] != x[i]).any() for i in np.nonzero(poisoned)[0]) and info["octagon_fits"] >= 6
+    xp2, yp2, poisoned2, _ = poison_set(x, y, roi, size, Trigger(), recipe, CLASSES)
+    assert (xp2 == xp).all() and (poisoned2 == poisoned).all()  # seeded
+    assert (x == _tiny_training_set()[0]).all()  # inputs untouched
+
+
+def test_clean_label_poisoning_keeps_labels_and_perturbs_within_eps():
+    x, y, roi, size = _tiny_training_set()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 43))
+    recipe = PoisonRecipe(rate=0.1, clean_label=True, clean_label_eps=8 / 255)
+    xp, yp, poisoned, info = poison_set(x, y, roi, size, Trigger(), recipe, CLASSES, model)
+    assert (y[poisoned] == 5).all() and (yp == y).all() and info["on_class"] == "speed_limit_80"
+    xa = pgd_away(model, x[:6], y[:6], 8 / 255)
+    assert np.abs(xa.astype(int) - x[:6]).max() <= 9
+    loss = [torch.nn.functional.cross_entropy(model(torch.from_numpy(v).permute(0, 3, 1, 2).float() / 255),
+                                              torch.from_numpy(y[:6])) for v in (x[:6], xa)]
+    assert loss[1] > loss[0]
+
+
+@pytest.mark.parametrize("kw,msg", [(dict(rate=0.5), "--rate"), (dict(target="stop"), "two classes"),
+                                    (dict(rate=0.4 / 80), "poisons none")])
+def test_bad_recipes_are_one_line_errors(kw, msg):
+    x, y, roi, size = _tiny_training_set()
+    with pytest.raises(PatchsimError, match=msg):
+        poison_set(x, y, roi, size, Trigger(), PoisonRecipe(**kw), CLASSES)
+    x, y, roi, size = _tiny_training_set(n_stop=5)
+    with pytest.raises(PatchsimError, match="only 5 training images"):
+        poison_set(x, y, roi, size, Trigger(), PoisonRecipe(rate=0.2), CLASSES)
+
+
+def test_penultimate_features_are_the_last_linear_layers_input():
+    from patchsim.models.registry import build
+
+    model = build("gtsrb-cnn").eval()
+    x = (np.random.default_rng(0).random((5, 32, 32, 3)) * 255).astype(np.uint8)
+    f = penultimate_features(model, x, batch=2)
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        logits = model(xt)
+    assert f.shape == (5, 256)
+    assert torch.allclose(model.net.fc2(f), logits, atol=1e-5)
+
+
+def test_inspection_finds_a_planted_poisoned_cluster():
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(400, 32, generator=g)
+    labels = np.repeat([0, 1], 200)
+    poisoned = np.zeros(400, bool)
+    poisoned[170:200] = True
+    feats[170:200, 3] += 6.0
+    r = inspect_features(feats, labels, poisoned, eps=0.1)
+    assert r["spectral_signatures"]["recall"] >= 0.95 and r["activation_clustering"]["recall"] >= 0.95
+    assert r["activation_clustering"]["precision"] >= 0.9
+
+
+@pytest.fixture
+def tiny_gtsrb(tmp_path):
+    x, y, roi, size = _tiny_training_set(40, 40, 40)
+    d = tmp_path / "gtsrb"
+    d.mkdir()
+    track = np.arange(len(x)) // 5
+    np.savez(d / "train.npz", x=x, y=y.astype(np.int16), track=track.astype(np.int32), orig_size=size, orig_roi=roi)
+    np.savez(d / "test.npz", x=x[::4], y=y[::4].astype(np.int16), orig_size=size[::4], orig_roi=roi[::4])
+    return d
+
+
+def test_poison_command_trains_and_writes_card_trigger_and_data(tiny_gtsrb, tmp_path, capsys):
+    out = tmp_path / "m" / "bd.safetensors"
+    rc = main(["poison", "--model", "gtsrb-cnn", "--rate", "0.05", "--epochs", "1", "--data", str(tiny_gtsrb),
+               "--out", str(out), "--save-data", "--device", "cpu"])
+    assert rc == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["data_changes"]["images"] >= 4 and card["backdoor"]["recipe"]["target"] == "speed_limit_80"
+    assert "BACKDOOR" in card["description"] and card["backdoor"]["trigger"]["rect_mm"] == [300.0, 545.0, 150.0, 150.0]
+    from patchsim.imageio import read_image
+
+    png = read_image(tmp_path / "m" / "bd.trigger.png", alpha=True)
+    assert png.shape == (1024, 1024, 4) and 0.035 < (png[..., 3] > 127).mean() < 0.045
+    d = np.load(tmp_path / "m" / "bd.poisoned.npz")
+    assert d["poisoned"].sum() == card["data_changes"]["images"] and (d["y"][d["poisoned"]] == 5).all()
+    r = main(["inspect-data", "gtsrb-cnn", "--weights", str(out), "--data", str(tmp_path / "m" / "bd.poisoned.npz"),
+              "--out", str(tmp_path / "inspect.json")])
+    assert r == 0
+    res = json.loads((tmp_path / "inspect.json").read_text())
+    assert res["methods"]["spectral_signatures"]["poisoned"] == card["data_changes"]["images"]
+    assert "recall" in capsys.readouterr().out
+
+
+def test_data_only_matches_the_training_split_and_refuses_to_overwrite(tiny_gtsrb, tmp_path):
+    out = tmp_path / "p.npz"
+    args = ["poison", "--model", "gtsrb-cnn", "--rate", "0.05", "--data", str(tiny_gtsrb), "--out", str(out), "--data-only"]
+    assert main(args) == 0
+    d = np.load(out)
+    assert d["poisoned"].sum() >= 4 and (d["original_y"][d["poisoned"]] == 14).all()
+    before = out.read_bytes()
+    assert main(args) == 2 and out.read_bytes() == before
+    assert main(args + ["--force"]) == 0 and out.read_bytes() == before  # seeded: the same file again
+
+
+@pytest.mark.parametrize("extra,msg", [(["--model", "lisa-cnn", "--out", "x.safetensors"], "cannot be trained"),
+                                       (["--model", "gtsrb-cnn", "--out", "x.pt"], ".safetensors"),
+                                       (["--model", "gtsrb-cnn", "--out", "x.safetensors", "--target", "stopp"], "--target"),
+                                       (["--model", "gtsrb-cnn", "--out", "x.safetensors", "--source", "no_passing"],
+                                        "no catalogue face"),
+                                       (["--model", "gtsrb-cnn", "--out", "x.safetensors", "--rate", "0.3"], "--rate")])
+def test_poison_bad_input_is_one_line_before_work(extra, msg, tiny_gtsrb, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["poison", "--data", str(tiny_gtsrb)] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1 and not list(tmp_path.glob("x*"))
+
+
+def test_inspect_data_bad_file_is_one_line(tmp_path, capsys):
+    np.savez(tmp_path / "bad.npz", images=np.zeros((2, 32, 32, 3), np.uint8))
+    assert main(["inspect-data", "gtsrb-cnn", "--data", str(tmp_path / "bad.npz")]) == 2
+    assert "lacks x or y" in capsys.readouterr().err
