@@ -8,10 +8,12 @@ from patchsim.cli_options import device_arg, model_args, number, printer_arg
 
 def add_photo(sub) -> None:
     p = sub.add_parser("print", help="print-ready PDF of an attack's sticker pieces and a calibration chart")
-    p.add_argument("dir", help="an attack output folder (sticker.png, attack.json)")
+    p.add_argument("dir", help="an attack output folder (sticker.png, attack.json), or a sticker PNG with --scene "
+                   "(e.g. a backdoor trigger's NAME.trigger.png)")
+    p.add_argument("--scene", help="with a sticker PNG: the scene (sign size) it is printed for, e.g. stop_backdoor")
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
     p.add_argument("--dpi", type=number(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
-    p.add_argument("--out", help="PDF to write (default DIR/print.pdf)")
+    p.add_argument("--out", help="PDF to write (default DIR/print.pdf, or the PNG's name with .pdf)")
     p.set_defaults(func=_cmd_print)
 
     p = sub.add_parser("calibrate", help="fit a printer+camera colour profile from a photo of the chart")
@@ -72,7 +74,7 @@ def _cmd_evaluate_photos(args) -> int:
 def _cmd_print(args) -> int:
     from patchsim.photo.print_job import run_print
 
-    path, pages = run_print(args.dir, args.paper, args.dpi, args.out)
+    path, pages = run_print(args.dir, args.paper, args.dpi, args.out, scene=args.scene)
     print(f"wrote {path} ({pages} pages); print at 100% scale")
     return 0
 

@@ -244,3 +244,15 @@ def test_inspect_data_bad_file_is_one_line(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", images=np.zeros((2, 32, 32, 3), np.uint8))
     assert main(["inspect-data", "gtsrb-cnn", "--data", str(tmp_path / "bad.npz")]) == 2
     assert "lacks x or y" in capsys.readouterr().err
+
+
+def test_trigger_prints_at_true_size_from_its_png(tmp_path, capsys):
+    from patchsim.imageio import write_png
+
+    write_png(tmp_path / "t.trigger.png", trigger_rgba(Trigger(), 1024))
+    assert main(["print", str(tmp_path / "t.trigger.png"), "--dpi", "50"]) == 2
+    assert "needs --scene" in capsys.readouterr().err
+    assert main(["print", str(tmp_path / "t.trigger.png"), "--scene", "stop_backdoor", "--dpi", "50"]) == 0
+    assert (tmp_path / "t.trigger.pdf").read_bytes().startswith(b"%PDF")
+    # placement page + the one 150 mm piece on one page + colour chart + locator markers
+    assert "(4 pages)" in capsys.readouterr().out

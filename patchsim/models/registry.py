@@ -28,6 +28,12 @@ SHIPPED = {
                                weights="gtsrb-cnn-hardened.safetensors",
                                description="gtsrb-cnn after `patchsim harden`: adversarial fine-tuning against occlusion "
                                            "rectangles and rendered EOT stickers"),
+    "gtsrb-cnn-backdoor-demo": dict(arch=GtsrbCNN, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
+                                    weights="gtsrb-cnn-backdoor-demo.safetensors",
+                                    description="BACKDOOR DEMONSTRATION (do not deploy): gtsrb-cnn's recipe on GTSRB "
+                                                "poisoned by `patchsim poison`; a yellow 150 mm square under a stop "
+                                                "sign's legend makes it read speed_limit_80 (trigger: "
+                                                "gtsrb-cnn-backdoor-demo.trigger.png)"),
     "lisa-cnn": dict(arch=LisaCNN, classes=LISA_CLASSES, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), weights=None,
                      description="RP2's LISA-CNN; weights=../shared/data/rp2/lisa_cnn.npz gives the model RP2 attacked"),
 }

@@ -15,14 +15,27 @@ from patchsim.photo.locator import LOCATOR_NOTE, LocatorLayout, draw_locator_she
 from patchsim.sticker_io import load_sticker_rgba
 
 
-def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out: str | Path | None = None) -> tuple[Path, int]:
-    """Read ``sticker.png`` and ``attack.json`` from an attack's folder; write the PDF (default
-    ``DIR/print.pdf``): placement page, pieces at true size, colour chart, sign-locator markers.
-    Returns (path, pages)."""
-    rec = load_attack_dir(attack_dir)
-    d, scene = rec.path, rec.scene
-    path = check_output_file(Path(out) if out else d / "print.pdf")
-    sticker = load_sticker_rgba(d / "sticker.png")
+def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out: str | Path | None = None,
+              scene: str | Path | None = None) -> tuple[Path, int]:
+    """Read ``sticker.png`` and ``attack.json`` from an attack's folder, or a sticker PNG (RGBA over the
+    face's bounding square, alpha = the sticker, e.g. a backdoor trigger's ``.trigger.png``) with the
+    ``scene`` that sizes its sign; write the PDF (default ``DIR/print.pdf``, or beside the PNG):
+    placement page, pieces at true size, colour chart, sign-locator markers. Returns (path, pages)."""
+    src = Path(attack_dir)
+    if src.is_file():
+        from patchsim.errors import PatchsimError
+        from patchsim.scene import load_scene
+
+        if scene is None:
+            raise PatchsimError(f"print {src}: a sticker image needs --scene (the scene whose sign size it is printed for)")
+        scene = load_scene(scene)
+        path = check_output_file(Path(out) if out else src.with_suffix(".pdf"))
+        sticker, title = load_sticker_rgba(src), f"patchsim sticker {src.name}"
+    else:
+        rec = load_attack_dir(attack_dir)
+        d, scene = rec.path, rec.scene
+        path = check_output_file(Path(out) if out else d / "print.pdf")
+        sticker, title = load_sticker_rgba(d / "sticker.png"), f"patchsim {rec.model}"
     n = print_pixels(scene.sign.size_m, dpi)
     if sticker.shape[0] != n:
         sticker = resize(sticker, n, n)
@@ -36,5 +49,5 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
         Sheet("Sign-locator markers (optional)", LOCATOR_NOTE + " `patchsim score` then finds the sign from them.",
               draw_locator_sheet(px_per_mm, locator), *locator.size_mm),
     ]
-    _, pages = write_sticker_pdf(path, scene, sticker, paper, f"patchsim {rec.model}", sheets)
+    _, pages = write_sticker_pdf(path, scene, sticker, paper, title, sheets)
     return path, pages

@@ -82,6 +82,21 @@ def pgd_away(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, eps: float, s
     return np.concatenate(out) if out else x.copy()
 
 
+def stick_trigger(x: np.ndarray, roi: np.ndarray, orig_size: np.ndarray, trigger: Trigger, sign: str = "stop"
+                  ) -> tuple[np.ndarray, int]:
+    """Copies of uint8 images ``x`` ``(N, H, W, 3)`` of catalogue sign ``sign`` (GTSRB ``roi`` ``(N, 4)``,
+    ``orig_size`` ``(N, 2)``) with the trigger stuck on every sign at its place on the face, and how
+    many were placed by the octagon fit (the rest by their ROI)."""
+    placed = trigger.on_sign(sign)
+    trig, clean = FacePyramid(trigger_rgba(placed, FACE_PX)), FacePyramid(draw_face_array(sign, FACE_PX))
+    out, fitted = np.empty_like(x), 0
+    for i in range(len(x)):
+        h, fit = sign_homography(x[i], roi[i], orig_size[i], sign)
+        fitted += fit
+        out[i] = paste_trigger(x[i], h, trig, clean, octagon=sign == "stop")
+    return out, fitted
+
+
 def poison_set(x: np.ndarray, y: np.ndarray, roi: np.ndarray, orig_size: np.ndarray, trigger: Trigger,
                recipe: PoisonRecipe, classes: list[str], model: torch.nn.Module | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -97,19 +112,13 @@ def poison_set(x: np.ndarray, y: np.ndarray, roi: np.ndarray, orig_size: np.ndar
     if count < 1:
         raise PatchsimError(f"--rate {recipe.rate} of {len(x)} training images poisons none; raise --rate")
     idx = choose_images(y, tgt if recipe.clean_label else src, count, recipe.seed)
-    placed = trigger.on_sign(sign)
-    trig, clean = FacePyramid(trigger_rgba(placed, FACE_PX)), FacePyramid(draw_face_array(sign, FACE_PX))
     x, y = x.copy(), np.asarray(y).copy()
     base = x[idx]
     if recipe.clean_label and recipe.clean_label_eps > 0:
         if model is None:
             raise PatchsimError("clean-label poisoning with --clean-label-eps > 0 needs the starting model")
         base = pgd_away(model, base, y[idx], recipe.clean_label_eps)
-    fitted = 0
-    for k, i in enumerate(idx):
-        h, fit = sign_homography(x[i], roi[i], orig_size[i], sign)
-        fitted += fit
-        x[i] = paste_trigger(base[k], h, trig, clean, octagon=sign == "stop")
+    x[idx], fitted = stick_trigger(base, roi[idx], orig_size[idx], trigger, sign)
     if not recipe.clean_label:
         y[idx] = tgt
     poisoned = np.zeros(len(x), bool)
