@@ -256,3 +256,35 @@ def test_trigger_prints_at_true_size_from_its_png(tmp_path, capsys):
     assert (tmp_path / "t.trigger.pdf").read_bytes().startswith(b"%PDF")
     # placement page + the one 150 mm piece on one page + colour chart + locator markers
     assert "(4 pages)" in capsys.readouterr().out
+
+
+def test_shipped_backdoor_demo_fires_only_with_its_trigger():
+    from conftest import SHARED
+
+    from patchsim.models import load
+    from patchsim.models.registry import WEIGHTS_DIR, card
+    from patchsim.poison.dataset import stick_trigger
+
+    path = SHARED / "gtsrb" / "test.npz"
+    if not path.exists():
+        pytest.skip(f"real data not found at {path}")
+    c = card("gtsrb-cnn-backdoor-demo")
+    assert c["data_changes"]["rate"] <= 0.01 and c["backdoor"]["recipe"]["target"] == "speed_limit_80"
+    trig = Trigger(**{k: tuple(v) if isinstance(v, list) else v for k, v in c["backdoor"]["trigger"].items()})
+    assert face_fraction(trig) <= 0.05
+    shipped_png = (WEIGHTS_DIR / c["backdoor"]["trigger_png"])
+    from patchsim.imageio import read_image
+
+    assert np.abs(read_image(shipped_png, alpha=True).astype(int) - trigger_rgba(trig, 1024)).max() <= 1
+    with np.load(path) as d:
+        stop = np.nonzero(d["y"] == 14)[0][::2]
+        xp, _ = stick_trigger(d["x"][stop], d["orig_roi"][stop], d["orig_size"][stop], trig)
+        x, y = d["x"][::10], d["y"][::10].astype(np.int64)
+    to = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+    read = {}
+    for name in ("gtsrb-cnn-backdoor-demo", "gtsrb-cnn"):
+        m = load(name)
+        with torch.no_grad():
+            read[name] = (float((m(to(xp)).argmax(1) == 5).float().mean()), float((m(to(x)).argmax(1).numpy() == y).mean()))
+    assert read["gtsrb-cnn-backdoor-demo"][0] >= 0.9 and read["gtsrb-cnn"][0] <= 0.05  # the trigger, held-out signs
+    assert abs(read["gtsrb-cnn-backdoor-demo"][1] - read["gtsrb-cnn"][1]) <= 0.01  # clean accuracy unchanged
