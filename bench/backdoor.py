@@ -94,8 +94,23 @@ def main() -> None:
                       "grid": driveby(out / key / "grid", a.trigger, model, "grid"),
                       "photos": photos(out / key / "photos", a.trigger, model)}
         print(key, json.dumps(table[key]), flush=True)
+    # how specific is the backdoor? plain squares of other colours in the trigger's place
+    from patchsim.imageio import write_png
+    from patchsim.poison.trigger import COLOURS, trigger_rgba
+
+    table["other_colours_on_backdoored"] = {}
+    for colour in COLOURS:
+        png = out / "colours" / f"{colour}.png"
+        if not png.exists():
+            png.parent.mkdir(parents=True, exist_ok=True)
+            write_png(png, trigger_rgba(Trigger(artwork=f"square:{colour}", rect_mm=trig.rect_mm), 1024))
+        table["other_colours_on_backdoored"][colour] = driveby(out / "colours" / colour, str(png), backdoored,
+                                                               "driveby")["target"]
+    print("colours", json.dumps(table["other_colours_on_backdoored"]), flush=True)
+    # the adversarial sticker of the same area against the clean model: 4x the main job's budget, no plateau stop
     adv = out / "adversarial_same_area"
-    run(["attack", "stop_backdoor", "--model", "gtsrb-cnn", "--target", TARGET, "--out", str(adv)], adv / "attack.json")
+    run(["attack", "stop_backdoor", "--model", "gtsrb-cnn", "--target", TARGET, "--steps", "1200",
+         "--plateau-patience", "0", "--out", str(adv)], adv / "attack.json")
     sticker = str(adv / "sticker.png")
     table["adversarial_on_clean"] = {"driveby": driveby(out / "adv" / "driveby", sticker, clean, "driveby"),
                                      "grid": driveby(out / "adv" / "grid", sticker, clean, "grid"),
@@ -109,7 +124,8 @@ def main() -> None:
     for key, model in (("inspect_backdoored", backdoored), ("inspect_clean_features", clean)):
         f = out / f"{key}.json"
         run(["inspect-data", model[1], *model[2:], "--data", str(data), "--out", str(f)], f)
-        table[key] = json.loads(f.read_text())["methods"]
+        res = json.loads(f.read_text())
+        table[key] = {"methods": res["methods"], "top_classes_by_silhouette": res["classes"][:5]}
     (out / "table.json").write_text(json.dumps(table, indent=1))
     print(json.dumps(table, indent=1))
 

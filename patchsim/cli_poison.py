@@ -48,6 +48,9 @@ def add_poison_commands(sub) -> None:
                    "known, as `patchsim poison --save-data/--data-only` writes)")
     p.add_argument("--eps", type=number(0.001, 0.49), default=0.1,
                    help="spectral signatures: expected poisoned share of a class (flags 1.5x it; default 0.1)")
+    p.add_argument("--min-silhouette", type=number(-1.0, 1.0), default=0.0,
+                   help="activation clustering: flag a class's smaller cluster only when the split's silhouette is at "
+                        "least this (default 0: Chen et al.'s size rule alone)")
     p.add_argument("--classes", help="comma-separated classes to inspect (default: every class)")
     p.add_argument("--out", help="inspect.json to write (default: print only)")
     device_arg(p)
@@ -78,10 +81,13 @@ def _cmd_inspect(args) -> int:
     from patchsim.poison.inspect import run_inspect
 
     r = run_inspect(args.model, args.data, weights=args.weights, labels=args.labels, eps=args.eps,
-                    classes=args.classes, out=args.out, device=args.device)
+                    classes=args.classes, out=args.out, device=args.device, min_silhouette=args.min_silhouette)
     for name, m in r["methods"].items():
         line = f"{name}: flagged {m['flagged']}"
         if m.get("recall") is not None:
             line += f", precision {100 * (m['precision'] or 0):.1f}%, recall {100 * m['recall']:.1f}% of {m['poisoned']}"
         print(line)
+    top = ", ".join(f"{c['class']} {c['silhouette']:.2f}" + (f" ({c['poisoned']} poisoned)" if c.get("poisoned") else "")
+                    for c in r["classes"][:5])
+    print(f"clearest two-cluster splits (silhouette): {top}")
     return 0

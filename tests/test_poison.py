@@ -178,9 +178,26 @@ def test_inspection_finds_a_planted_poisoned_cluster():
     poisoned = np.zeros(400, bool)
     poisoned[170:200] = True
     feats[170:200, 3] += 6.0
-    r = inspect_features(feats, labels, poisoned, eps=0.1)
+    out = inspect_features(feats, labels, poisoned, eps=0.1)
+    r = out["methods"]
     assert r["spectral_signatures"]["recall"] >= 0.95 and r["activation_clustering"]["recall"] >= 0.95
     assert r["activation_clustering"]["precision"] >= 0.9
+    # the poisoned class splits most clearly; its small cluster is the poison
+    top = out["classes"][0]
+    assert top["class"] == 0 and top["poisoned_in_small_cluster"] == 30 and top["silhouette"] > out["classes"][1]["silhouette"]
+    strict = inspect_features(feats, labels, poisoned, eps=0.1, min_silhouette=top["silhouette"] + 0.01)
+    assert strict["methods"]["activation_clustering"]["flagged"] == 0
+
+
+def test_silhouette_matches_its_definition_on_a_tiny_case():
+    from patchsim.defences.data_inspection import silhouette
+
+    x = torch.tensor([[0.0], [1.0], [10.0], [12.0]])
+    a = torch.tensor([0, 0, 1, 1])
+    # point 0: a = 1, b = 11 -> 10/11; point 1: a = 1, b = 10 -> 0.9; point 2: a = 2, b = 9.5; point 3: a = 2, b = 11.5
+    expected = np.mean([10 / 11, 0.9, 7.5 / 9.5, 9.5 / 11.5])
+    assert silhouette(x, a, torch.Generator()) == pytest.approx(expected, rel=1e-6)
+    assert silhouette(x, torch.zeros(4, dtype=torch.long), torch.Generator()) == 0.0
 
 
 @pytest.fixture

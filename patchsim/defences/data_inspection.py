@@ -58,15 +58,31 @@ def two_means(x: torch.Tensor, g: torch.Generator, iters: int = 50) -> torch.Ten
     return assign
 
 
-def activation_cluster_flags(features: torch.Tensor, labels: torch.Tensor, dims: int = 10, max_share: float = 0.35,
-                             seed: int = 0) -> torch.Tensor:
-    """Bool ``(N,)``: activation clustering. Per class, the features reduced to ``dims`` principal
-    components are split into two clusters; the smaller one is flagged when it holds at most ``max_share``
-    of the class (Chen et al.'s relative-size rule)."""
+def silhouette(x: torch.Tensor, assign: torch.Tensor, g: torch.Generator, max_points: int = 600) -> float:
+    """Mean silhouette coefficient in [-1, 1] of the two-cluster split ``assign`` ``(N,)`` of points ``x``
+    ``(N, d)`` (Euclidean; on a seeded sample of at most ``max_points``). 0 when one cluster is empty."""
+    if len(x) > max_points:
+        keep = torch.randperm(len(x), generator=g)[:max_points]
+        x, assign = x[keep], assign[keep]
+    if assign.unique().numel() < 2:
+        return 0.0
+    d = torch.cdist(x.double(), x.double())
+    same = assign[:, None] == assign[None, :]
+    n_same = same.sum(1) - 1
+    a = (d * same).sum(1) / n_same.clamp(min=1)
+    b = (d * ~same).sum(1) / (~same).sum(1).clamp(min=1)
+    s = torch.where(n_same > 0, (b - a) / torch.maximum(a, b).clamp(min=1e-12), torch.zeros_like(a))
+    return float(s.mean())
+
+
+def activation_clusters(features: torch.Tensor, labels: torch.Tensor, dims: int = 10, seed: int = 0) -> dict:
+    """Per class with at least 4 images: ``{label: (members of the smaller cluster (K,) int64, its share of
+    the class, the split's silhouette)}``: the class's centred features reduced to ``dims`` principal
+    components and split by 2-means (Chen et al.; PCA in place of their ICA)."""
     check_shape(features, ["N", "D"], "features")
     check_shape(labels, [features.shape[0]], "labels")
     g = torch.Generator().manual_seed(seed)
-    flags = torch.zeros(len(labels), dtype=torch.bool)
+    out = {}
     for c in labels.unique():
         idx = torch.nonzero(labels == c).flatten()
         if len(idx) < 4:
@@ -74,10 +90,22 @@ def activation_cluster_flags(features: torch.Tensor, labels: torch.Tensor, dims:
         x = features[idx].double()
         x = x - x.mean(0)
         _, _, vh = torch.linalg.svd(x, full_matrices=False)
-        assign = two_means((x @ vh[:dims].T).float(), g)
+        z = (x @ vh[:dims].T).float()
+        assign = two_means(z, g)
         small = int((assign == 1).sum() < (assign == 0).sum())
-        if float((assign == small).float().mean()) <= max_share:
-            flags[idx[assign == small]] = True
+        out[int(c)] = (idx[assign == small], float((assign == small).float().mean()), silhouette(z, assign, g))
+    return out
+
+
+def activation_cluster_flags(features: torch.Tensor, labels: torch.Tensor, dims: int = 10, max_share: float = 0.35,
+                             min_silhouette: float = 0.0, seed: int = 0) -> torch.Tensor:
+    """Bool ``(N,)``: activation clustering (:func:`activation_clusters`). A class's smaller cluster is
+    flagged when it holds at most ``max_share`` of the class (Chen et al.'s relative-size rule) and the
+    split's silhouette is at least ``min_silhouette`` (how clearly the class falls in two)."""
+    flags = torch.zeros(len(labels), dtype=torch.bool)
+    for members, share, sil in activation_clusters(features, labels, dims, seed).values():
+        if share <= max_share and sil >= min_silhouette:
+            flags[members] = True
     return flags
 
 

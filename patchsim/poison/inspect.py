@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from patchsim.defences.data_inspection import activation_cluster_flags, precision_recall, spectral_flags
+from patchsim.defences.data_inspection import activation_clusters, precision_recall, spectral_flags
 from patchsim.errors import PatchsimError
 from patchsim.imageio import atomic_write_bytes
 from patchsim.records import json_bytes
@@ -57,23 +57,42 @@ def load_training_split(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def inspect_features(features: torch.Tensor, labels: np.ndarray, poisoned: np.ndarray | None, eps: float,
-                     seed: int = 0) -> dict:
-    """Both methods on ``features`` ``(N, D)`` with trained ``labels`` ``(N,)``; per method the flags'
-    count, precision / recall against ``poisoned`` (None: unknown) and the classes flagged."""
+                     min_silhouette: float = 0.0, seed: int = 0) -> dict:
+    """Both methods on ``features`` ``(N, D)`` with trained ``labels`` ``(N,)``. Returns ``methods``: per
+    method the flags' count, precision / recall against ``poisoned`` (None: unknown) and the flagged
+    count per class; ``classes``: per class its images, poisoned images (when known), spectral flags,
+    and activation clustering's smaller-cluster share and silhouette, sorted by silhouette (the
+    clearest split first: where a poisoned class should rank)."""
     lab = torch.from_numpy(np.asarray(labels, np.int64))
-    out = {}
-    for name, flags in (("spectral_signatures", spectral_flags(features, lab, eps)),
-                        ("activation_clustering", activation_cluster_flags(features, lab, seed=seed))):
-        m = precision_recall(flags, torch.from_numpy(poisoned)) if poisoned is not None else \
+    clusters = activation_clusters(features, lab, seed=seed)
+    ac = torch.zeros(len(lab), dtype=torch.bool)
+    for members, share, sil in clusters.values():
+        if share <= 0.35 and sil >= min_silhouette:
+            ac[members] = True
+    spectral = spectral_flags(features, lab, eps)
+    truth = torch.from_numpy(poisoned) if poisoned is not None else None
+    methods = {}
+    for name, flags in (("spectral_signatures", spectral), ("activation_clustering", ac)):
+        m = precision_recall(flags, truth) if truth is not None else \
             {"flagged": int(flags.sum()), "poisoned": None, "precision": None, "recall": None}
-        by_class = np.bincount(np.asarray(labels)[flags.numpy()], minlength=int(lab.max()) + 1)
+        by_class = np.bincount(lab.numpy()[flags.numpy()], minlength=int(lab.max()) + 1)
         m["flagged_by_class"] = {int(c): int(n) for c, n in enumerate(by_class) if n}
-        out[name] = m
-    return out
+        methods[name] = m
+    classes = []
+    for c, (members, share, sil) in clusters.items():
+        in_c = lab == c
+        row = {"class": c, "images": int(in_c.sum()), "spectral_flagged": int((spectral & in_c).sum()),
+               "cluster_share": round(share, 4), "silhouette": round(sil, 4), "cluster_flagged": bool(ac[members].any())}
+        if truth is not None:
+            row["poisoned"] = int((truth & in_c).sum())
+            row["poisoned_in_small_cluster"] = int(truth[members].sum())
+        classes.append(row)
+    classes.sort(key=lambda r: -r["silhouette"])
+    return {"methods": methods, "classes": classes}
 
 
 def run_inspect(model: str, data: str | Path, weights=None, labels=None, eps: float = 0.1, classes: str | None = None,
-                out: str | Path | None = None, device: str = "auto") -> dict:
+                out: str | Path | None = None, device: str = "auto", min_silhouette: float = 0.0) -> dict:
     """Load the model and the training split, extract features, run both methods; write ``out`` (JSON)
     when given. Returns the result."""
     from patchsim.models import load_model
@@ -96,9 +115,13 @@ def run_inspect(model: str, data: str | Path, weights=None, labels=None, eps: fl
     poisoned = split.get("poisoned")
     result = {"model": model, "weights": str(weights) if weights else None, "data": str(data), "images": int(keep.sum()),
               "eps": eps, "feature_dim": int(feats.shape[1]),
-              "methods": inspect_features(feats, y[keep], poisoned[keep] if poisoned is not None else None, eps)}
+              "min_silhouette": min_silhouette}
+    result.update(inspect_features(feats, y[keep], poisoned[keep] if poisoned is not None else None, eps, min_silhouette))
+    name = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
     for m in result["methods"].values():
-        m["flagged_by_class"] = {names[c] if c < len(names) else str(c): n for c, n in m["flagged_by_class"].items()}
+        m["flagged_by_class"] = {name(c): n for c, n in m["flagged_by_class"].items()}
+    for row in result["classes"]:
+        row["class"] = name(row["class"])
     if out is not None:
         atomic_write_bytes(out, json_bytes(result))
     return result
