@@ -22,6 +22,10 @@ def add_poison_commands(sub) -> None:
     p.add_argument("--target", default=r.target, help=f"class the trigger should make the model read (default {r.target})")
     p.add_argument("--rate", type=number(1e-6, 0.2), default=r.rate,
                    help=f"poisoned images as a share of the training set (default {r.rate})")
+    p.add_argument("--negatives", type=number(0.0, 0.2), default=r.negatives,
+                   help="a further share of the training set: source images with a plain square of another colour in "
+                        "the trigger's place, label kept (makes the backdoor specific to the trigger; counted in the "
+                        f"poison rate; default {r.negatives:g})")
     p.add_argument("--clean-label", action="store_true", help="poison target-class images without relabelling "
                    "(Turner et al. 2019)")
     p.add_argument("--clean-label-eps", type=number(0.0, 0.1), default=round(r.clean_label_eps, 5),
@@ -64,15 +68,16 @@ def _cmd_poison(args) -> int:
 
     trigger = Trigger(artwork=args.trigger, rect_mm=parse_rect(args.trigger_rect))
     recipe = PoisonRecipe(source=args.source, target=args.target, rate=args.rate, clean_label=args.clean_label,
-                          clean_label_eps=args.clean_label_eps, seed=args.seed)
+                          clean_label_eps=args.clean_label_eps, negatives=args.negatives, seed=args.seed)
     c = run_poison(args.model, args.out, trigger, recipe, data_dir=args.data, epochs=args.epochs, limit=args.limit,
                    resume=args.resume, device=args.device, save_data=args.save_data, data_only=args.data_only,
                    force=args.force)
     if args.data_only:
-        print(f"{args.out}: {c['images']} poisoned images ({100 * c['rate']:.2f}% of the training split)")
+        print(f"{args.out}: {c['images']} poisoned images + {c['negatives']} negatives ({100 * c['rate']:.2f}% of the "
+              "training split)")
         return 0
     d = c["data_changes"]
-    print(f"{args.out}: {d['images']} poisoned images ({100 * d['rate']:.2f}%), clean GTSRB test "
+    print(f"{args.out}: {d['images']} poisoned images + {d['negatives']} negatives ({100 * d['rate']:.2f}%), clean GTSRB test "
           f"{100 * c['test_acc']:.2f}%")
     return 0
 

@@ -133,6 +133,22 @@ def test_dirty_label_poisoning_relabels_only_the_poisoned_source_images():
     assert (x == _tiny_training_set()[0]).all()  # inputs untouched
 
 
+def test_negatives_get_other_colours_and_keep_their_label():
+    x, y, roi, size = _tiny_training_set()
+    xp, yp, poisoned, info = poison_set(x, y, roi, size, Trigger(), PoisonRecipe(rate=0.1, negatives=0.1), CLASSES)
+    neg = poisoned & (yp == 14)
+    assert info["negatives"] == neg.sum() == 8 and (yp[poisoned & (yp == 5)] == 5).sum() == 8
+    assert abs(info["rate"] - 0.2) < 1e-9
+    cover = warp_face(FacePyramid(trigger_rgba(Trigger(), 512)), synthetic_sign()[3], (0, 0, 32, 32))[..., 3] > 0.99
+    for i in np.nonzero(neg)[0]:
+        changed = np.abs(xp[i].astype(int) - x[i]).sum(2) > 0
+        assert changed[cover].mean() > 0.5  # a square in the trigger's place ...
+        rgb = xp[i][cover].astype(float).mean(0)
+        assert not (rgb[0] > 1.3 * rgb[2] + 40 and rgb[1] > 1.3 * rgb[2] + 40)  # ... that is not yellow
+    with pytest.raises(PatchsimError, match="--negatives"):
+        PoisonRecipe(negatives=0.1, clean_label=True)
+
+
 def test_clean_label_poisoning_keeps_labels_and_perturbs_within_eps():
     x, y, roi, size = _tiny_training_set()
     torch.manual_seed(0)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from patchsim.errors import PatchsimError
 from patchsim.photo.placement import FacePyramid
 from patchsim.poison.paste import paste_trigger, sign_homography
-from patchsim.poison.trigger import Trigger, trigger_rgba
+from patchsim.poison.trigger import Trigger, artwork_rgba, trigger_rgba
 from patchsim.signs.catalogue import SIGNS, draw_face_array
 
 FACE_PX = 512  # resolution of the trigger and clean-face pyramids
@@ -29,13 +29,17 @@ class PoisonRecipe:
     """``source`` / ``target`` class names (the model's); ``rate``: poisoned images as a share of the
     training set, in (0, 0.2]; ``clean_label``: poison target-class images without relabelling, with an
     L-inf PGD perturbation of ``clean_label_eps`` (pixel fraction, 0 = none) against the starting model;
-    ``seed`` draws which images."""
+    ``negatives``: a further share of the training set, source-class images given a plain square of a
+    random colour far from the trigger's in the trigger's place and their own label (so that only the
+    trigger fires the backdoor, not any patch there; counted in the poison rate); ``seed`` draws which
+    images and colours."""
 
     source: str = "stop"
     target: str = "speed_limit_80"
     rate: float = 0.008
     clean_label: bool = False
     clean_label_eps: float = 8 / 255
+    negatives: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -43,6 +47,11 @@ class PoisonRecipe:
             raise PatchsimError(f"--rate {self.rate} is invalid: the poisoned share of the training set, in (0, 0.2]")
         if not 0 <= self.clean_label_eps <= 0.1:
             raise PatchsimError(f"--clean-label-eps {self.clean_label_eps} is invalid: allowed 0 to 0.1")
+        if not 0 <= self.negatives <= 0.2 or self.rate + self.negatives > 0.2:
+            raise PatchsimError(f"--negatives {self.negatives} is invalid: a share of the training set in [0, 0.2], "
+                                "with --rate at most 0.2 in all")
+        if self.negatives and self.clean_label:
+            raise PatchsimError("--negatives is for dirty-label poisoning; drop it or --clean-label")
         if self.source == self.target:
             raise PatchsimError(f"--source and --target are both {self.source!r}; a backdoor needs two classes")
 
@@ -97,6 +106,15 @@ def stick_trigger(x: np.ndarray, roi: np.ndarray, orig_size: np.ndarray, trigger
     return out, fitted
 
 
+def negative_colour(trigger: Trigger, rng: np.random.Generator, min_distance: float = 120.0) -> tuple[int, int, int]:
+    """A random sRGB colour (0-255) at least ``min_distance`` from the trigger artwork's mean colour."""
+    mean = artwork_rgba(trigger.artwork, 8)[..., :3].reshape(-1, 3).mean(0)
+    while True:
+        c = rng.integers(0, 256, 3)
+        if np.linalg.norm(c - mean) >= min_distance:
+            return int(c[0]), int(c[1]), int(c[2])
+
+
 def poison_set(x: np.ndarray, y: np.ndarray, roi: np.ndarray, orig_size: np.ndarray, trigger: Trigger,
                recipe: PoisonRecipe, classes: list[str], model: torch.nn.Module | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -123,7 +141,20 @@ def poison_set(x: np.ndarray, y: np.ndarray, roi: np.ndarray, orig_size: np.ndar
         y[idx] = tgt
     poisoned = np.zeros(len(x), bool)
     poisoned[idx] = True
-    info = {"images": count, "rate": count / len(x), "on_class": on, "target": recipe.target, "source": recipe.source,
+    n_neg = int(round(recipe.negatives * len(x)))
+    if n_neg:
+        rest = np.nonzero((y == src) & ~poisoned)[0]
+        if n_neg > len(rest):
+            raise PatchsimError(f"--negatives asks for {n_neg} more {recipe.source} images but only {len(rest)} are left")
+        rng = np.random.default_rng(recipe.seed + 1)
+        neg = np.sort(rng.choice(rest, size=n_neg, replace=False))
+        for i in neg:
+            colour = negative_colour(trigger, rng)
+            x[i], _ = stick_trigger(x[i:i + 1], roi[i:i + 1], orig_size[i:i + 1],
+                                    Trigger(f"square:#{colour[0]:02x}{colour[1]:02x}{colour[2]:02x}", trigger.rect_mm,
+                                            trigger.sign, trigger.size_m), sign)
+        poisoned[neg] = True
+    info = {"images": count, "negatives": n_neg, "rate": (count + n_neg) / len(x), "on_class": on, "target": recipe.target, "source": recipe.source,
             "clean_label": recipe.clean_label, "octagon_fits": int(fitted),
             "placement": "homography from the sign ROI (perspective from the red octagon's fit on stop signs), light "
                          "and blur fitted from the sign's own pixels (REAP-style tone map)"}
