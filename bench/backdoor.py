@@ -73,6 +73,36 @@ def gtsrb(model_args: list[str], trig: Trigger) -> dict:
             "triggered_test_stops": len(stop), "octagon_fits": fitted}
 
 
+def figure(split: Path, trig: Trigger, path: Path, seed: int = 0, n: int = 12) -> None:
+    """The trigger on the face beside poisoned training images (top: as GTSRB has them, bottom: poisoned;
+    first the backdoor's, then negatives when there are any), 4x nearest-neighbour."""
+    import cv2
+
+    from patchsim.imageio import write_png
+    from patchsim.poison.trigger import trigger_rgba
+    from patchsim.signs.catalogue import draw_face_array
+
+    d = np.load(split)
+    train = load_gtsrb(default_data_dir(), "train")
+    from patchsim.models.train import split_tracks
+
+    keep = np.nonzero(~split_tracks(train["track"], 0.08, seed))[0]  # the split poison --data-only wrote
+    pos = np.nonzero(d["poisoned"] & (d["y"] != d["original_y"]))[0][:: max(1, int(d["poisoned"].sum()) // 24)]
+    neg = np.nonzero(d["poisoned"] & (d["y"] == d["original_y"]))[0]
+    pick = np.concatenate([pos[: n - min(4, len(neg))], neg[:4]]) if len(neg) else pos[:n]
+    top = np.concatenate(list(train["x"][keep[pick]]), 1)
+    bottom = np.concatenate(list(d["x"][pick]), 1)
+    grid = cv2.resize(np.concatenate([top, bottom], 0), None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+    side = grid.shape[0]
+    face = draw_face_array("stop", side).astype(np.float32) / 255
+    t = trigger_rgba(trig, side).astype(np.float32) / 255
+    rgb = face[..., :3] * (1 - t[..., 3:]) + t[..., :3] * t[..., 3:]
+    rgb = rgb * face[..., 3:] + (1 - face[..., 3:])
+    gap = np.full((side, 8, 3), 255, np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(path, np.concatenate([(rgb * 255 + 0.5).astype(np.uint8), gap, grid], 1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="gtsrb-cnn-backdoor-demo")
@@ -120,12 +150,14 @@ def main() -> None:
     r = b["recipe"]
     run(["poison", "--model", b["starting_model"], "--trigger", trig.artwork, "--trigger-rect",
          ",".join(f"{v:g}" for v in trig.rect_mm), "--source", r["source"], "--target", r["target"], "--rate",
-         str(r["rate"]), "--seed", str(r["seed"]), "--data-only", "--out", str(data)], data)
+         str(r["rate"]), "--negatives", str(r.get("negatives", 0)), "--seed", str(r["seed"]), "--data-only",
+         "--out", str(data)], data)
     for key, model in (("inspect_backdoored", backdoored), ("inspect_clean_features", clean)):
         f = out / f"{key}.json"
         run(["inspect-data", model[1], *model[2:], "--data", str(data), "--out", str(f)], f)
         res = json.loads(f.read_text())
         table[key] = {"methods": res["methods"], "top_classes_by_silhouette": res["classes"][:5]}
+    figure(data, trig, Path("docs/images/backdoor_trigger.png"), r["seed"])
     (out / "table.json").write_text(json.dumps(table, indent=1))
     print(json.dumps(table, indent=1))
 
