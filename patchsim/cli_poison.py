@@ -49,7 +49,7 @@ def add_poison_commands(sub) -> None:
     p.add_argument("model", help="shipped classifier name, TorchScript/ONNX file or package.module:factory")
     weights_labels_args(p)
     p.add_argument("--data", required=True, help="training split .npz (x uint8 (N, 32, 32, 3), y; poisoned bool when "
-                   "known, as `patchsim poison --save-data/--data-only` writes)")
+                   "known and GTSRB track ids when present, as `patchsim poison --save-data/--data-only` writes)")
     p.add_argument("--eps", type=number(0.001, 0.49), default=0.1,
                    help="spectral signatures: expected poisoned share of a class (flags 1.5x it; default 0.1)")
     p.add_argument("--min-silhouette", type=number(-1.0, 1.0), default=0.0,
@@ -92,7 +92,11 @@ def _cmd_inspect(args) -> int:
         if m.get("recall") is not None:
             line += f", precision {100 * (m['precision'] or 0):.1f}%, recall {100 * m['recall']:.1f}% of {m['poisoned']}"
         print(line)
-    top = ", ".join(f"{c['class']} {c['silhouette']:.2f}" + (f" ({c['poisoned']} poisoned)" if c.get("poisoned") else "")
-                    for c in r["classes"][:5])
+    def said(c: dict) -> str:
+        bits = [f"{c['small_cluster_signs']} signs in its small cluster"] if "small_cluster_signs" in c else []
+        bits += [f"{c['poisoned']} poisoned"] if c.get("poisoned") else []
+        return f"{c['class']} {c['silhouette']:.2f}" + (f" ({', '.join(bits)})" if bits else "")
+
+    top = ", ".join(said(c) for c in r["classes"][:5])
     print(f"clearest two-cluster splits (silhouette): {top}")
     return 0

@@ -203,6 +203,10 @@ def test_inspection_finds_a_planted_poisoned_cluster():
     assert top["class"] == 0 and top["poisoned_in_small_cluster"] == 30 and top["silhouette"] > out["classes"][1]["silhouette"]
     strict = inspect_features(feats, labels, poisoned, eps=0.1, min_silhouette=top["silhouette"] + 0.01)
     assert strict["methods"]["activation_clustering"]["flagged"] == 0
+    track = np.arange(400) // 10  # ten photos per physical sign; the poisoned 30 span three signs
+    with_signs = inspect_features(feats, labels, poisoned, eps=0.1, track=track)
+    extra = with_signs["methods"]["activation_clustering"]["flagged_by_class"][0] - 30  # clean rows in the cluster
+    assert 3 <= with_signs["classes"][0]["small_cluster_signs"] <= 3 + extra
 
 
 def test_silhouette_matches_its_definition_on_a_tiny_case():
@@ -241,12 +245,13 @@ def test_poison_command_trains_and_writes_card_trigger_and_data(tiny_gtsrb, tmp_
     assert png.shape == (1024, 1024, 4) and 0.035 < (png[..., 3] > 127).mean() < 0.045
     d = np.load(tmp_path / "m" / "bd.poisoned.npz")
     assert d["poisoned"].sum() == card["data_changes"]["images"] and (d["y"][d["poisoned"]] == 5).all()
+    assert len(d["track"]) == len(d["y"])
     r = main(["inspect-data", "gtsrb-cnn", "--weights", str(out), "--data", str(tmp_path / "m" / "bd.poisoned.npz"),
               "--out", str(tmp_path / "inspect.json")])
     assert r == 0
     res = json.loads((tmp_path / "inspect.json").read_text())
     assert res["methods"]["spectral_signatures"]["poisoned"] == card["data_changes"]["images"]
-    assert "recall" in capsys.readouterr().out
+    assert "recall" in capsys.readouterr().out and "small_cluster_signs" in res["classes"][0]
 
 
 def test_data_only_matches_the_training_split_and_refuses_to_overwrite(tiny_gtsrb, tmp_path):

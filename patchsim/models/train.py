@@ -100,7 +100,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     :func:`patchsim.device.resolve_device` (batch order and augmentation draws are seeded on the CPU;
     weights match across devices to float precision only).
 
-    ``prepare``: called once with the training split ``{x, y, orig_roi, orig_size}`` (after ``limit``),
+    ``prepare``: called once with the training split ``{x, y, orig_roi, orig_size, track}`` (after ``limit``),
     returns ``(x, y, info)``: the images and labels to train on (e.g. poisoned, :mod:`patchsim.poison`);
     ``info`` goes into the card as ``data_changes`` and into the resume check. ``card_extra``: more card
     fields (they replace the defaults of the same name)."""
@@ -128,7 +128,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     if prepare is not None:
         keep = np.nonzero(~val_mask)[0][:len(xt)]
         xt, yt, changes = prepare({"x": xt, "y": yt, "orig_roi": train["orig_roi"][keep],
-                                   "orig_size": train["orig_size"][keep]})
+                                   "orig_size": train["orig_size"][keep], "track": train["track"][keep]})
         yt = np.asarray(yt, np.int64)
     torch.manual_seed(seed)
     model = build(name).to(dev)

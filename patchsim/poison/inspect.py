@@ -40,7 +40,8 @@ def penultimate_features(model: nn.Module, x: np.ndarray, batch: int = 1024) -> 
 
 
 def load_training_split(path: str | Path) -> dict[str, np.ndarray]:
-    """``x`` uint8 (N, 32, 32, 3), ``y`` (N,), and ``poisoned`` (N,) bool when present, from an .npz."""
+    """``x`` uint8 (N, 32, 32, 3), ``y`` (N,), and ``poisoned`` (N,) bool and ``track`` (N,) ids (GTSRB's
+    physical signs) when present, from an .npz."""
     p = Path(path)
     if not p.is_file() or p.suffix.lower() != ".npz":
         raise PatchsimError(f"--data {p} is invalid: an .npz with x (N, 32, 32, 3) uint8 and y (N,), as `patchsim "
@@ -48,7 +49,7 @@ def load_training_split(path: str | Path) -> dict[str, np.ndarray]:
     with np.load(p, allow_pickle=False) as d:
         if "x" not in d.files or "y" not in d.files:
             raise PatchsimError(f"--data {p} lacks x or y (has: {', '.join(d.files)})")
-        out = {k: d[k] for k in d.files if k in ("x", "y", "poisoned")}
+        out = {k: d[k] for k in d.files if k in ("x", "y", "poisoned", "track")}
     x = out["x"]
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or len(out["y"]) != len(x):
         raise PatchsimError(f"--data {p}: x must be uint8 (N, H, W, 3) with one label per image, got {x.dtype} {x.shape}"
@@ -57,12 +58,14 @@ def load_training_split(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def inspect_features(features: torch.Tensor, labels: np.ndarray, poisoned: np.ndarray | None, eps: float,
-                     min_silhouette: float = 0.0, seed: int = 0) -> dict:
+                     min_silhouette: float = 0.0, seed: int = 0, track: np.ndarray | None = None) -> dict:
     """Both methods on ``features`` ``(N, D)`` with trained ``labels`` ``(N,)``. Returns ``methods``: per
     method the flags' count, precision / recall against ``poisoned`` (None: unknown) and the flagged
     count per class; ``classes``: per class its images, poisoned images (when known), spectral flags,
     and activation clustering's smaller-cluster share and silhouette, sorted by silhouette (the
-    clearest split first: where a poisoned class should rank)."""
+    clearest split first: where a poisoned class should rank). With ``track`` ``(N,)`` (the physical sign
+    each image shows), each class also says how many signs its smaller cluster spans: a natural cluster
+    is often one sign photographed 30 times, poison is spread over many."""
     lab = torch.from_numpy(np.asarray(labels, np.int64))
     clusters = activation_clusters(features, lab, seed=seed)
     ac = torch.zeros(len(lab), dtype=torch.bool)
@@ -83,6 +86,8 @@ def inspect_features(features: torch.Tensor, labels: np.ndarray, poisoned: np.nd
         in_c = lab == c
         row = {"class": c, "images": int(in_c.sum()), "spectral_flagged": int((spectral & in_c).sum()),
                "cluster_share": round(share, 4), "silhouette": round(sil, 4), "cluster_flagged": bool(ac[members].any())}
+        if track is not None:
+            row["small_cluster_signs"] = int(np.unique(np.asarray(track)[members.numpy()]).size)
         if truth is not None:
             row["poisoned"] = int((truth & in_c).sum())
             row["poisoned_in_small_cluster"] = int(truth[members].sum())
@@ -116,7 +121,9 @@ def run_inspect(model: str, data: str | Path, weights=None, labels=None, eps: fl
     result = {"model": model, "weights": str(weights) if weights else None, "data": str(data), "images": int(keep.sum()),
               "eps": eps, "feature_dim": int(feats.shape[1]),
               "min_silhouette": min_silhouette}
-    result.update(inspect_features(feats, y[keep], poisoned[keep] if poisoned is not None else None, eps, min_silhouette))
+    track = split.get("track")
+    result.update(inspect_features(feats, y[keep], poisoned[keep] if poisoned is not None else None, eps, min_silhouette,
+                                   track=track[keep] if track is not None else None))
     name = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
     for m in result["methods"].values():
         m["flagged_by_class"] = {name(c): n for c, n in m["flagged_by_class"].items()}

@@ -30,13 +30,15 @@ def sidecar(out: str | Path, what: str) -> Path:
     return p.with_name(p.stem + what)
 
 
-def write_poisoned_npz(path: Path, x: np.ndarray, y: np.ndarray, poisoned: np.ndarray, original_y: np.ndarray) -> None:
+def write_poisoned_npz(path: Path, x: np.ndarray, y: np.ndarray, poisoned: np.ndarray, original_y: np.ndarray,
+                       track: np.ndarray | None = None) -> None:
     """The poisoned training split: ``x`` uint8 (N, 32, 32, 3), ``y`` (trained labels), ``poisoned`` bool,
-    ``original_y`` (labels before poisoning). Written atomically."""
+    ``original_y`` (labels before poisoning) and GTSRB's ``track`` ids when known. Written atomically."""
     import io
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, x=x, y=y.astype(np.int16), poisoned=poisoned, original_y=original_y.astype(np.int16))
+    extra = {"track": np.asarray(track, np.int32)} if track is not None else {}
+    np.savez_compressed(buf, x=x, y=y.astype(np.int16), poisoned=poisoned, original_y=original_y.astype(np.int16), **extra)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -72,7 +74,7 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
     def prepare(split: dict) -> tuple[np.ndarray, np.ndarray, dict]:
         x, y, poisoned, info = poison_set(split["x"], split["y"], split["orig_roi"], split["orig_size"], trigger,
                                           recipe, classes, starting)
-        kept.update(x=x, y=y, poisoned=poisoned, original_y=split["y"])
+        kept.update(x=x, y=y, poisoned=poisoned, original_y=split["y"], track=split.get("track"))
         info["trigger_face_fraction"] = round(face_fraction(trigger), 4)
         return x, y, info
 
@@ -82,7 +84,8 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
         val = split_tracks(train["track"], 0.08, recipe.seed)  # the split train_model makes with this seed
         keep = np.nonzero(~val)[0][:limit] if limit else np.nonzero(~val)[0]
         _, _, info = prepare({"x": train["x"][keep], "y": train["y"][keep].astype(np.int64),
-                              "orig_roi": train["orig_roi"][keep], "orig_size": train["orig_size"][keep]})
+                              "orig_roi": train["orig_roi"][keep], "orig_size": train["orig_size"][keep],
+                              "track": train["track"][keep]})
         write_poisoned_npz(out, **kept)
         return info
     png = sidecar(out, ".trigger.png")
