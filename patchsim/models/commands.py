@@ -10,21 +10,22 @@ from patchsim.models import SHIPPED, card, load
 
 def list_models() -> str:
     """A table of the shipped models: name, classes, test accuracy, description."""
-    lines = []
-    for name, spec in SHIPPED.items():
-        c = card(name)
-        acc = f"{100 * c['test_acc']:.2f}% GTSRB test" if "test_acc" in c else "weights from --weights"
-        lines.append(f"{name:19s} {len(spec['classes']):3d} classes  {acc:24s} {spec['description']}")
-        lines.append("    classes: " + ", ".join(spec["classes"]))
     from patchsim.models.detectors import SHIPPED_DETECTORS, detector_card
     from patchsim.models.detectors.signdet import SIGN_DET_CLASSES
 
+    lines = []
+    w = max(len(n) for n in [*SHIPPED, *SHIPPED_DETECTORS])
+    for name, spec in SHIPPED.items():
+        c = card(name)
+        acc = f"{100 * c['test_acc']:.2f}% GTSRB test" if "test_acc" in c else "weights from --weights"
+        lines.append(f"{name:{w}s} {len(spec['classes']):3d} classes  {acc:24s} {spec['description']}")
+        lines.append("    classes: " + ", ".join(spec["classes"]))
     for name in SHIPPED_DETECTORS:
         c = detector_card(name)
         s = (c.get("street") or {}).get("asadi")
         at = s["by_threshold"].get(f"{c['score_threshold']:.2f}") if s and "score_threshold" in c else None
         fig = f"stop recall {100 * at['recall']:.1f}% on street photos" if at else "no card"
-        lines.append(f"{name:19s} {len(SIGN_DET_CLASSES):3d} classes  {fig:24s} detector trained here from scratch "
+        lines.append(f"{name:{w}s} {len(SIGN_DET_CLASSES):3d} classes  {fig:24s} detector trained here from scratch "
                      "(CenterNet-style, synthesised frames)")
         lines.append("    classes: " + ", ".join(SIGN_DET_CLASSES))
     return "\n".join(lines)
