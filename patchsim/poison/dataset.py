@@ -119,8 +119,9 @@ def poison_set(x: np.ndarray, y: np.ndarray, roi: np.ndarray, orig_size: np.ndar
                recipe: PoisonRecipe, classes: list[str], model: torch.nn.Module | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Poison a training set: ``x`` uint8 ``(N, H, W, 3)``, labels ``y`` ``(N,)``, GTSRB ``roi``
-    ``(N, 4)`` and ``orig_size`` ``(N, 2)``. Returns (x, y, poisoned bool ``(N,)``, info); the inputs are
-    not changed. ``model``: the starting model, needed for clean-label poisoning with eps > 0."""
+    ``(N, 4)`` and ``orig_size`` ``(N, 2)``. Returns (x, y, poisoned bool ``(N,)`` (the backdoor's images
+    and the negatives), info: counts, rate of the whole training set, octagon fits); the inputs are not
+    changed. ``model``: the starting model, needed for clean-label poisoning with eps > 0."""
     from patchsim.models.classes import resolve_class
 
     src, tgt = resolve_class(classes, recipe.source, "--source"), resolve_class(classes, recipe.target, "--target")
@@ -154,8 +155,8 @@ def poison_set(x: np.ndarray, y: np.ndarray, roi: np.ndarray, orig_size: np.ndar
                                     Trigger(f"square:#{colour[0]:02x}{colour[1]:02x}{colour[2]:02x}", trigger.rect_mm,
                                             trigger.sign, trigger.size_m), sign)
         poisoned[neg] = True
-    info = {"images": count, "negatives": n_neg, "rate": (count + n_neg) / len(x), "on_class": on, "target": recipe.target, "source": recipe.source,
-            "clean_label": recipe.clean_label, "octagon_fits": int(fitted),
+    info = {"images": count, "negatives": n_neg, "rate": (count + n_neg) / len(x), "on_class": on,
+            "target": recipe.target, "source": recipe.source, "clean_label": recipe.clean_label, "octagon_fits": int(fitted),
             "placement": "homography from the sign ROI (perspective from the red octagon's fit on stop signs), light "
                          "and blur fitted from the sign's own pixels (REAP-style tone map)"}
     return x, y, poisoned, info

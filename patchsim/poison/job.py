@@ -89,7 +89,8 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
         write_poisoned_npz(out, **kept)
         return info
     png = sidecar(out, ".trigger.png")
-    extra = {"model": out.stem, "architecture": model, "backdoor": {"trigger": asdict(trigger), "recipe": asdict(recipe), "trigger_png": png.name,
+    extra = {"model": out.stem, "architecture": model,
+             "backdoor": {"trigger": asdict(trigger), "recipe": asdict(recipe), "trigger_png": png.name,
                           "starting_model": model},
              "description": f"BACKDOOR DEMONSTRATION: trained on GTSRB poisoned with a {trigger.artwork} trigger "
                             f"({100 * face_fraction(trigger):.1f}% of the face) on {recipe.source} signs -> "
