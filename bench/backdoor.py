@@ -24,7 +24,7 @@ import numpy as np
 from patchsim.cli import main as patchsim
 from patchsim.models import load
 from patchsim.models.registry import WEIGHTS_DIR, card
-from patchsim.models.train import default_data_dir, evaluate, load_gtsrb
+from patchsim.models.train import default_data_dir, evaluate, load_gtsrb, training_split
 from patchsim.poison.dataset import stick_trigger
 from patchsim.poison.trigger import Trigger
 
@@ -83,14 +83,11 @@ def figure(split: Path, trig: Trigger, path: Path, seed: int = 0, n: int = 12) -
     from patchsim.signs.catalogue import draw_face_array
 
     d = np.load(split)
-    train = load_gtsrb(default_data_dir(), "train")
-    from patchsim.models.train import split_tracks
-
-    keep = np.nonzero(~split_tracks(train["track"], 0.08, seed))[0]  # the split poison --data-only wrote
+    train = training_split(load_gtsrb(default_data_dir(), "train"), seed)  # the split poison --data-only wrote
     pos = np.nonzero(d["poisoned"] & (d["y"] != d["original_y"]))[0][:: max(1, int(d["poisoned"].sum()) // 24)]
     neg = np.nonzero(d["poisoned"] & (d["y"] == d["original_y"]))[0]
     pick = np.concatenate([pos[: n - min(4, len(neg))], neg[:4]]) if len(neg) else pos[:n]
-    top = np.concatenate(list(train["x"][keep[pick]]), 1)
+    top = np.concatenate(list(train["x"][pick]), 1)
     bottom = np.concatenate(list(d["x"][pick]), 1)
     grid = cv2.resize(np.concatenate([top, bottom], 0), None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
     side = grid.shape[0]

@@ -51,6 +51,17 @@ def split_tracks(track: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.isin(track, held)
 
 
+def training_split(train: dict[str, np.ndarray], seed: int, limit: int | None = None) -> dict[str, np.ndarray]:
+    """The images ``train_model`` trains on: ``train.npz``'s arrays (x, y as int64, orig_roi, orig_size,
+    track) without the validation tracks of :func:`split_tracks` (8%, ``seed``), the first ``limit`` only
+    when given."""
+    keep = np.nonzero(~split_tracks(train["track"], 0.08, seed))[0]
+    keep = keep[:limit] if limit else keep
+    out = {k: train[k][keep] for k in ("x", "y", "orig_roi", "orig_size", "track") if k in train}
+    out["y"] = out["y"].astype(np.int64)
+    return out
+
+
 def augmentation(seed: int):
     """kornia augmentation pipeline for (B, 3, 32, 32) batches in [0, 1], covering the renderer's conditions."""
     import kornia.augmentation as K
@@ -100,7 +111,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     :func:`patchsim.device.resolve_device` (batch order and augmentation draws are seeded on the CPU;
     weights match across devices to float precision only).
 
-    ``prepare``: called once with the training split ``{x, y, orig_roi, orig_size, track}`` (after ``limit``),
+    ``prepare``: called once with the training split (:func:`training_split`, after ``limit``),
     returns ``(x, y, info)``: the images and labels to train on (e.g. poisoned, :mod:`patchsim.poison`);
     ``info`` goes into the card as ``data_changes`` and into the resume check. ``card_extra``: more card
     fields (they replace the defaults of the same name)."""
@@ -120,15 +131,11 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     train, test = load_gtsrb(data_dir, "train"), load_gtsrb(data_dir, "test")
     val_mask = split_tracks(train["track"], 0.08, seed)
-    xt, yt = train["x"][~val_mask], train["y"][~val_mask].astype(np.int64)
     xv, yv = train["x"][val_mask], train["y"][val_mask].astype(np.int64)
-    if limit:
-        xt, yt = xt[:limit], yt[:limit]
-    changes = None
+    split = training_split(train, seed, limit)
+    xt, yt, changes = split["x"], split["y"], None
     if prepare is not None:
-        keep = np.nonzero(~val_mask)[0][:len(xt)]
-        xt, yt, changes = prepare({"x": xt, "y": yt, "orig_roi": train["orig_roi"][keep],
-                                   "orig_size": train["orig_size"][keep], "track": train["track"][keep]})
+        xt, yt, changes = prepare(split)
         yt = np.asarray(yt, np.int64)
     torch.manual_seed(seed)
     model = build(name).to(dev)

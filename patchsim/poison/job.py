@@ -48,7 +48,7 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
     """Poison and train (see the module doc). Everything is checked before any image is touched.
     Returns the model card (``data_only``: the poisoning info)."""
     from patchsim.models.registry import SHIPPED, load_shipped
-    from patchsim.models.train import TRAINABLE, default_data_dir, load_gtsrb, split_tracks, train_model
+    from patchsim.models.train import TRAINABLE, default_data_dir, load_gtsrb, train_model, training_split
 
     if model not in TRAINABLE:
         raise PatchsimError(f"poison: model {model!r} cannot be trained here; allowed: {', '.join(TRAINABLE)}")
@@ -80,12 +80,7 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
 
     if data_only:
         data_dir = Path(data_dir) if data_dir else default_data_dir()
-        train = load_gtsrb(data_dir, "train")
-        val = split_tracks(train["track"], 0.08, recipe.seed)  # the split train_model makes with this seed
-        keep = np.nonzero(~val)[0][:limit] if limit else np.nonzero(~val)[0]
-        _, _, info = prepare({"x": train["x"][keep], "y": train["y"][keep].astype(np.int64),
-                              "orig_roi": train["orig_roi"][keep], "orig_size": train["orig_size"][keep],
-                              "track": train["track"][keep]})
+        _, _, info = prepare(training_split(load_gtsrb(data_dir, "train"), recipe.seed, limit))
         write_poisoned_npz(out, **kept)
         return info
     png = sidecar(out, ".trigger.png")
