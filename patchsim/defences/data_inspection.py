@@ -97,16 +97,21 @@ def activation_clusters(features: torch.Tensor, labels: torch.Tensor, dims: int 
     return out
 
 
-def activation_cluster_flags(features: torch.Tensor, labels: torch.Tensor, dims: int = 10, max_share: float = 0.35,
-                             min_silhouette: float = 0.0, seed: int = 0) -> torch.Tensor:
-    """Bool ``(N,)``: activation clustering (:func:`activation_clusters`). A class's smaller cluster is
-    flagged when it holds at most ``max_share`` of the class (Chen et al.'s relative-size rule) and the
-    split's silhouette is at least ``min_silhouette`` (how clearly the class falls in two)."""
-    flags = torch.zeros(len(labels), dtype=torch.bool)
-    for members, share, sil in activation_clusters(features, labels, dims, seed).values():
+def cluster_flags(clusters: dict, n: int, max_share: float = 0.35, min_silhouette: float = 0.0) -> torch.Tensor:
+    """Bool ``(n,)`` from :func:`activation_clusters`' result: a class's smaller cluster is flagged when it
+    holds at most ``max_share`` of the class (Chen et al.'s relative-size rule) and the split's silhouette
+    is at least ``min_silhouette`` (how clearly the class falls in two)."""
+    flags = torch.zeros(n, dtype=torch.bool)
+    for members, share, sil in clusters.values():
         if share <= max_share and sil >= min_silhouette:
             flags[members] = True
     return flags
+
+
+def activation_cluster_flags(features: torch.Tensor, labels: torch.Tensor, dims: int = 10, max_share: float = 0.35,
+                             min_silhouette: float = 0.0, seed: int = 0) -> torch.Tensor:
+    """Bool ``(N,)``: activation clustering, :func:`activation_clusters` flagged by :func:`cluster_flags`."""
+    return cluster_flags(activation_clusters(features, labels, dims, seed), len(labels), max_share, min_silhouette)
 
 
 def precision_recall(flagged: torch.Tensor, poisoned: torch.Tensor) -> dict:

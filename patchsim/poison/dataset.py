@@ -10,6 +10,7 @@ trigger; the trigger becomes the easiest evidence for the target."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -91,13 +92,19 @@ def pgd_away(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, eps: float, s
     return np.concatenate(out) if out else x.copy()
 
 
+@lru_cache(maxsize=4)
+def clean_face(sign: str) -> FacePyramid:
+    """The pyramid of catalogue sign ``sign``'s face as designed (:data:`FACE_PX`), the reference each
+    sign's light is fitted against; built once per sign (negatives stick one trigger per image)."""
+    return FacePyramid(draw_face_array(sign, FACE_PX))
+
+
 def stick_trigger(x: np.ndarray, roi: np.ndarray, orig_size: np.ndarray, trigger: Trigger, sign: str = "stop"
                   ) -> tuple[np.ndarray, int]:
     """Copies of uint8 images ``x`` ``(N, H, W, 3)`` of catalogue sign ``sign`` (GTSRB ``roi`` ``(N, 4)``,
     ``orig_size`` ``(N, 2)``) with the trigger stuck on every sign at its place on the face, and how
     many were placed by the octagon fit (the rest by their ROI)."""
-    placed = trigger.on_sign(sign)
-    trig, clean = FacePyramid(trigger_rgba(placed, FACE_PX)), FacePyramid(draw_face_array(sign, FACE_PX))
+    trig, clean = FacePyramid(trigger_rgba(trigger.on_sign(sign), FACE_PX)), clean_face(sign)
     out, fitted = np.empty_like(x), 0
     for i in range(len(x)):
         h, fit = sign_homography(x[i], roi[i], orig_size[i], sign)

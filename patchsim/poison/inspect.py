@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from patchsim.defences.data_inspection import activation_clusters, precision_recall, spectral_flags
+from patchsim.defences.data_inspection import activation_clusters, cluster_flags, precision_recall, spectral_flags
 from patchsim.errors import PatchsimError
 from patchsim.imageio import atomic_write_bytes
 from patchsim.records import json_bytes
@@ -68,10 +68,7 @@ def inspect_features(features: torch.Tensor, labels: np.ndarray, poisoned: np.nd
     is often one sign photographed 30 times, poison is spread over many."""
     lab = torch.from_numpy(np.asarray(labels, np.int64))
     clusters = activation_clusters(features, lab, seed=seed)
-    ac = torch.zeros(len(lab), dtype=torch.bool)
-    for members, share, sil in clusters.values():
-        if share <= 0.35 and sil >= min_silhouette:
-            ac[members] = True
+    ac = cluster_flags(clusters, len(lab), min_silhouette=min_silhouette)
     spectral = spectral_flags(features, lab, eps)
     truth = torch.from_numpy(poisoned) if poisoned is not None else None
     methods = {}
