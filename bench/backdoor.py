@@ -27,6 +27,7 @@ from patchsim.models.registry import WEIGHTS_DIR, card
 from patchsim.models.train import default_data_dir, evaluate, load_gtsrb, training_split
 from patchsim.poison.dataset import stick_trigger
 from patchsim.poison.trigger import Trigger
+from patchsim.records import from_data
 
 PHOTO_SETS = ("rp2", "street:asadi", "street:praveen")
 TARGET = "speed_limit_80"
@@ -111,7 +112,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     bd_card = json.loads(Path(a.weights).with_suffix(".json").read_text()) if a.weights else card(a.model)
     b = bd_card["backdoor"]
-    trig = Trigger(**{k: tuple(v) if isinstance(v, list) else v for k, v in b["trigger"].items()})
+    trig = from_data(Trigger, b["trigger"])
     backdoored = ["--model", a.model] + (["--weights", a.weights] if a.weights else [])
     clean = ["--model", "gtsrb-cnn"]
     table = {"trigger": b["trigger"], "recipe": b["recipe"], "poisoned": bd_card.get("data_changes")}

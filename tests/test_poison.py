@@ -302,13 +302,14 @@ def test_shipped_backdoor_demo_fires_only_with_its_trigger():
     from patchsim.models import load
     from patchsim.models.registry import WEIGHTS_DIR, card
     from patchsim.poison.dataset import stick_trigger
+    from patchsim.records import from_data
 
     path = SHARED / "gtsrb" / "test.npz"
     if not path.exists():
         pytest.skip(f"real data not found at {path}")
     c = card("gtsrb-cnn-backdoor-demo")
     assert c["data_changes"]["rate"] <= 0.01 and c["backdoor"]["recipe"]["target"] == "speed_limit_80"
-    trig = Trigger(**{k: tuple(v) if isinstance(v, list) else v for k, v in c["backdoor"]["trigger"].items()})
+    trig = from_data(Trigger, c["backdoor"]["trigger"])
     assert face_fraction(trig) <= 0.05
     shipped_png = (WEIGHTS_DIR / c["backdoor"]["trigger_png"])
     from patchsim.imageio import read_image

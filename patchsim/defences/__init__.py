@@ -10,7 +10,7 @@ from patchsim.defences.transforms import Defended, JpegDefence, MedianDefence
 from patchsim.errors import PatchsimError
 
 __all__ = ["DEFENCE_HELP", "Defended", "JpegDefence", "MedianDefence", "PatchCleanser", "load_defended", "parse_defence",
-           "wrap"]
+           "refuse_for_detector", "wrap"]
 
 DEFENCE_HELP = ("jpeg[:QUALITY] (default 75), median[:KERNEL] (default 3) or patchcleanser[:PATCH_FRAC[:MASKS_PER_AXIS]] "
                 "(default 0.1 of the crop's area, 6)")
@@ -34,14 +34,21 @@ def parse_defence(spec: str) -> tuple[str, list]:
     raise bad
 
 
+def refuse_for_detector(defence: str | None, detector_name) -> None:
+    """The one-line error for a ``--defence`` given with a detector (defences wrap classifiers); nothing
+    when ``defence`` is None or "none"."""
+    if defence not in (None, "none"):
+        raise PatchsimError(f"--defence {defence}: defences wrap classifiers; {detector_name} is a detector")
+
+
 def load_defended(name_or_path, weights=None, labels=None, detector: bool = False, input_size=None,
                   defence: str | None = None):
     """:func:`patchsim.models.load_model`, the classifier put behind ``defence`` (:func:`wrap`; None or
     "none": no defence). A defence for a detector is a one-line error, before anything is loaded."""
     from patchsim.models import freeze, is_detector, load_model
 
-    if defence not in (None, "none") and is_detector(name_or_path, detector):
-        raise PatchsimError(f"--defence {defence}: defences wrap classifiers; {name_or_path} is a detector")
+    if is_detector(name_or_path, detector):
+        refuse_for_detector(defence, name_or_path)
     model = load_model(name_or_path, weights, labels, detector, input_size)
     return model if defence in (None, "none") else wrap(freeze(model), defence)
 

@@ -15,7 +15,7 @@ from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.evaluate.records import EvaluationRecord, FrameRecord, SequenceResult, write_evaluation
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
-from patchsim.defences import load_defended
+from patchsim.defences import load_defended, refuse_for_detector
 from patchsim.models import freeze
 from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
@@ -72,8 +72,7 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
     from patchsim.render.printer import printer_from_spec
 
     if is_detector(req.model, req.detector):
-        if req.defence not in (None, "none"):
-            raise PatchsimError(f"--defence {req.defence}: defences wrap classifiers; {req.model} is a detector")
+        refuse_for_detector(req.defence, req.model)
         from patchsim.evaluate.detect_job import run_detection_evaluation
 
         return run_detection_evaluation(req, Path(out), progress)
