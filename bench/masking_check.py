@@ -11,15 +11,17 @@ Run: python bench/masking_check.py [--models gtsrb-cnn gtsrb-cnn-hardened] [--n 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
 from patchsim.attack.eot import draw_visible
+from patchsim.imageio import write_png
 from patchsim.models import freeze, load
 from patchsim.render import Renderer
 from patchsim.render.printer import inkjet_printer
 from patchsim.scene import load_scene
-from patchsim.signs import draw_face
+from patchsim.signs import draw_face, draw_face_array, sticker_alpha
 
 
 def candidates(n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
@@ -42,17 +44,10 @@ def main() -> None:
     r = Renderer.from_scene(scene, face_resolution=128, printer=inkjet_printer())
     cond = draw_visible(scene, r, args.n, torch.Generator().manual_seed(424242))
     cands = candidates(128, torch.Generator().manual_seed(0))
-    import cv2
-    from pathlib import Path
-
-    from patchsim.signs import draw_face_array
-
-    from patchsim.signs import sticker_alpha
-
     Path("runs").mkdir(exist_ok=True)  # the no_entry fragment as a sticker.png: RGB of the face, alpha = the scene's mask
     rgba = draw_face_array("no_entry", 1024)
     rgba[..., 3] = sticker_alpha(scene, 1024)
-    cv2.imwrite("runs/no_entry_sticker.png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    write_png("runs/no_entry_sticker.png", rgba)
     print("wrote runs/no_entry_sticker.png: try `patchsim evaluate stop_driveby --sticker runs/no_entry_sticker.png "
           "--model gtsrb-cnn-hardened --out runs/no_entry_eval`")
     for name in args.models:

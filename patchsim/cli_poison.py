@@ -92,6 +92,7 @@ def _cmd_inspect(args) -> int:
         if m.get("recall") is not None:
             line += f", precision {100 * (m['precision'] or 0):.1f}%, recall {100 * m['recall']:.1f}% of {m['poisoned']}"
         print(line)
+
     def said(c: dict) -> str:
         bits = [f"{c['small_cluster_signs']} signs in its small cluster"] if "small_cluster_signs" in c else []
         bits += [f"{c['poisoned']} poisoned"] if c.get("poisoned") else []

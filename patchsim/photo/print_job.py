@@ -8,10 +8,12 @@ from pathlib import Path
 from patchsim.attack.export import print_pixels, write_sticker_pdf
 from patchsim.attack.pdf import Sheet
 from patchsim.attack.record import load_attack_dir
+from patchsim.errors import PatchsimError
 from patchsim.imageio import resize
 from patchsim.outputs import check_output_file
 from patchsim.photo.chart import ChartLayout, draw_chart
 from patchsim.photo.locator import LOCATOR_NOTE, LocatorLayout, draw_locator_sheet
+from patchsim.scene import load_scene
 from patchsim.sticker_io import load_sticker_rgba
 
 
@@ -23,9 +25,6 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
     placement page, pieces at true size, colour chart, sign-locator markers. Returns (path, pages)."""
     src = Path(attack_dir)
     if src.is_file():
-        from patchsim.errors import PatchsimError
-        from patchsim.scene import load_scene
-
         if scene is None:
             raise PatchsimError(f"print {src}: a sticker image needs --scene (the scene whose sign size it is printed for)")
         scene = load_scene(scene)
