@@ -43,12 +43,21 @@ def add_evaluate_photos(sub) -> None:
                    "set), or a folder of photos")
     p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean photos only)")
     model_args(p)
-    p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
+    goal.add_argument("--untargeted", action="store_true", help="fooled = read as anything but --sign, whatever the "
+                      "sticker's attack aimed at")
     p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
     printer_arg(p)
-    p.add_argument("--relight", default="tone", help="how the sticker takes the sign's light: tone (default), "
-                   "percentile (REAP), affine or poly")
+    p.add_argument("--relight", default="validated", help="how the sticker takes the sign's light: validated (default: "
+                   "the best-validated model, with the band over every model that passed validation; see "
+                   "docs/results/relight_validation.md) or one model: tone, physical, reap_lab, percentile, affine, poly")
     p.add_argument("--annotations", help="JSON of face corners ({file: 4 points}) or boxes (street boxes.json format)")
+    p.add_argument("--twins", action="store_true", help="also render each sign's condition-matched twin (pose, blur, "
+                   "JPEG quality and light read off the photo) and report how often its verdict agrees with the photo's")
+    p.add_argument("--twin-hfov", type=number(1, 170), help="the photos' horizontal field of view in degrees for the "
+                   "twins (default: EXIF focal length, else 60)")
+    p.add_argument("--twin-scene", default="stop_driveby", help="scene whose sign, camera and crop the twins use")
     p.add_argument("--margin", type=number(0, 2), default=0.1, help="detector box margin per side (default 0.1)")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
@@ -61,12 +70,22 @@ def _cmd_evaluate_photos(args) -> int:
 
     r = run_evaluate_photos(args.source, args.sticker, args.model, args.out, args.target, args.weights, args.labels,
                             args.sign, args.printer, args.relight, args.annotations, args.margin, force=args.force,
-                            device=args.device, defence=args.defence)
+                            device=args.device, defence=args.defence, twins=args.twins, twin_hfov=args.twin_hfov,
+                            twin_scene=args.twin_scene, untargeted=args.untargeted)
     m = r["metrics"]
     if r["sticker"]:
+        from patchsim.photo.photo_score import band_text
+
         said = f"fooled clean {m['clean_fooled']}, raw {m['raw_fooled']}, relit {m['relit_fooled']}"
+        if "relit_worst_success" in m:
+            said += (f"; relit {band_text(m)} over {', '.join(m['relit_models'])}, worst plausible case "
+                     f"{m['relit_worst_fooled']} ({m['relit_worst_model']})")
     else:
         said = f"read as {r['sign']} {m['clean_correct']} (no sticker)"
+    if "twins" in r:
+        t = r["twins"]
+        said += f"; twins agree {100 * t['agreement_clean']:.0f}% clean"
+        said += f", {100 * t['agreement_attacked']:.0f}% attacked" if t.get("agreement_attacked") is not None else ""
     print(f"{m['signs']} signs ({r['role']} photos): {said}; report {args.out}/report.html")
     return 0
 

@@ -191,6 +191,19 @@ def test_evaluate_photos_command_on_a_folder(tmp_path, capsys):
     rows = (out / "photos.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[0].startswith("source,name,role,located_by")
     assert (out / "contact_sheet.png").stat().st_size > 0 and b"REAP" in (out / "report.html").read_bytes()
+    # the relit figure is a band over the validated relighting models; the worst is named as the headline
+    from patchsim.photo.relight_choice import relight_choice
+
+    met = m["metrics"]
+    assert met["relit_models"] == list(relight_choice()[1]) and m["relight"] == relight_choice()[0]
+    by = {k: v["success"] for k, v in met["relit_by_model"].items()}
+    assert met["relit_worst_success"] == min(by.values()) and met["relit_best_success"] == max(by.values())
+    assert met["relit_default_success"] == met["relit_success"] == by[relight_choice()[0]]
+    assert b"worst plausible case" in (out / "report.html").read_bytes()
+    # one named model: no band beyond it
+    assert main(["evaluate-photos", str(folder), "--relight", "affine", "--sticker", str(tmp_path / "sticker.png"),
+                 "--out", str(tmp_path / "o1")]) == 0
+    assert json.loads((tmp_path / "o1" / "metrics.json").read_text())["metrics"]["relit_models"] == ["affine"]
     # bad input: one line naming the option, before any work
     assert main(["evaluate-photos", str(folder), "--relight", "magic", "--sticker", str(tmp_path / "sticker.png"),
                  "--out", str(tmp_path / "o2")]) == 2

@@ -31,14 +31,27 @@ def test_scoring_sets_are_refused_as_attacker_photos():
 
 
 def test_empty_sticker_leaves_the_clean_crop(photo_folder):
-    b = prepare_real_photos(str(photo_folder), 32, 0.1)
+    b = prepare_real_photos(str(photo_folder), 32, 0.1, relight="tone")
     assert len(b) == 2
     out = composite_real(b, torch.arange(2), torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64))
     assert torch.allclose(out, torch.nn.functional.avg_pool2d(b.clean, 2), atol=1e-6)
 
 
-def test_gradient_reaches_the_sticker_only_inside_the_mask(photo_folder):
+def test_validated_relighting_gives_every_sign_once_per_model(photo_folder):
+    """The optimiser aims at every relighting model that passed validation: each sign comes once per
+    per-channel survivor, with that model's light."""
+    from patchsim.attack.real_photos import real_relight_models
+
+    models = real_relight_models("validated")
     b = prepare_real_photos(str(photo_folder), 32, 0.1)
+    assert len(b) == 2 * len(models) and b.names[0].endswith("@" + models[0])
+    assert "reap_lab" not in models and real_relight_models("affine") == ("affine",)
+    if len(models) > 1:  # different models, different lights for the same sign
+        assert not torch.allclose(b.relight[0], b.relight[1])
+
+
+def test_gradient_reaches_the_sticker_only_inside_the_mask(photo_folder):
+    b = prepare_real_photos(str(photo_folder), 32, 0.1, relight="tone")
     printed = torch.full((1, 3, 64, 64), 0.5, requires_grad=True)
     mask = torch.zeros(1, 1, 64, 64)
     mask[..., 20:40, 20:44] = 1
@@ -62,7 +75,7 @@ def test_differentiable_placement_matches_the_scoring_path(photo_folder):
     sp = photo_source(str(photo_folder))[0]
     scorer = PhotoScorer(st, st, load("gtsrb-cnn"), Goal(14), "stop", "tone", 0.1)
     _, crops = scorer.crops(sp)
-    b = prepare_real_photos(str(photo_folder), 32, 0.1, supersample=4)
+    b = prepare_real_photos(str(photo_folder), 32, 0.1, supersample=4, relight="tone")
     t = torch.from_numpy(st).permute(2, 0, 1)[None].float() / 255
     mine = composite_real(b, torch.tensor([0]), t[:, :3], t[:, 3:])[0].permute(1, 2, 0).numpy()
     ref = crops["relit"].astype(np.float32) / 255
@@ -75,11 +88,16 @@ def test_relight_colours_is_the_fitted_map():
 
     rng = np.random.default_rng(2)
     ref = rng.random((500, 3))
-    fit = fit_relight(ref, 0.05 + 0.8 * ref**1.3, "tone")
-    x = torch.rand(1, 3, 4, 4)
-    got = relight_colours(x, torch.tensor(fit.coeffs, dtype=torch.float32)[None])
-    want = fit(x[0].permute(1, 2, 0).numpy())
-    assert np.abs(got[0].permute(1, 2, 0).numpy() - want).max() < 1e-5
+    for method in ("tone", "physical", "affine"):
+        fit = fit_relight(ref, 0.05 + 0.8 * ref**1.3, method)
+        x = torch.rand(1, 3, 4, 4, requires_grad=True)
+        lut = fit(np.linspace(0, 1, 129)[:, None].repeat(3, 1)).T
+        got = relight_colours(x, torch.tensor(lut, dtype=torch.float32)[None])
+        want = fit(x[0].detach().permute(1, 2, 0).numpy())
+        assert np.abs(got[0].detach().permute(1, 2, 0).numpy() - want).max() < 2e-3, method
+        got.sum().backward()
+        live = (got > 0.02) & (got < 0.98)  # where the map is not clipped it rises: the gradient reaches x
+        assert (x.grad[live] > 0).all() and live.sum() > 20, method
 
 
 def test_realism_fields_identity_and_black_level():

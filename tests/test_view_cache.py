@@ -23,13 +23,20 @@ def test_cached_view_equals_the_computed_one_and_follows_the_file(tmp_path, monk
     face = FacePyramid(draw_face_array("stop", 1024))
     first = view_sign(sp, face, "stop", "tone", 0.1)
     assert not isinstance(first, str)
-    assert len(list((tmp_path / "cache" / "sign_views").iterdir())) == 1
+    assert len(list((tmp_path / "cache" / "sign_views").iterdir())) == 2  # where the sign is, and its tone light
 
     import patchsim.photo.photo_score as ps
 
     def no_fit(*a, **k):
         raise AssertionError("the light was fitted again")
 
+    def no_locate(*a, **k):
+        raise AssertionError("the sign was located again")
+
+    monkeypatch.setattr(ps, "locate_sign", no_locate)
+    other = view_sign(sp, face, "stop", "physical", 0.1)  # another model: its own light, the cached location
+    assert np.array_equal(other.img_from_face, first.img_from_face) and other.light.relight.method == "physical"
+    assert len(list((tmp_path / "cache" / "sign_views").iterdir())) == 3
     monkeypatch.setattr(ps, "sign_light", no_fit)
     second = view_sign(sp, face, "stop", "tone", 0.1)  # served from the cache: no light fit
     assert np.array_equal(second.img_from_face, first.img_from_face) and second.light == first.light

@@ -80,6 +80,9 @@ class AttackConfig:
     real_photos: str | None = _opt(None, "attacker photos mixed into every batch: street:praveen-train or a folder "
                                    "(never a scoring set)")
     real_fraction: float = _opt(0.0, "fraction of every batch taken from --real-photos", bounds=(0.0, 0.95))
+    real_relight: str = _opt("validated", "how the sticker takes each real photo's light in the batches: validated (every "
+                             "relighting model that passed validation, so the sticker aims at the worst plausible light) or "
+                             "one model", ("validated", "none", "percentile", "affine", "poly", "tone", "physical"))
     goal: str = _opt("auto", "detectors: disappear (no stop detection at the sign), misclassify (detected as --target) "
                      "or create (--target detected on the board); auto: disappear, or misclassify with --target. "
                      "Classifiers: auto", ("auto", "disappear", "misclassify", "create"))

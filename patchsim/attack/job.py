@@ -10,6 +10,8 @@ from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
 from patchsim.attack.export import export_attack
 from patchsim.attack.record import AttackRecord, ValidationPoint, write_attack_record
+from patchsim.attack.report import write_attack_report
+from patchsim.attack.sim_to_real import SCORING_SETS, sheet_name
 from patchsim.models import freeze
 from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
@@ -19,8 +21,11 @@ from patchsim.scene import load_scene, scene_to_data
 log = logging.getLogger(__name__)
 
 
+PHOTO_SHEETS = tuple(sheet_name(s) for s in SCORING_SETS)
+
+
 @writes_folder("attack", ("sticker.png", "sticker_as_printed.png", "sign.png", "sticker.pdf", "attack.json",
-                          "curves.png", "checkpoint.pt", "print.pdf"), resumable=True)
+                          "curves.png", "checkpoint.pt", "print.pdf", "report.html") + PHOTO_SHEETS, resumable=True)
 def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
                labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
                resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
@@ -62,7 +67,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     if cfg.real_fraction > 0:
         from patchsim.attack.real_photos import prepare_real_photos
 
-        real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin)
+        real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin, relight=cfg.real_relight)
     attack = EOTAttack(scene, net, cfg, printer=pm, real=real, device=device)
     out = Path(out)
     clean_rate, _ = attack.score(None, attack.val_cond)
@@ -77,7 +82,8 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
 
         # the sticker 2048 px across: finer than any photo of it; the same images are export's previews
         preview = images_at(scene, result.sticker, attack.clean.cpu(), cfg.mode, PREVIEW_PX)
-        table = table_of(attack, result.sticker, preview[0], pm)
+        out.mkdir(parents=True, exist_ok=True)
+        table = table_of(attack, result.sticker, preview[0], pm, sheets_dir=out)
         log.info("sim-to-real:\n%s", format_table(table))
     target_name = net.classes[target_idx] if target_idx is not None else None
     what = cfg.goal if cfg.goal != "auto" else (target_name or "untargeted")
@@ -99,6 +105,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         sim_to_real=table, export=info,
         wall_s_total=round(time.time() - t0, 2), defence=defence)
     write_attack_record(out / "attack.json", record)
+    write_attack_report(out, record)
     log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps,
              record.wall_s_total)
     return record

@@ -28,15 +28,17 @@ from patchsim.signs import draw_face_array
 
 log = logging.getLogger(__name__)
 MAX_RELIGHT_RMSE = 0.15  # attacker signs whose relighting fits worse than this (sRGB RMS) are left out
+LUT_SAMPLES = 129  # samples per channel of a sign's light in the optimiser's batches
 
 
 @dataclass(frozen=True)
 class RealPhotoBatch:
     """K attacker photos ready for the optimiser. ``clean`` ``(K, 3, S, S)`` float32 sRGB [0, 1]: the
     detector crops supersampled (``S`` = crop size x ``supersample``); ``grid_from_face`` ``(K, 3, 3)``:
-    face uv -> crop-grid pixels (centres at integers); ``relight`` ``(K, 3, D)`` per-channel polynomial
-    coefficients (constant first) of each sign's light; ``blur_px`` ``(K,)`` Gaussian sigma in grid
-    pixels; ``names`` the signs."""
+    face uv -> crop-grid pixels (centres at integers); ``relight`` ``(K, 3, L)`` each entry's light as a
+    per-channel table: the colour of design value ``j / (L - 1)`` (:data:`LUT_SAMPLES` samples);
+    ``blur_px`` ``(K,)`` Gaussian sigma in grid pixels; ``names`` the entries ("sign" or "sign@model" when
+    each sign comes once per relighting model)."""
 
     clean: torch.Tensor
     grid_from_face: torch.Tensor
@@ -55,22 +57,38 @@ class RealPhotoBatch:
                                    relight=self.relight.to(device), blur_px=self.blur_px.to(device))
 
 
-def prepare_real_photos(source: str, crop_size: int, margin: float, supersample: int = 2, relight: str = "tone",
+def real_relight_models(relight: str) -> tuple[str, ...]:
+    """The relighting models the optimiser's real photos take: ``validated`` gives every model that
+    passed validation and maps colours channel by channel (:mod:`patchsim.photo.relight_choice`), so
+    the sticker is aimed at the worst plausible light; a model name gives that model alone."""
+    from patchsim.photo.relight_choice import band_models
+
+    _, models = band_models(relight)
+    per_channel = tuple(m for m in models if m != "reap_lab")
+    if not per_channel:
+        raise PatchsimError(f"--real-relight {relight}: no per-channel relighting model to draw from (reap_lab is not one)")
+    return per_channel
+
+
+def prepare_real_photos(source: str, crop_size: int, margin: float, supersample: int = 2, relight: str = "validated",
                         sign: str = "stop", annotations: str | None = None) -> RealPhotoBatch:
     """Locate, light and crop every sign of ``source`` (see :func:`patchsim.photo.sources.photo_source`;
-    named scoring sets are refused: they are what stickers are judged on)."""
+    named scoring sets are refused: they are what stickers are judged on). With several relighting
+    models (``relight`` = ``validated``, see :func:`real_relight_models`) every sign comes once per model."""
     from patchsim.photo.sources import NAMED
 
     if NAMED.get(source) == "scoring":
         attackers = [k for k, v in NAMED.items() if v == "attacker"]
         raise PatchsimError(f"--real-photos {source!r} is a scoring set (stickers are judged on it); use an attacker "
                             f"set ({', '.join(attackers)}) or your own folder")
+    models = real_relight_models(relight)
     signs = photo_source(source, annotations)
     face = FacePyramid(draw_face_array(sign, 1024))
     n = crop_size * supersample
-    clean, grids, coeffs, blurs, names = [], [], [], [], []
+    grid = np.linspace(0.0, 1.0, LUT_SAMPLES)[:, None].repeat(3, 1)
+    clean, grids, luts, blurs, names = [], [], [], [], []
     for sp in signs:
-        v = view_sign(sp, face, sign, relight, margin)
+        v = view_sign(sp, face, sign, models[0], margin)
         if isinstance(v, str):
             continue
         photo, h, light = v.photo, v.img_from_face, v.light
@@ -83,30 +101,35 @@ def prepare_real_photos(source: str, crop_size: int, margin: float, supersample:
         g = g / g[2, 2] if abs(g[2, 2]) > 1e-12 else g
         if g[2] @ np.array([0.5, 0.5, 1.0]) < 0:  # the third row must be positive on the face
             g = -g
-        clean.append(detector_crop(photo, (x, y, s), n))
-        grids.append(g)
-        coeffs.append(np.asarray(light.relight.coeffs, np.float64))
-        blurs.append(light.blur_px * scale)
-        names.append(sp.name)
+        crop = detector_crop(photo, (x, y, s), n)
+        for m in models:
+            lm = light if m == models[0] else view_sign(sp, face, sign, m, margin).light
+            clean.append(crop)
+            grids.append(g)
+            luts.append(np.asarray(lm.relight(grid), np.float64).T)
+            blurs.append(light.blur_px * scale)
+            names.append(sp.name if len(models) == 1 else f"{sp.name}@{m}")
     if not names:
         raise PatchsimError(f"--real-photos {source}: no sign could be located in its {len(signs)} photos")
-    d = max(c.shape[1] for c in coeffs)
-    coeffs = [np.pad(c, ((0, 0), (0, d - c.shape[1]))) for c in coeffs]
-    log.info("real photos: %d of %d signs of %s ready for the optimiser", len(names), len(signs), source)
+    log.info("real photos: %d entries (%d models) from %d signs of %s ready for the optimiser", len(names), len(models),
+             len(signs), source)
     return RealPhotoBatch(torch.from_numpy(np.stack(clean)).permute(0, 3, 1, 2).float() / 255,
                           torch.tensor(np.stack(grids), dtype=torch.float32),
-                          torch.tensor(np.stack(coeffs), dtype=torch.float32),
+                          torch.tensor(np.stack(luts), dtype=torch.float32),
                           torch.tensor(blurs, dtype=torch.float32), supersample, margin, tuple(names))
 
 
-def relight_colours(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-    """Per-image, per-channel polynomial colour map: ``x`` ``(1|B, 3, H, W)`` in [0, 1], ``coeffs``
-    ``(B, 3, D)`` constant first -> ``(B, 3, H, W)`` clipped to [0, 1]. Differentiable in ``x``."""
-    c = coeffs[:, :, :, None, None].to(x)
-    out = torch.zeros((coeffs.shape[0],) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
-    for k in range(coeffs.shape[2] - 1, -1, -1):  # Horner
-        out = out * x + c[:, :, k]
-    return out.clamp(0, 1)
+def relight_colours(x: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
+    """Per-image, per-channel colour map by table: ``x`` ``(1|B, 3, H, W)`` in [0, 1], ``luts``
+    ``(B, 3, L)`` the colour of design value ``j / (L - 1)`` -> ``(B, 3, H, W)`` clipped to [0, 1],
+    linear between samples. Differentiable in ``x``."""
+    b, _, lsz = luts.shape
+    pos = x.clamp(0, 1).expand(b, -1, -1, -1) * (lsz - 1)
+    lo = pos.floor().clamp(max=lsz - 2)
+    w = pos - lo
+    t = luts.to(x)
+    flat = lambda idx: torch.gather(t, 2, idx.long().reshape(b, 3, -1)).reshape(pos.shape)  # noqa: E731
+    return (flat(lo) * (1 - w) + flat(lo + 1) * w).clamp(0, 1)
 
 
 def composite_real(batch: RealPhotoBatch, idx: torch.Tensor, printed: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -62,7 +62,9 @@ class ExportInfo:
 @dataclass(frozen=True)
 class PhotoSetScore:
     """One scoring photo set in the sim-to-real table: signs scored and skipped, read correctly clean,
-    success raw / relit (fractions of signs), REAP's ASR relit, fooled counts; or only ``missing`` (why
+    success raw / relit (fractions of signs; relit under the validated default relighting), REAP's ASR
+    relit, fooled counts, and the relit band over the validated relighting models (``relit_worst``, the
+    worst plausible case and the headline, ``relit_best``, ``relit_models``); or only ``missing`` (why
     the set was not scored)."""
 
     signs: int | None = None
@@ -74,6 +76,11 @@ class PhotoSetScore:
     raw_fooled: int | None = None
     relit_fooled: int | None = None
     missing: str | None = None
+    relit_worst: float | None = None  # the band over the validated relighting models: the headline
+    relit_best: float | None = None
+    relit_worst_fooled: int | None = None
+    relit_worst_model: str | None = None
+    relit_models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

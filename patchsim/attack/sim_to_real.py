@@ -81,10 +81,11 @@ def independent_detection(scene, detector, goal, sticker_rgba: np.ndarray, seed:
 
 
 def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, model, goal, sign: str,
-                  margin: float) -> PhotoSetScore:
+                  margin: float, sheet=None) -> PhotoSetScore:
     """The score of one scoring set (only ``missing``, the reason, when its data is absent). For a
     detector (``goal`` a :class:`~patchsim.protocol.DetectionGoal`) whole photos go through it and
-    ``clean_correct`` counts the signs it detects clean."""
+    ``clean_correct`` counts the signs it detects clean. ``sheet``: a path for the classifier's contact
+    sheet of the set (clean, raw, relit crops), or None."""
     from patchsim.errors import PatchsimError
     from patchsim.photo.photo_score import PhotoScorer, summarise
     from patchsim.photo.sources import photo_source
@@ -96,21 +97,37 @@ def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, mo
     if isinstance(goal, DetectionGoal):
         from patchsim.photo.detector_score import score_detector_photos, summarise_detector_photos
 
-        records, skipped = score_detector_photos(sticker_rgba, printed, model, goal, signs, sign, "tone", margin)
+        from patchsim.photo.relight_choice import relight_choice
+
+        records, skipped = score_detector_photos(sticker_rgba, printed, model, goal, signs, sign, relight_choice()[0],
+                                                 margin)
         s = summarise_detector_photos(records)
         return PhotoSetScore(signs=s["signs"], skipped=len(skipped), clean_correct=s["clean_detected"],
                              raw=s["raw_success"], relit=s["relit_success"], relit_asr=s["relit_asr"],
                              raw_fooled=s["raw_fooled"], relit_fooled=s["relit_fooled"])
-    records, skipped, _ = PhotoScorer(sticker_rgba, printed, model, goal, sign, "tone", margin).score(signs)
+    records, skipped, crops = PhotoScorer(sticker_rgba, printed, model, goal, sign, "validated", margin).score(signs)
     s = summarise(records, model.classes[goal.true_class])
+    if sheet is not None and records:
+        from patchsim.photo.sheets import write_contact_sheet
+
+        write_contact_sheet(sheet, records, crops, True, limit=24)
     return PhotoSetScore(signs=s["signs"], skipped=len(skipped), clean_correct=s["clean_correct"], raw=s["raw_success"],
                          relit=s["relit_success"], relit_asr=s["relit_asr"], raw_fooled=s["raw_fooled"],
-                         relit_fooled=s["relit_fooled"])
+                         relit_fooled=s["relit_fooled"], relit_worst=s.get("relit_worst_success"),
+                         relit_best=s.get("relit_best_success"), relit_worst_fooled=s.get("relit_worst_fooled"),
+                         relit_worst_model=s.get("relit_worst_model"), relit_models=tuple(s.get("relit_models", ())))
 
 
-def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer, sources=SCORING_SETS) -> SimToReal:
+def sheet_name(source: str) -> str:
+    """The contact sheet file of a scoring set in an attack folder: photos_SOURCE.png."""
+    return "photos_" + "".join(c if c.isalnum() else "_" for c in source) + ".png"
+
+
+def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer, sources=SCORING_SETS,
+                sheets_dir=None) -> SimToReal:
     """The table for an attack's result: ``sticker`` ``(1, 3, N, N)`` as optimised, ``sticker_rgba``
-    the exported sticker.png (uint8 RGBA over the face square), ``printer`` the attack's printer."""
+    the exported sticker.png (uint8 RGBA over the face square), ``printer`` the attack's printer;
+    ``sheets_dir``: where to write each classifier set's contact sheet (:func:`sheet_name`), or None."""
     import cv2
 
     from patchsim.sticker_io import printed_rgba
@@ -126,13 +143,16 @@ def sim_to_real(attack, sticker: torch.Tensor, sticker_rgba: np.ndarray, printer
                   for src in sources}
     else:
         photos = {src: photo_success(src, small, printed, model, goal, attack.scene.sign.class_name,
-                                     attack.scene.crop.margin) for src in sources}
+                                     attack.scene.crop.margin,
+                                     None if sheets_dir is None or attack.detector else sheets_dir / sheet_name(src))
+                  for src in sources}
     return SimToReal(
         held_out_renders=held_out_success(attack, sticker), independent_protocol=ind[0] if ind else None,
         independent_simulator=ind[1] if ind else None, photos=photos,
         note=("held-out: 512 EOT renders of seed 424242; drive-by: independent simulator, printed sticker; "
               "photos: scoring sets only (never the optimiser's attacker photos); raw = sticker.png pasted "
-              "as is, relit = printed, relit with each sign's light (tone) and blurred like the photo"))
+              "as is, relit = printed, relit with each sign's light (the validated default; band worst-best over the "
+              "relighting models that passed validation, docs/results/relight_validation.md) and blurred like the photo"))
 
 
 def format_table(t: SimToReal) -> str:
@@ -144,5 +164,7 @@ def format_table(t: SimToReal) -> str:
         if r.missing is not None:
             lines.append(f"{src}: not scored ({r.missing})")
         else:
-            lines.append(f"{src}: {r.signs} signs, raw {pct(r.raw)}, relit {pct(r.relit)}")
+            band = f" ({pct(r.relit_worst)[:-1]}-{pct(r.relit_best)})" if r.relit_worst is not None else ""
+            worst = f", worst plausible {pct(r.relit_worst)}" if r.relit_worst is not None else ""
+            lines.append(f"{src}: {r.signs} signs, raw {pct(r.raw)}, relit {pct(r.relit)}{band}{worst}")
     return "\n".join(lines)

@@ -244,7 +244,8 @@ def write_strip(path: Path, thumbs: list[tuple[FrameRecord, dict[str, np.ndarray
 
 def write_html(path: Path, title: str, images: list[str], video: str | None = None, note: str = "",
                metrics: dict[str, SequenceMetrics] | None = None, consistency: dict[str, DetectionRates] | None = None,
-               table: tuple[list[str], list[tuple[str, list[str]]]] | None = None, rows_file: str = "frames.csv") -> None:
+               table: tuple[list[str], list[tuple[str, list[str]]]] | None = None, rows_file: str | None = "frames.csv",
+               metrics_file: str = "metrics.json") -> None:
     """report.html: a table of the sequence ``metrics`` with one column per run (e.g. clean and attacked,
     or one real run) and the ``consistency`` checks' rates, or ``table`` (column names, [(row label,
     cells)]) for runs that are not sequences (photo sets); then the video and ``images`` (file names
@@ -254,7 +255,7 @@ def write_html(path: Path, title: str, images: list[str], video: str | None = No
         head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
         rows = [f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
                 for label, cells in body]
-        return _write_page(path, title, head, rows, images, video, note, rows_file)
+        return _write_page(path, title, head, rows, images, video, note, rows_file, metrics_file)
     if not metrics:
         raise PatchsimError("write_html needs sequence metrics or a table")
     runs = list(metrics)
@@ -276,7 +277,7 @@ def write_html(path: Path, title: str, images: list[str], video: str | None = No
         rows.append(f"<tr><td>{kind} check: detection / false alarms</td><td colspan={len(runs)}>"
                     f"{100 * (v.detection_rate or 0):.1f}% / {100 * (v.false_alarm_rate or 0):.1f}%</td></tr>")
     head = "<tr><th></th>" + "".join(f"<th>{html.escape(r)}</th>" for r in runs) + "</tr>"
-    _write_page(path, title, head, rows, images, video, note, rows_file)
+    _write_page(path, title, head, rows, images, video, note, rows_file, metrics_file)
 
 
 CAPTIONS = {
@@ -287,11 +288,16 @@ CAPTIONS = {
                     "model's reading, distance and confidence.",
     "contact_sheet.png": "Every scored sign: the photo's crop clean, with the sticker pasted raw, and printed and relit.",
     "crops.png": "The detector crops of the scored frames with the model's reading.",
+    "sign.png": "The sticker on the sign as designed (sticker.png over the face).",
+    "curves.png": "The optimiser's run: loss and validation success per step.",
+    "twins_sheet.png": "Each sign: the photo, its relit classifier crop and its condition-matched twin rendered by "
+                       "patchsim, with the model's reading (red when fooled).",
+    "twins_by_size.png": "Fooled signs against pixels across the sign: the twins (renderer) beside the relit photos.",
 }
 
 
 def _write_page(path: Path, title: str, head: str, rows: list[str], images: list[str], video: str | None,
-                note: str, rows_file: str) -> None:
+                note: str, rows_file: str | None, metrics_file: str = "metrics.json") -> None:
     """The page: title, note, the summary table first, then the video and the figures, each captioned
     (:data:`CAPTIONS`, else the file name)."""
     imgs = "".join(f'<figure><img src="{html.escape(i)}" alt="{html.escape(i)}"><figcaption>'
@@ -301,13 +307,14 @@ def _write_page(path: Path, title: str, head: str, rows: list[str], images: list
            f'The simulated approach, clean (left) and attacked (right): box green when read right, red when '
            f'fooled. <a href="{html.escape(video)}">{html.escape(video)}</a></figcaption></figure>') if video else ""
     para = f"<p>{html.escape(note)}</p>" if note else ""
+    per_row = f', per row: <a href="{html.escape(rows_file)}">{html.escape(rows_file)}</a>' if rows_file else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto;padding:0 12px;line-height:1.4}}
 table{{border-collapse:collapse;margin:8px 0 18px}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}
 img,video{{max-width:100%}}figure{{margin:14px 0}}figcaption{{color:#333;font-size:90%}}.file{{color:#888}}</style>
 </head><body><h1>{html.escape(title)}</h1>{para}
 <h2>Summary</h2><table>{head}{''.join(rows)}</table>{vid}{imgs}
-<p>Full numbers: <a href="metrics.json">metrics.json</a>, per row: <a href="{html.escape(rows_file)}">{html.escape(rows_file)}</a>.</p></body></html>"""
+<p>Full numbers: <a href="{html.escape(metrics_file)}">{html.escape(metrics_file)}</a>{per_row}.</p></body></html>"""
     atomic_write_bytes(path, doc.encode())
 
 

@@ -8,16 +8,15 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from patchsim.attack.record import target_of_sticker
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.imageio import write_png
 from patchsim.defences import load_defended
 from patchsim.models import freeze
-from patchsim.photo.photo_score import RUNS, PhotoScorer, summarise
-from patchsim.photo.relight import METHODS
+from patchsim.photo.photo_score import RUNS, PhotoScorer, band_text, summarise
+from patchsim.photo.relight_choice import band_models
+from patchsim.photo.sheets import write_contact_sheet
 from patchsim.photo.sources import photo_source
 from patchsim.outputs import writes_folder
 from patchsim.protocol import Goal
@@ -27,20 +26,34 @@ from patchsim.sticker_io import load_sticker_rgba, printed_rgba
 log = logging.getLogger(__name__)
 
 
-@writes_folder("evaluate-photos", ("metrics.json", "photos.csv", "contact_sheet.png", "report.html"))
+@writes_folder("evaluate-photos", ("metrics.json", "photos.csv", "contact_sheet.png", "report.html", "twins.csv",
+                                   "twins_sheet.png", "twins_by_size.png"))
 def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: str | Path, target=None,
                         weights: str | None = None, labels: str | None = None, sign: str = "stop",
-                        printer: str | None = "inkjet", relight: str = "tone", annotations: str | None = None,
+                        printer: str | None = "inkjet", relight: str = "validated", annotations: str | None = None,
                         margin: float = 0.1, progress: bool = True, force: bool = False,
-                        device: str | None = "auto", defence: str | None = None) -> dict:
+                        device: str | None = "auto", defence: str | None = None, twins: bool = False,
+                        twin_hfov: float | None = None, twin_scene: str = "stop_driveby", untargeted: bool = False) -> dict:
     """Score ``sticker`` (None: clean photos only) on the photos of ``source`` (see
     :func:`patchsim.photo.sources.photo_source`); writes metrics.json, photos.csv, contact_sheet.png and
-    report.html into ``out``. Returns the metrics.json record."""
+    report.html into ``out``. ``twins``: also render every sign's condition-matched twin
+    (:mod:`patchsim.photo.twins`; camera field of view ``twin_hfov`` deg, None: EXIF else 60; the
+    sign, camera and crop of ``twin_scene``) and write twins.csv, twins_sheet.png, twins_by_size.png
+    and the agreement into metrics.json. ``untargeted``: fooled means any class but ``sign``, even when
+    the sticker's attack folder names a target. Returns the metrics.json record."""
     t0 = time.time()
     if not 0 <= margin <= 1:
         raise PatchsimError(f"--margin {margin}: must be in [0, 1] (fraction of the sign's size per side)")
-    if relight not in METHODS:
-        raise PatchsimError(f"--relight {relight!r} is unknown; allowed: {', '.join(METHODS)}")
+    default_model, models = band_models(relight)
+    if twin_hfov is not None and not 1 <= twin_hfov <= 170:
+        raise PatchsimError(f"--twin-hfov {twin_hfov}: must be in [1, 170] degrees")
+    scene = None
+    if twins:
+        from patchsim.scene import load_scene
+
+        scene = load_scene(twin_scene)
+        if scene.sign.class_name != sign:
+            raise PatchsimError(f"--twin-scene {twin_scene}: its sign is {scene.sign.class_name}, the photos' is {sign}")
     pm = printer_from_spec(printer)
     signs = photo_source(source, annotations)
     st = load_sticker_rgba(sticker) if sticker else None
@@ -49,7 +62,9 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     from patchsim.device import resolve_device
 
     model = freeze(load_defended(model_name, weights=weights, labels=labels, defence=defence)).to(resolve_device(device))
-    if target is None and sticker:  # the attack's target, when the sticker lies in an attack folder and the model has it
+    if untargeted and target is not None:
+        raise PatchsimError("--target and --untargeted exclude each other")
+    if target is None and sticker and not untargeted:  # the attack's target, when the sticker lies in an attack folder and the model has it
         target = target_of_sticker(sticker, model.classes)
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
     scorer = PhotoScorer(st, printed_rgba(st, pm) if st is not None else None, model, goal, sign, relight, margin)
@@ -61,9 +76,24 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     summary = summarise(records, sign, runs)
     record = {"source": source, "role": signs[0].role, "sticker": sticker, "model": model_name, "defence": defence, "sign": sign,
               "target": model.classes[goal.target] if goal.target is not None else None, "printer": pm.name,
-              "relight": relight, "margin": margin, "metrics": summary,
+              "relight": default_model, "relight_band_models": list(models), "margin": margin, "metrics": summary,
               "located_by": {k: sum(r.located_by == k for r in records) for k in sorted({r.located_by for r in records})},
               "skipped": [{"name": n, "reason": why} for n, why in skipped], "wall_s": round(time.time() - t0, 2)}
+    images = ["contact_sheet.png"]
+    if twins:
+        import dataclasses as dc
+
+        from patchsim.photo.twin_score import plot_twins, score_twins, summarise_twins, twin_sheet
+
+        crop = dc.replace(scene.crop, size=model.input_size[0], margin=margin)
+        trs, tcrops = score_twins(signs, records, scorer, dc.replace(scene, crop=crop),
+                                  printed_rgba(st, pm) if st is not None else None, twin_hfov)
+        record["twins"] = summarise_twins(trs)
+        report.write_frames_csv(out / "twins.csv", [t.to_dict() for t in trs])
+        plot_twins(out / "twins_by_size.png", record["twins"], f"{source}: twins vs photos by sign size")
+        twin_sheet(out / "twins_sheet.png", trs, crops["view"], crops["relit" if st is not None else "clean"],
+                   tcrops["attacked" if st is not None else "clean"])
+        images += ["twins_sheet.png", "twins_by_size.png"]
     report.write_json(out / "metrics.json", record)
     report.write_frames_csv(out / "photos.csv", [r.to_dict() for r in records])
     write_contact_sheet(out / "contact_sheet.png", records, crops, sticker is not None)
@@ -72,36 +102,21 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
             ("fooled (all signs)", [f"{summary[f'{r}_fooled']} = {pct(summary[f'{r}_success'])}" for r in runs]),
             (f"fooled among the {summary['clean_correct']} read as {sign} clean (REAP's ASR)",
              [pct(summary[f"{r}_asr"]) for r in runs])]
+    if "relit_worst_success" in summary:
+        band = ["", "", f"{band_text(summary)}; worst {summary['relit_worst_model']}, best {summary['relit_best_model']}"]
+        body += [("relit band: default (worst-best over validated models)", band[:len(runs) - 1] + band[-1:]),
+                 ("worst plausible case (headline)", ["", "", f"{summary['relit_worst_fooled']} = "
+                                                              f"{pct(summary['relit_worst_success'])}"][-len(runs):])]
     note = f"{source} ({record['role']} photos): {len(records)} signs scored, {len(skipped)} skipped. "
-    note += (f"raw: sticker.png pasted as is; relit: printed with the {pm.name} printer, relit ({relight}) and "
-             f"blurred like each photo. Target: {record['target'] or 'untargeted'}." if sticker else "No sticker: clean photos only.")
-    report.write_html(out / "report.html", f"patchsim evaluate-photos: {source}, {model_name}", ["contact_sheet.png"],
+    note += (f"raw: sticker.png pasted as is; relit: printed with the {pm.name} printer, relit ({default_model}; band over "
+             f"{', '.join(models)}) and blurred like each photo. Target: {record['target'] or 'untargeted'}."
+             if sticker else "No sticker: clean photos only.")
+    if twins:
+        tw = record["twins"]
+        body += [("twins agree with the photos (clean / attacked)",
+                  ["", "", f"{pct(tw['agreement_clean'])} / {pct(tw.get('agreement_attacked'))} of {tw['signs']} signs"][-len(runs):])]
+    report.write_html(out / "report.html", f"patchsim evaluate-photos: {source}, {model_name}", images,
                       note=note, table=(list(runs), body), rows_file="photos.csv")
     log.info("%s: %d signs; fooled %s", source, len(records),
              ", ".join(f"{r} {summary[f'{r}_fooled']}" for r in runs))
     return record
-
-
-def write_contact_sheet(path: Path, records, crops: dict, attacked: bool, limit: int = 48, cols: int = 4) -> None:
-    """One tile per sign: the relit photo around the sign, then the three classifier crops (clean, raw,
-    relit) with the model's reading, red when fooled."""
-    tiles = []
-    for i, r in list(enumerate(records))[:limit]:
-        view = crops["view"][i]
-        row = [view]
-        runs = RUNS if attacked else ("clean",)
-        for run in runs:
-            c = cv2.resize(crops[run][i], (view.shape[0] // 2,) * 2, interpolation=cv2.INTER_NEAREST)
-            bar = np.full((view.shape[0] // 2, c.shape[1], 3), 255, np.uint8)
-            colour = (200, 30, 30) if getattr(r, f"{run}_fooled") else (20, 140, 40)
-            cv2.putText(bar, run, (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-            cv2.putText(bar, getattr(r, f"{run}_pred")[:13], (3, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1, cv2.LINE_AA)
-            cv2.putText(bar, f"{getattr(r, f'{run}_conf'):.2f}", (3, 52), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1, cv2.LINE_AA)
-            row.append(np.concatenate([c, bar], 0))
-        tile = np.concatenate(row, 1)
-        label = np.full((18, tile.shape[1], 3), 255, np.uint8)
-        cv2.putText(label, f"{r.name[:30]} ({r.located_by})", (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        tiles.append(np.pad(np.concatenate([label, tile], 0), ((4, 4), (4, 4), (0, 0)), constant_values=255))
-    while len(tiles) % cols:
-        tiles.append(np.full_like(tiles[0], 255))
-    write_png(path, np.concatenate([np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)], 0))

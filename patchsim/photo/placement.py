@@ -90,21 +90,26 @@ def _edge_band(outline_px: np.ndarray, shape: tuple[int, int], width: int) -> np
     return (cv2.dilate(m, k) - cv2.erode(m, k)) > 0
 
 
-def estimate_light(photo_region: np.ndarray, ref_rgba: np.ndarray, edge_px: np.ndarray | None = None,
-                   method: str = "tone", sigmas=BLUR_SIGMAS_PX) -> SignLight:
-    """Fit the sign's light and blur. ``photo_region`` ``(h, w, 3)`` uint8 and ``ref_rgba`` ``(h, w, 4)``
-    the clean designed face warped onto the same pixels (premultiplied, from :func:`warp_face`).
-    ``edge_px`` ``(K, 2)``: an outline in region pixels where the design and the photo are known to
-    line up (the red octagon the homography was fitted to); the blur is judged in a band around it,
-    since a real sign's legend never matches the drawn one to the pixel (None: the whole sign). The
-    design is composited over the photo, blurred with each candidate sigma, an affine map fitted; the
-    sigma with the smallest residual wins. Then ``method``'s map is fitted on all the sign's pixels
-    (alpha 1, one pixel in from the edge) at that blur."""
+def _sign_pixels(photo_region: np.ndarray, ref_rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo float (h, w, 3), alpha (h, w), inside: bool (h, w) the face one pixel in from its edge)."""
     obs = photo_region.astype(np.float32) / 255
     alpha = ref_rgba[..., 3]
     inside = cv2.erode((alpha > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if inside.sum() < 30:
         raise PatchsimError(f"the sign covers only {int(inside.sum())} pixels of the photo: too small to relight")
+    return obs, alpha, inside
+
+
+def estimate_blur(photo_region: np.ndarray, ref_rgba: np.ndarray, edge_px: np.ndarray | None = None,
+                  sigmas=BLUR_SIGMAS_PX) -> float:
+    """The Gaussian sigma (photo pixels) that makes the sharp design look like the photo.
+    ``photo_region`` ``(h, w, 3)`` uint8 and ``ref_rgba`` ``(h, w, 4)`` the clean designed face warped
+    onto the same pixels (premultiplied, from :func:`warp_face`). ``edge_px`` ``(K, 2)``: an outline in
+    region pixels where the design and the photo are known to line up (the red octagon the homography
+    was fitted to); the blur is judged in a band around it, since a real sign's legend never matches the
+    drawn one to the pixel (None: the whole sign). The design is composited over the photo, blurred with
+    each candidate sigma, an affine map fitted; the sigma with the smallest residual wins."""
+    obs, alpha, inside = _sign_pixels(photo_region, ref_rgba)
     judge = inside
     if edge_px is not None:
         side = float(np.ptp(edge_px, 0).max())
@@ -116,9 +121,22 @@ def estimate_light(photo_region: np.ndarray, ref_rgba: np.ndarray, edge_px: np.n
         ref = _blur(ref_rgba[..., :3] + obs * (1 - alpha[..., None]), s)
         fit = fit_relight(ref[judge], obs[judge], "affine")
         if best is None or fit.rmse < best[0] - 1e-4:
-            best = (fit.rmse, s, ref)
-    _, sigma, ref = best
-    return SignLight(fit_relight(ref[inside], obs[inside], method), float(sigma))
+            best = (fit.rmse, s)
+    return float(best[1])
+
+
+def fit_sign_light(photo_region: np.ndarray, ref_rgba: np.ndarray, blur_px: float, method: str = "tone") -> SignLight:
+    """``method``'s map (:mod:`patchsim.photo.relight`) fitted on all the sign's pixels (alpha 1, one
+    pixel in from the edge), the design blurred by ``blur_px`` like the photo."""
+    obs, alpha, inside = _sign_pixels(photo_region, ref_rgba)
+    ref = _blur(ref_rgba[..., :3] + obs * (1 - alpha[..., None]), blur_px)
+    return SignLight(fit_relight(ref[inside], obs[inside], method), float(blur_px))
+
+
+def estimate_light(photo_region: np.ndarray, ref_rgba: np.ndarray, edge_px: np.ndarray | None = None,
+                   method: str = "tone", sigmas=BLUR_SIGMAS_PX) -> SignLight:
+    """Fit the sign's light and blur: :func:`estimate_blur`, then :func:`fit_sign_light` at that blur."""
+    return fit_sign_light(photo_region, ref_rgba, estimate_blur(photo_region, ref_rgba, edge_px, sigmas), method)
 
 
 def place_sticker(photo: np.ndarray, img_from_face: np.ndarray, sticker: FacePyramid,

@@ -23,7 +23,7 @@ from patchsim.photo.relight import Relight
 
 # the modules whose code decides the cached values
 _SOURCES = ("photo/placement.py", "photo/relight.py", "photo/octagon.py", "photo/detect.py", "photo/photo_score.py",
-            "photo/view_cache.py", "imageio.py", "signs/catalogue.py", "signs/raster.py")
+            "photo/view_cache.py", "photo/relight_physical.py", "photo/colour.py", "imageio.py", "signs/catalogue.py", "signs/raster.py")
 
 
 def cache_dir() -> Path | None:
@@ -63,15 +63,14 @@ def load_view(key: str):
         if "skip" in data:
             return str(data["skip"])
         r = data["relight"]
-        light = SignLight(Relight(r["method"], tuple(tuple(c) for c in r["coeffs"]), float(r["rmse"]),
-                                  tuple(r["params"])), float(data["blur_px"]))
+        light = SignLight(Relight.from_dict(r), float(data["blur_px"])) if r is not None else None
         return np.asarray(data["img_from_face"], np.float64).reshape(3, 3), str(data["located_by"]), light
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def store_view(key: str, view) -> None:
-    """Store (img_from_face, located_by, SignLight) or a skip reason; a full disk or a read-only home
+    """Store (img_from_face, located_by, SignLight or None: the location alone) or a skip reason; a full disk or a read-only home
     only costs the next run the time to recompute."""
     from patchsim.imageio import atomic_write_bytes
 
@@ -82,10 +81,8 @@ def store_view(key: str, view) -> None:
         data = {"skip": view}
     else:
         h, how, light = view
-        r = light.relight
         data = {"img_from_face": np.asarray(h, np.float64).ravel().tolist(), "located_by": how,
-                "blur_px": light.blur_px, "relight": {"method": r.method, "coeffs": [list(c) for c in r.coeffs],
-                                                      "rmse": r.rmse, "params": list(r.params)}}
+                "blur_px": light.blur_px if light else None, "relight": light.relight.to_dict() if light else None}
     try:
         d.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(d / f"{key}.json", json.dumps(data).encode())

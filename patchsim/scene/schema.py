@@ -184,7 +184,7 @@ def _sticker(ctx: _Ctx, data: Any, size_m: float) -> StickerConfig:
                 raise ctx.fail(f"{p}.polygon", v, "must be a list of at least 3 [x_mm, y_mm] points")
             pts = tuple(_point(ctx, q, f"{p}.polygon[{k}]") for k, q in enumerate(v))
             for k, (x, y) in enumerate(pts):
-                if not (0 <= x <= side and 0 <= y <= side):
+                if not (-1e-6 <= x <= side + 1e-6 and -1e-6 <= y <= side + 1e-6):  # the rect check's tolerance
                     raise ctx.fail(f"{p}.polygon[{k}]", list(v[k]), f"must lie inside [0, {side:g}] mm")
         regions.append(StickerRegion(points=pts))
     mask = ctx.string(d["mask"], "sticker.mask") if "mask" in d else None
