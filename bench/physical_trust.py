@@ -85,21 +85,58 @@ def main() -> int:
         md.append("")
     if "rp2" in only:
         ours = args.out / "lisa_rp2mask"
-        if not (ours / "attack.json").exists():
-            patchsim("attack", "scenes/stop_lab_rp2.yaml", "--model", "lisa-cnn", "--weights", LISA, "--target",
-                     "speedLimit45", "--out", str(ours), "--force", "--no-sim-to-real")
+        ours_u = args.out / "lisa_rp2mask_untargeted"
+        for d, goal in ((ours, ["--target", "speedLimit45"]), (ours_u, ["--untargeted"])):
+            if not (d / "attack.json").exists():
+                patchsim("attack", "scenes/stop_lab_rp2.yaml", "--model", "lisa-cnn", "--weights", LISA, *goal,
+                         "--out", str(d), "--force", "--no-sim-to-real")
         md += ["## RP2's sticker beside patchsim's at RP2's mask (LISA-CNN, RP2's 40 victim photos, same evaluator)", "",
                "| sticker | goal | signs | raw paste | relit: worst / default / best | twins agree attacked |", "|---|---|---|---|---|---|"]
         data["rp2"] = {}
-        for name, st in (("RP2 (published)", RP2_STICKER), ("patchsim, RP2's mask", str(ours / "sticker.png"))):
+        for name, st, st_u in (("RP2 (published)", RP2_STICKER, RP2_STICKER),
+                               ("patchsim, RP2's mask", str(ours / "sticker.png"), str(ours_u / "sticker.png"))):
             for goal, extra in (("speedLimit45", ["--target", "speedLimit45"]), ("not stop", [])):
                 tag = ("rp2pub" if st == RP2_STICKER else "ours") + ("_t45" if extra else "_untargeted")
+                st = st if extra else st_u  # patchsim's untargeted row is its own untargeted attack
                 m = photos(args.out, "rp2", st, ["--model", "lisa-cnn", "--weights", LISA, "--twin-scene",
                                                   "stop_lab_rp2", *(extra or ["--untargeted"])], tag)
                 s = m["metrics"]
                 data["rp2"][tag] = {"metrics": s, "twins": m.get("twins")}
                 md.append(f"| {name} | {goal} | {s['signs']} | {s['raw_fooled']}/{s['signs']} | {band(s)} | "
                           f"{pct((m.get('twins') or {}).get('agreement_attacked'))} |")
+        md += ["", "The same two stickers in RP2's lab protocol (`patchsim evaluate stop_lab_rp2 --mode grid`: 1.5-12 m x "
+               "0/15/30 deg x 3 lights, the independent simulator, printed by the inkjet model), targeted speedLimit45:", "",
+               "| sticker | grid frames fooled |", "|---|---|"]
+        for name, st, tag in (("RP2 (published)", RP2_STICKER, "lab_rp2pub"), ("patchsim, RP2's mask", str(ours / "sticker.png"),
+                                                                              "lab_ours")):
+            d = args.out / tag
+            if not (d / "metrics.json").exists():
+                patchsim("evaluate", "stop_lab_rp2", "--sticker", st, "--model", "lisa-cnn", "--weights", LISA,
+                         "--target", "speedLimit45", "--mode", "grid", "--no-video", "--out", str(d), "--force")
+            m = json.loads((d / "metrics.json").read_text())
+            att = m["metrics"]["attacked"] if "metrics" in m else m["attacked"]
+            data["rp2"][tag] = att
+            md.append(f"| {name} | {pct(att['success'])} |")
+        md.append("")
+    if "robust" in only:
+        md += ["## Stickers aimed at the relighting uncertainty (the main job + a quarter of each batch on attacker photos)", "",
+               "`--real-photos street:praveen-train --real-fraction 0.25`, the photos relit by every validated model "
+               "(`--real-relight validated`, the default) or by `tone` alone (before this change).", "",
+               "| optimiser's real photos | drive-by | " + " | ".join(f"{s} relit worst / default / best" for s in SETS) + " |",
+               "|---|---|" + "---|" * len(SETS)]
+        data["robust"] = {}
+        for tag, relight in (("validated", "validated"), ("tone", "tone")):
+            d = args.out / f"robust_{tag}"
+            if not (d / "attack.json").exists():
+                patchsim("attack", "scenes/stop_driveby.yaml", "--out", str(d), "--force", "--real-photos",
+                         "street:praveen-train", "--real-fraction", "0.25", "--real-relight", relight)
+            t = json.loads((d / "attack.json").read_text())["sim_to_real"]
+            data["robust"][tag] = t
+            cells = []
+            for src in SETS:
+                p = t["photos"][src]
+                cells.append("-" if p.get("missing") else f"**{pct(p['relit_worst'])}** / {pct(p['relit'])} / {pct(p['relit_best'])}")
+            md.append(f"| {relight} | {pct(t['independent_simulator'])} | " + " | ".join(cells) + " |")
         md.append("")
     md += ["Relit figures are the range over the relighting models that passed validation on the attacker photos "
            "(docs/results/relight_validation.md); the worst is the headline. Twins: each photographed sign rendered by "

@@ -81,7 +81,8 @@ LAYERS = [
 # Stage modules that are the pipeline's math, not jobs: they must not reach into another stage.
 STAGE_CORES = {
     "patchsim.evaluate": {"camera_sim", "consistency", "metrics", "records", "runner", "report"},
-    "patchsim.photo": {"octagon", "placement", "relight", "detect", "colour", "chart", "locator"},
+    "patchsim.photo": {"octagon", "placement", "relight", "detect", "colour", "chart", "locator", "relight_physical",
+                       "relight_choice", "relight_regions", "relight_validation", "twins", "twin_score", "sheets"},
     "patchsim.attack": {"config", "losses", "eot", "pieces", "pdf"},
 }  # attack.real_photos is the one bridge: it places attacker photos with the photo stage's placement
 

@@ -204,6 +204,8 @@ def test_evaluate_photos_command_on_a_folder(tmp_path, capsys):
     assert main(["evaluate-photos", str(folder), "--relight", "affine", "--sticker", str(tmp_path / "sticker.png"),
                  "--out", str(tmp_path / "o1")]) == 0
     assert json.loads((tmp_path / "o1" / "metrics.json").read_text())["metrics"]["relit_models"] == ["affine"]
+    assert main(["evaluate-photos", str(folder), "--untargeted", "--target", "yield", "--sticker",
+                 str(tmp_path / "sticker.png"), "--out", str(tmp_path / "o5")]) == 2  # one goal or the other
     # bad input: one line naming the option, before any work
     assert main(["evaluate-photos", str(folder), "--relight", "magic", "--sticker", str(tmp_path / "sticker.png"),
                  "--out", str(tmp_path / "o2")]) == 2

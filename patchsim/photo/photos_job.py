@@ -91,7 +91,11 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
         record["twins"] = summarise_twins(trs)
         report.write_frames_csv(out / "twins.csv", [t.to_dict() for t in trs])
         plot_twins(out / "twins_by_size.png", record["twins"], f"{source}: twins vs photos by sign size")
-        twin_sheet(out / "twins_sheet.png", trs, crops["view"], crops["relit" if st is not None else "clean"],
+        from patchsim.photo.twin_score import twin_light_model
+
+        lm = twin_light_model(scorer)
+        relit_key = "relit" if lm == scorer.relight else f"relit:{lm}"
+        twin_sheet(out / "twins_sheet.png", trs, crops["view"], crops[relit_key if st is not None else "clean"],
                    tcrops["attacked" if st is not None else "clean"])
         images += ["twins_sheet.png", "twins_by_size.png"]
     report.write_json(out / "metrics.json", record)

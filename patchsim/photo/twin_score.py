@@ -22,11 +22,13 @@ SIZE_BINS_PX = (0, 32, 64, 128, 256, 100000)  # pixels across the sign
 
 @dataclass(frozen=True)
 class TwinRecord:
-    """One sign: the pose read off the photo (see :class:`patchsim.photo.twins.TwinPose`), then the
-    model's reading of the photo and of its twin, clean and attacked (attacked: the relit photo under
-    the default relighting; the twin with the sticker)."""
+    """One sign: the relighting model that lights both (``light_model``), the pose read off the photo
+    (see :class:`patchsim.photo.twins.TwinPose`), then the model's reading of the photo and of its twin,
+    clean and attacked (attacked: the photo with the sticker relit by ``light_model``; the twin with the
+    sticker)."""
 
     name: str
+    light_model: str
     side_px: float
     distance_m: float
     lateral_m: float
@@ -51,16 +53,29 @@ class TwinRecord:
         return dataclasses.asdict(self)
 
 
+TWIN_LIGHT = "physical"  # the twin's light: the model that follows the sign's own colours and carries them furthest
+
+
+def twin_light_model(scorer: PhotoScorer) -> str:
+    """The relighting model that lights the twins and the photos they are compared with: ``physical``
+    when it is among the scorer's models (it fits the sign's own colours within a few CIEDE2000 and
+    extrapolates with a prior; see docs/results/relight_validation.md), else the scorer's default. A twin
+    shows the photographed sign's light, so a model that leaves the colours as designed would not do."""
+    return TWIN_LIGHT if TWIN_LIGHT in scorer.models else scorer.relight
+
+
 def score_twins(signs: list[SignPhoto], records: list[PhotoRecord], scorer: PhotoScorer, scene, printed_rgba,
                 hfov_deg: float | None = None) -> tuple[list[TwinRecord], dict[str, list[np.ndarray]]]:
     """Twins of every scored sign (``records``, from ``scorer`` on ``signs``): (records, {"clean",
-    "attacked": twin crops uint8 at the model's input size, in record order})."""
+    "attacked": twin crops uint8 at the model's input size, in record order}). Twin and photo take the
+    same light (:func:`twin_light_model`)."""
     by_name = {sp.name: sp for sp in signs}
+    light_model = twin_light_model(scorer)
     tr = TwinRenderer(scene, printed_rgba, scorer.size)
     poses, crops = [], {"clean": [], "attacked": []}
     for rec in records:
         sp = by_name[rec.name]
-        v = view_sign(sp, scorer.face, scorer.sign, scorer.relight, scorer.margin)
+        v = view_sign(sp, scorer.face, scorer.sign, light_model, scorer.margin)
         pose = read_twin_pose(v, sp.path, scene.camera, scene.sign.size_m, hfov_deg)
         poses.append((rec, pose))
         c = tr.render(pose, v.light.relight)
@@ -76,12 +91,15 @@ def score_twins(signs: list[SignPhoto], records: list[PhotoRecord], scorer: Phot
         kc, ka = int(probs["clean"][i].argmax()), int(probs["attacked"][i].argmax())
         fooled = lambda k: bool(scorer.goal.fooled(np.array([k]))[0])  # noqa: E731
         p = {f.name: getattr(pose, f.name) for f in dataclasses.fields(pose) if f.name not in ("width", "height")}
-        out.append(TwinRecord(name=rec.name, side_px=rec.side_px, **{k: round(v, 3) if isinstance(v, float) else v
+        j = rec.band_models.index(light_model) if light_model in rec.band_models else None
+        photo_pred = rec.band_preds[j] if j is not None else rec.relit_pred
+        photo_fooled = rec.band_fooled[j] if j is not None else rec.relit_fooled
+        out.append(TwinRecord(name=rec.name, light_model=light_model, side_px=rec.side_px, **{k: round(v, 3) if isinstance(v, float) else v
                                                                        for k, v in p.items()},
                               photo_clean_pred=rec.clean_pred, photo_clean_fooled=rec.clean_fooled,
                               twin_clean_pred=cls[kc], twin_clean_fooled=fooled(kc),
-                              photo_pred=rec.relit_pred if attacked else None,
-                              photo_fooled=rec.relit_fooled if attacked else None,
+                              photo_pred=photo_pred if attacked else None,
+                              photo_fooled=photo_fooled if attacked else None,
                               twin_pred=cls[ka] if attacked else None, twin_fooled=fooled(ka) if attacked else None))
     return out, crops
 
