@@ -111,7 +111,14 @@ def main() -> int:
     for r in rows:
         cells = [f"**{pct(r[s]['worst'])}** ({pct(r[s]['default'])}-{pct(r[s]['best'])})" if r[s] else "-" for s in SETS]
         md.append(f"| {r['goal']} | {pct(r['area'])} | {pct(r['held_out'])} | {pct(r['driveby'])} | " + " | ".join(cells) + " |")
-    md += ["", "![frontier](frontier.png)"]
+    from collections import Counter
+
+    cells = [r[s]["worst_model"] for r in rows for s in SETS if r[s] and r[s]["best"] > r[s]["worst"]]
+    worst = ", ".join(f"{m} in {n}" for m, n in Counter(cells).most_common())
+    md += ["", f"Which model gives the worst plausible case, over the {len(cells)} cells where the band has width: {worst}. Where the band is wide, the ceiling is the relighting "
+               "model's uncertainty, not the sticker's area: a per-channel map fitted on a sign's red and white extrapolates "
+               "the sticker's dark and saturated colours far apart, and one surviving model's guess decides the headline.",
+           "", "![frontier](frontier.png)"]
     write_result("frontier", "\n".join(md), {"rows": rows})
     plot(rows, RESULTS / "frontier.png")
     print("\n".join(md))

@@ -76,12 +76,25 @@ def main() -> int:
                "| scoring set | signs | raw paste | relit: worst / default / best | REAP ASR (default) | twins agree clean | twins agree attacked |",
                "|---|---|---|---|---|---|---|"]
         data["main"] = {"sim_to_real": t, "sets": {}}
+        by_model = []
         for src in SETS:
             m = photos(args.out, src, str(att / "sticker.png"), [], "main")
             s, tw = m["metrics"], m.get("twins", {})
             data["main"]["sets"][src] = {"metrics": s, "twins": tw}
             md.append(f"| {src} | {s['signs']} | {pct(s['raw_success'])} | {band(s)} | {pct(s['relit_asr'])} | "
                       f"{pct(tw.get('agreement_clean'))} | {pct(tw.get('agreement_attacked'))} |")
+            by_model.append(f"| {src} | " + " | ".join(pct(s["relit_by_model"][k]["success"]) for k in s["relit_models"]) + " |")
+        models = data["main"]["sets"][SETS[0]]["metrics"]["relit_models"]
+        md += ["", "Relit success under each validated relighting model (the band's members):", "",
+               "| scoring set | " + " | ".join(models) + " |", "|---|" + "---|" * len(models), *by_model, ""]
+        for src in SETS:
+            tw = data["main"]["sets"][src]["twins"]
+            if tw:
+                c = tw["confusion_attacked"]
+                md.append(f"- {src} twins (light: physical) vs relit photos, attacked: both fooled {c['both_fooled']}, twin only "
+                          f"{c['twin_only']}, photo only {c['photo_only']}, neither {c['neither']}; by pixels across the sign: "
+                          + ", ".join(f"{b['px_from']}-{b['px_to'] if b['px_to'] < 100000 else ''} px {pct(b['twin_success'])} "
+                                      f"twin vs {pct(b['photo_success'])} photo ({b['signs']})" for b in tw["by_size"]))
         md.append("")
     if "rp2" in only:
         ours = args.out / "lisa_rp2mask"

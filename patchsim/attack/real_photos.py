@@ -27,7 +27,7 @@ from patchsim.render.fragments import rasterize_sign, sample_face_mip
 from patchsim.signs import draw_face_array
 
 log = logging.getLogger(__name__)
-MAX_RELIGHT_RMSE = 0.15  # attacker signs whose relighting fits worse than this (sRGB RMS) are left out
+MAX_RELIGHT_RMSE = 0.15  # attacker signs that no relighting model fits better than this (sRGB RMS) are left out
 LUT_SAMPLES = 129  # samples per channel of a sign's light in the optimiser's batches
 
 
@@ -92,8 +92,10 @@ def prepare_real_photos(source: str, crop_size: int, margin: float, supersample:
         if isinstance(v, str):
             continue
         photo, h, light = v.photo, v.img_from_face, v.light
-        if light.relight.rmse > MAX_RELIGHT_RMSE or light.blur_px >= BLUR_SIGMAS_PX[-1]:
-            continue  # the design and the photo do not line up (a wrong box, an occluded sign): skip it
+        lights = {m: light if m == models[0] else view_sign(sp, face, sign, m, margin).light for m in models}
+        fits_best = min(lt.relight.rmse for lt in lights.values())
+        if fits_best > MAX_RELIGHT_RMSE or light.blur_px >= BLUR_SIGMAS_PX[-1]:
+            continue  # no model maps the design onto the photo (a wrong box, an occluded sign): skip it
         x, y, s = v.box
         scale = n / s
         grid_from_img = np.array([[scale, 0, -x * scale - 0.5], [0, scale, -y * scale - 0.5], [0, 0, 1]])
@@ -103,7 +105,7 @@ def prepare_real_photos(source: str, crop_size: int, margin: float, supersample:
             g = -g
         crop = detector_crop(photo, (x, y, s), n)
         for m in models:
-            lm = light if m == models[0] else view_sign(sp, face, sign, m, margin).light
+            lm = lights[m]
             clean.append(crop)
             grids.append(g)
             luts.append(np.asarray(lm.relight(grid), np.float64).T)
