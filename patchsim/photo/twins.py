@@ -88,8 +88,9 @@ def jpeg_quality_of(path: str) -> int:
 
 
 def photo_camera(template, width: int, height: int, hfov_deg: float):
-    """The scene camera ``template`` (a :class:`patchsim.scene.CameraConfig`) resized to the photo."""
-    return dataclasses.replace(template, width=int(width), height=int(height), hfov_deg=float(hfov_deg))
+    """The scene camera ``template`` (a :class:`patchsim.scene.CameraConfig`) resized to the photo, with
+    no lens defocus of its own (aperture 0): the photo's blur is measured and given as ``defocus_px``."""
+    return dataclasses.replace(template, width=int(width), height=int(height), hfov_deg=float(hfov_deg), aperture_mm=0.0)
 
 
 def neutral_conditions(n: int = 1) -> Conditions:
@@ -195,21 +196,21 @@ class TwinRenderer:
     @torch.no_grad()
     def render(self, pose: TwinPose, relight) -> dict[str, np.ndarray]:
         """{"clean": crop, "attacked": crop (when there is a sticker)} uint8 ``(S, S, 3)``: the twin
-        crops, their colours through the sign's fitted relighting ``relight`` (a
-        :class:`patchsim.photo.relight.Relight`)."""
+        crops. The sign's fitted relighting ``relight`` (a :class:`patchsim.photo.relight.Relight`) lights
+        the sign's surface, face and sticker alike, before rendering; the background is the scene's."""
         import copy
 
-        from patchsim.render.renderer import Renderer
+        def lit(rgb: torch.Tensor) -> torch.Tensor:  # (1, 3, N, N) design colours -> as photographed
+            x = rgb[0].permute(1, 2, 0).numpy()
+            return torch.from_numpy(np.ascontiguousarray(relight(x))).permute(2, 0, 1)[None].float()
 
-        cam = photo_camera(self.scene.camera, pose.width, pose.height, pose.hfov_deg)
-        r: Renderer = copy.copy(self.base)
-        r.camera = cam
+        r = copy.copy(self.base)
+        r._buffers = dict(self.base._buffers)
+        r.camera = photo_camera(self.scene.camera, pose.width, pose.height, pose.hfov_deg)
+        face = self.base.face
+        r.register_buffer("face", torch.cat([lit(face[:, :3]), face[:, 3:]], 1))
         cond = twin_conditions(pose)
         out = {"clean": r.render_crops(cond, None, self.size).images}
         if self.sticker is not None:
-            out["attacked"] = r.with_sticker_mask(self.mask).render_crops(cond, self.sticker, self.size).images
-        res = {}
-        for k, v in out.items():
-            rgb = v[0].permute(1, 2, 0).clamp(0, 1).numpy()
-            res[k] = np.clip(relight(rgb) * 255 + 0.5, 0, 255).astype(np.uint8)
-        return res
+            out["attacked"] = r.with_sticker_mask(self.mask).render_crops(cond, lit(self.sticker), self.size).images
+        return {k: (v[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8) for k, v in out.items()}
