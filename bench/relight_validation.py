@@ -197,7 +197,7 @@ def main() -> int:
         if reg:
             checks[src + " regions"] = reg
             md += [region_table(reg, f"{src} regions (scoring: check only)"), ""]
-    n_regions = sum(v["regions"] for k, v in {**{"a": att_regions.get("none", {"regions": 0})}}.items())
+    n_regions = att_regions.get("none", {"regions": 0})["regions"]
     md += [f"Regions beyond red and white on the attacker photos: {n_regions} (bench/data/relight_regions.json, marked "
            "with bench/mark_regions.py)."]
     write_result("relight_validation", "\n".join(md),
