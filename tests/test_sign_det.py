@@ -64,5 +64,30 @@ def test_invisible_sticker_leaves_detections_unchanged(sign_det):
     for r in records:
         assert r.raw_detected == r.clean_detected == r.relit_detected
         assert r.relit_fooled == (not r.clean_detected)
+        assert len(r.band_fooled) == len(r.band_models) and r.band_fooled[0] == r.relit_fooled
+        assert set(r.band_fooled) == {not r.clean_detected}  # an invisible sticker: every relighting agrees
     s = summarise_detector_photos(records)
     assert s["relit_asr"] in (0.0, None)
+    assert s["relit_worst_success"] == s["relit_best_success"] == s["relit_success"]
+
+
+@needs_shared("rp2", "victims_256")
+def test_detector_photo_row_of_the_sim_to_real_table_carries_the_band(sign_det, tmp_path):
+    """The sim-to-real table's photo row for a detector: a sticker covering the face scored under every
+    validated relighting, the band ordered worst <= default <= best."""
+    import shutil
+
+    from patchsim.attack.sim_to_real import photo_success
+    from patchsim.photo.relight_choice import relight_choice
+    from patchsim.protocol import DetectionGoal
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k in (1, 2, 3):
+        shutil.copy(SHARED / "rp2" / "victims_256" / f"{k}.png", folder / f"{k}.png")
+    st = np.zeros((256, 256, 4), np.uint8)
+    st[40:216, 40:216] = (30, 120, 200, 255)
+    goal = DetectionGoal("disappear", sign_det.classes.index("stop"), None, sign_det.score_threshold)
+    row = photo_success(str(folder), st, st, sign_det, goal, "stop", 0.1)
+    assert row.missing is None and row.signs == 3 and row.relit_models == relight_choice()[1]
+    assert row.relit_worst <= row.relit <= row.relit_best

@@ -97,14 +97,14 @@ def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, mo
     if isinstance(goal, DetectionGoal):
         from patchsim.photo.detector_score import score_detector_photos, summarise_detector_photos
 
-        from patchsim.photo.relight_choice import relight_choice
-
-        records, skipped = score_detector_photos(sticker_rgba, printed, model, goal, signs, sign, relight_choice()[0],
-                                                 margin)
+        records, skipped = score_detector_photos(sticker_rgba, printed, model, goal, signs, sign, "validated", margin)
         s = summarise_detector_photos(records)
         return PhotoSetScore(signs=s["signs"], skipped=len(skipped), clean_correct=s["clean_detected"],
                              raw=s["raw_success"], relit=s["relit_success"], relit_asr=s["relit_asr"],
-                             raw_fooled=s["raw_fooled"], relit_fooled=s["relit_fooled"])
+                             raw_fooled=s["raw_fooled"], relit_fooled=s["relit_fooled"],
+                             relit_worst=s.get("relit_worst_success"), relit_best=s.get("relit_best_success"),
+                             relit_worst_fooled=s.get("relit_worst_fooled"), relit_worst_model=s.get("relit_worst_model"),
+                             relit_models=tuple(s.get("relit_models", ())))
     records, skipped, crops = PhotoScorer(sticker_rgba, printed, model, goal, sign, "validated", margin).score(signs)
     s = summarise(records, model.classes[goal.true_class])
     if sheet is not None and records:

@@ -22,8 +22,9 @@ from patchsim.signs import draw_face_array
 @dataclass(frozen=True)
 class DetectorPhotoRecord:
     """One sign in one photo: where it came from, how it was located, its size (px), its box (x1, y1, x2,
-    y2) and per run (clean, raw, relit) whether the sign's class was detected at it and whether the goal
-    counts the run as fooled."""
+    y2) and per run (clean, raw, relit: the default relighting) whether the sign's class was detected at it
+    and whether the goal counts the run as fooled; ``band_models`` / ``band_fooled``: the relit run under
+    every surviving relighting model (:mod:`patchsim.photo.relight_choice`), default first."""
 
     source: str
     name: str
@@ -37,6 +38,8 @@ class DetectorPhotoRecord:
     raw_fooled: bool
     relit_detected: bool
     relit_fooled: bool
+    band_models: tuple = ()
+    band_fooled: tuple = ()
 
 
 def sign_box(sp: SignPhoto, corners: np.ndarray) -> tuple[float, float, float, float]:
@@ -47,10 +50,14 @@ def sign_box(sp: SignPhoto, corners: np.ndarray) -> tuple[float, float, float, f
 
 
 def score_detector_photos(sticker_rgba: np.ndarray, printed_rgba: np.ndarray, detector, goal: DetectionGoal,
-                          signs: list[SignPhoto], sign: str = "stop", relight: str = "tone",
+                          signs: list[SignPhoto], sign: str = "stop", relight: str | None = "validated",
                           margin: float = 0.1) -> tuple[list[DetectorPhotoRecord], list[tuple[str, str]]]:
     """Records of every usable sign and the skipped ones ``[(name, reason)]``. ``sticker_rgba`` is
-    sticker.png (colours sent to the printer), ``printed_rgba`` the same as printed."""
+    sticker.png (colours sent to the printer), ``printed_rgba`` the same as printed; ``relight``
+    ``validated`` (the default model, and the band over the surviving ones) or one model."""
+    from patchsim.photo.relight_choice import band_models
+
+    relight, models = band_models(relight)
     raw, printed = FacePyramid(sticker_rgba), FacePyramid(printed_rgba)
     face = FacePyramid(draw_face_array(sign, 1024))
     records, skipped = [], []
@@ -59,17 +66,25 @@ def score_detector_photos(sticker_rgba: np.ndarray, printed_rgba: np.ndarray, de
         if isinstance(v, str):
             skipped.append((sp.name, v))
             continue
+        others = [view_sign(sp, face, sign, m, margin) for m in models[1:]]
         images = [v.photo, place_sticker(v.photo, v.img_from_face, raw),
                   place_sticker(v.photo, v.img_from_face, printed, v.light)]
+        images += [place_sticker(v.photo, v.img_from_face, printed, (o if not isinstance(o, str) else v).light)
+                   for o in others]
         box = sign_box(sp, v.corners)
         t_box = torch.tensor(box, dtype=torch.float32)
-        per = {}
-        for run, dets in zip(RUNS, detector.detect_images(images)):
+        per, band = {}, []
+        for k, dets in enumerate(detector.detect_images(images)):
             t = detections_as_tensors(dets, detector.classes)
-            per[f"{run}_detected"] = goal.found(*t, t_box, goal.sign_class)
-            per[f"{run}_fooled"] = bool(goal.fooled([t], t_box[None])[0])
+            fooled = bool(goal.fooled([t], t_box[None])[0])
+            if k < len(RUNS):
+                per[f"{RUNS[k]}_detected"] = goal.found(*t, t_box, goal.sign_class)
+                per[f"{RUNS[k]}_fooled"] = fooled
+            if k >= len(RUNS) - 1:  # the relit run and the other models' relit runs
+                band.append(fooled)
         records.append(DetectorPhotoRecord(sp.source, sp.name, sp.role, v.located_by, round(v.side_px, 1),
-                                           tuple(round(x, 2) for x in box), **per))
+                                           tuple(round(x, 2) for x in box), **per, band_models=models,
+                                           band_fooled=tuple(band)))
     return records, skipped
 
 
@@ -84,4 +99,9 @@ def summarise_detector_photos(records: list[DetectorPhotoRecord]) -> dict:
         out[f"{run}_fooled"] = fooled
         out[f"{run}_success"] = fooled / n if n else None
         out[f"{run}_asr"] = (sum(getattr(r, f"{run}_fooled") for r in ok) / len(ok)) if ok else None
+    if records and records[0].band_models:
+        rates = {m: sum(r.band_fooled[j] for r in records) / n for j, m in enumerate(records[0].band_models)}
+        worst, best = min(rates, key=rates.get), max(rates, key=rates.get)
+        out.update(relit_models=list(rates), relit_worst_model=worst, relit_worst_success=rates[worst],
+                   relit_worst_fooled=round(rates[worst] * n), relit_best_success=rates[best])
     return out
