@@ -71,6 +71,31 @@ def _candidates(photo: np.ndarray, box: tuple) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def _tile(photo: np.ndarray, poly: np.ndarray, label: str) -> np.ndarray:
+    """A 140 x 160 tile: the photo around ``poly`` with its outline drawn, and ``label`` above."""
+    x0, y0 = np.maximum(poly.min(0) - 25, 0).astype(int)
+    x1, y1 = np.minimum(poly.max(0) + 25, photo.shape[1::-1]).astype(int)
+    crop = photo[y0:y1, x0:x1].copy()
+    s = 140 / max(crop.shape[:2])
+    crop = cv2.resize(crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))))
+    cv2.polylines(crop, [((poly - [x0, y0]) * s).astype(np.int32)], True, (255, 0, 255), 1)
+    tile = np.full((160, 140, 3), 255, np.uint8)
+    tile[20:20 + crop.shape[0], :crop.shape[1]] = crop
+    cv2.putText(tile, label, (2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    return tile
+
+
+def _write_pages(tiles: list[np.ndarray], sheet: Path, cols: int = 10, rows_per_page: int = 6) -> None:
+    """Tiles in pages SHEET_0.png, SHEET_1.png, ... of ``rows_per_page`` x ``cols``, readable at a glance."""
+    if not tiles:
+        return
+    while len(tiles) % cols:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows = [np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)]
+    for page, k in enumerate(range(0, len(rows), rows_per_page)):
+        write_png(sheet.with_name(f"{sheet.stem}_{page}{sheet.suffix}"), np.concatenate(rows[k:k + rows_per_page], 0))
+
+
 def propose(source: str, out: Path, sheet: Path, files: str = "") -> None:
     cands, tiles = [], []
     only = set(filter(None, files.split(",")))
@@ -82,23 +107,9 @@ def propose(source: str, out: Path, sheet: Path, files: str = "") -> None:
             k = len(cands)
             cands.append({"set": source, "file": Path(sp.path).name, "sign": sp.name, "stop_box": list(sp.box),
                           "family": fam, "polygon": poly.round(1).tolist()})
-            x0, y0 = np.maximum(poly.min(0) - 30, 0).astype(int)
-            x1, y1 = np.minimum(poly.max(0) + 30, photo.shape[1::-1]).astype(int)
-            crop = photo[y0:y1, x0:x1].copy()
-            cv2.polylines(crop, [(poly - [x0, y0]).astype(np.int32)], True, (255, 0, 255), 1)
-            s = 140 / max(crop.shape[:2])
-            crop = cv2.resize(crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))))
-            tile = np.full((160, 140, 3), 255, np.uint8)
-            tile[20:20 + crop.shape[0], :crop.shape[1]] = crop
-            cv2.putText(tile, f"{k} {fam}", (2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-            tiles.append(tile)
+            tiles.append(_tile(photo, poly, f"{k} {fam}"))
     out.write_text(json.dumps(cands, indent=1))
-    cols = 10
-    while len(tiles) % cols:
-        tiles.append(np.full((160, 140, 3), 255, np.uint8))
-    rows = [np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)]
-    for page, k in enumerate(range(0, len(rows), 6)):  # pages of 60 candidates, readable at a glance
-        write_png(sheet.with_name(f"{sheet.stem}_{page}{sheet.suffix}"), np.concatenate(rows[k:k + 6], 0))
+    _write_pages(tiles, sheet)
     print(f"{len(cands)} candidates -> {out}, sheet {sheet}")
 
 
@@ -121,11 +132,7 @@ def context(source: str, sheet: Path, cols: int = 8, tile: int = 170) -> None:
         t[16:16 + c.shape[0], :c.shape[1]] = c
         cv2.putText(t, f, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(t)
-    while len(tiles) % cols:
-        tiles.append(np.full_like(tiles[0], 255))
-    rows = [np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)]
-    for page, k in enumerate(range(0, len(rows), 5)):
-        write_png(sheet.with_name(f"{sheet.stem}_{page}{sheet.suffix}"), np.concatenate(rows[k:k + 5], 0))
+    _write_pages(tiles, sheet, cols, 5)
 
 
 def from_hints(source: str, hints_file: Path, out: Path, sheet: Path) -> None:
@@ -167,22 +174,9 @@ def from_hints(source: str, hints_file: Path, out: Path, sheet: Path) -> None:
         k = len(cands)
         cands.append({"set": source, "file": hnt["file"], "sign": sp.name, "stop_box": list(sp.box), "family": fam,
                       "polygon": np.asarray(poly, float).round(1).tolist()})
-        x0, y0 = np.maximum(poly.min(0) - 25, 0).astype(int)
-        xx1, yy1 = np.minimum(poly.max(0) + 25, photo.shape[1::-1]).astype(int)
-        crop = photo[y0:yy1, x0:xx1].copy()
-        s = 140 / max(crop.shape[:2])
-        crop = cv2.resize(crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))))
-        cv2.polylines(crop, [((poly - [x0, y0]) * s).astype(np.int32)], True, (255, 0, 255), 1)
-        tile = np.full((160, 140, 3), 255, np.uint8)
-        tile[20:20 + crop.shape[0], :crop.shape[1]] = crop
-        cv2.putText(tile, f"{k} {fam[:12]}", (2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-        tiles.append(tile)
+        tiles.append(_tile(photo, poly, f"{k} {fam[:12]}"))
     out.write_text(json.dumps(cands, indent=1))
-    cols = 10
-    while len(tiles) % cols:
-        tiles.append(np.full((160, 140, 3), 255, np.uint8))
-    if tiles:
-        write_png(sheet, np.concatenate([np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)], 0))
+    _write_pages(tiles, sheet)
     print(f"{len(cands)} regions from {len(hints)} hints -> {out}, sheet {sheet}")
 
 

@@ -60,8 +60,8 @@ def test_twin_agreement_and_confusion_on_a_known_sequence():
     from patchsim.photo.twin_score import TwinRecord, summarise_twins
 
     def rec(side, tc, pc, t, p):
-        return TwinRecord("x", "physical", side, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 60.0, 0.1, 0.5, 90, "stop", pc, "stop", tc,
-                          "y", p, "y", t)
+        pose = TwinPose(5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 60.0, 640, 480, 0.1, 0.5, 90)
+        return TwinRecord("x", "physical", side, pose, "stop", pc, "stop", tc, "y", p, "y", t)
 
     rows = [rec(20, False, False, True, True), rec(40, False, False, True, False), rec(40, True, False, False, False),
             rec(300, False, False, False, True)]

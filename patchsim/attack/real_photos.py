@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from patchsim.errors import PatchsimError
-from patchsim.photo.photo_score import view_sign
+from patchsim.photo.photo_score import model_light, view_sign
 from patchsim.photo.placement import BLUR_SIGMAS_PX, FacePyramid
 from patchsim.photo.sources import photo_source
 from patchsim.protocol import detector_crop
@@ -92,7 +92,7 @@ def prepare_real_photos(source: str, crop_size: int, margin: float, supersample:
         if isinstance(v, str):
             continue
         photo, h, light = v.photo, v.img_from_face, v.light
-        lights = {m: light if m == models[0] else view_sign(sp, face, sign, m, margin).light for m in models}
+        lights = {m: light if m == models[0] else model_light(sp, v, face, sign, m) for m in models}
         fits_best = min(lt.relight.rmse for lt in lights.values())
         if fits_best > MAX_RELIGHT_RMSE or light.blur_px >= BLUR_SIGMAS_PX[-1]:
             continue  # no model maps the design onto the photo (a wrong box, an occluded sign): skip it

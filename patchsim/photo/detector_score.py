@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from patchsim.models.detectors.core import detections_as_tensors
-from patchsim.photo.photo_score import RUNS, view_sign
+from patchsim.photo.photo_score import RUNS, model_light, relit_band, view_sign
 from patchsim.photo.placement import FacePyramid, place_sticker
 from patchsim.photo.sources import SignPhoto
 from patchsim.protocol import DetectionGoal
@@ -66,11 +66,9 @@ def score_detector_photos(sticker_rgba: np.ndarray, printed_rgba: np.ndarray, de
         if isinstance(v, str):
             skipped.append((sp.name, v))
             continue
-        others = [view_sign(sp, face, sign, m, margin) for m in models[1:]]
         images = [v.photo, place_sticker(v.photo, v.img_from_face, raw),
                   place_sticker(v.photo, v.img_from_face, printed, v.light)]
-        images += [place_sticker(v.photo, v.img_from_face, printed, (o if not isinstance(o, str) else v).light)
-                   for o in others]
+        images += [place_sticker(v.photo, v.img_from_face, printed, model_light(sp, v, face, sign, m)) for m in models[1:]]
         box = sign_box(sp, v.corners)
         t_box = torch.tensor(box, dtype=torch.float32)
         per, band = {}, []
@@ -100,8 +98,5 @@ def summarise_detector_photos(records: list[DetectorPhotoRecord]) -> dict:
         out[f"{run}_success"] = fooled / n if n else None
         out[f"{run}_asr"] = (sum(getattr(r, f"{run}_fooled") for r in ok) / len(ok)) if ok else None
     if records and records[0].band_models:
-        rates = {m: sum(r.band_fooled[j] for r in records) / n for j, m in enumerate(records[0].band_models)}
-        worst, best = min(rates, key=rates.get), max(rates, key=rates.get)
-        out.update(relit_models=list(rates), relit_worst_model=worst, relit_worst_success=rates[worst],
-                   relit_worst_fooled=round(rates[worst] * n), relit_best_success=rates[best])
+        out.update(relit_band(records, ok))
     return out

@@ -156,8 +156,7 @@ def view_sign(sp: SignPhoto, face: FacePyramid, sign: str, relight: str, margin:
     from patchsim.photo.view_cache import load_view, store_view, view_key
 
     photo = read_image(sp.path)
-    tag = f"{sign}@{face.levels[0].shape[0]}"
-    where_key, light_key = view_key(sp, tag, "@where"), view_key(sp, tag, relight)
+    where_key = view_key(sp, f"{sign}@{face.levels[0].shape[0]}", "@where")
     where = load_view(where_key)
     if isinstance(where, str):
         return where
@@ -172,19 +171,34 @@ def view_sign(sp: SignPhoto, face: FacePyramid, sign: str, relight: str, margin:
             store_view(where_key, reason)
             return reason
         blur = sign_blur(photo, h, face, sign)
-        store_view(where_key, (h, how, SignLight(identity(), blur)))
+        store_view(where_key, (h, how, SignLight(identity(), blur)))  # the location, and the blur with no light
     else:
         h, how, carrier = where
-        blur = carrier.blur_px if carrier is not None else sign_blur(photo, h, face, sign)
-    cached = load_view(light_key)
-    if isinstance(cached, tuple) and cached[2] is not None:
-        light = cached[2]
-    else:
-        light = sign_light(photo, h, face, sign, relight, blur)
-        store_view(light_key, (h, how, light))
+        blur = carrier.blur_px
+    light = _cached_light(sp, photo, h, how, face, sign, relight, blur)
     side = face_side_px(h)
     corners = apply_homography(h, FACE_CORNERS_UV)
     return SignView(photo, h, how, corners, side, light, square_box(corners, margin))
+
+
+def _cached_light(sp: SignPhoto, photo: np.ndarray, h: np.ndarray, how: str, face: FacePyramid, sign: str,
+                  relight: str, blur: float):
+    """The sign's light under ``relight`` at ``blur``, from the view cache or fitted and stored."""
+    from patchsim.photo.view_cache import load_view, store_view, view_key
+
+    key = view_key(sp, f"{sign}@{face.levels[0].shape[0]}", relight)
+    cached = load_view(key)
+    if isinstance(cached, tuple):
+        return cached[2]
+    light = sign_light(photo, h, face, sign, relight, blur)
+    store_view(key, (h, how, light))
+    return light
+
+
+def model_light(sp: SignPhoto, view: SignView, face: FacePyramid, sign: str, relight: str):
+    """The light of an already viewed sign (:func:`view_sign`) under another relighting model: the
+    same photo, location and blur, the model's own fit (cached like :func:`view_sign`'s)."""
+    return _cached_light(sp, view.photo, view.img_from_face, view.located_by, face, sign, relight, view.light.blur_px)
 
 
 class PhotoScorer:
@@ -220,8 +234,7 @@ class PhotoScorer:
             relit = place_sticker(photo, h, self.printed, light)
             out["relit"] = detector_crop(relit, box, self.size)
             for m in self.models[1:]:  # the same sign under every other surviving relighting model
-                lm = view_sign(sp, self.face, self.sign, m, self.margin)
-                lm = lm.light if not isinstance(lm, str) else light
+                lm = model_light(sp, v, self.face, self.sign, m)
                 out[f"relit:{m}"] = detector_crop(place_sticker(photo, h, self.printed, lm), box, self.size)
         out["view"] = detector_crop(relit, box, VIEW_PX)
         fields = dict(source=sp.source, name=sp.name, role=sp.role, located_by=v.located_by, side_px=round(v.side_px, 1),

@@ -67,7 +67,8 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     if target is None and sticker and not untargeted:  # the attack's target, when the sticker lies in an attack folder and the model has it
         target = target_of_sticker(sticker, model.classes)
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
-    scorer = PhotoScorer(st, printed_rgba(st, pm) if st is not None else None, model, goal, sign, relight, margin)
+    printed = printed_rgba(st, pm) if st is not None else None
+    scorer = PhotoScorer(st, printed, model, goal, sign, relight, margin)
     out = Path(out)
     records, skipped, crops = scorer.score(signs, progress)
     if not records:
@@ -86,8 +87,7 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
         from patchsim.photo.twin_score import plot_twins, score_twins, summarise_twins, twin_sheet
 
         crop = dc.replace(scene.crop, size=model.input_size[0], margin=margin)
-        trs, tcrops = score_twins(signs, records, scorer, dc.replace(scene, crop=crop),
-                                  printed_rgba(st, pm) if st is not None else None, twin_hfov)
+        trs, tcrops = score_twins(signs, records, scorer, dc.replace(scene, crop=crop), printed, twin_hfov)
         record["twins"] = summarise_twins(trs)
         report.write_frames_csv(out / "twins.csv", [t.to_dict() for t in trs])
         plot_twins(out / "twins_by_size.png", record["twins"], f"{source}: twins vs photos by sign size")

@@ -14,7 +14,7 @@ import numpy as np
 
 from patchsim.photo.photo_score import PhotoRecord, PhotoScorer, view_sign
 from patchsim.photo.sources import SignPhoto
-from patchsim.photo.twins import TwinRenderer, read_twin_pose
+from patchsim.photo.twins import TwinPose, TwinRenderer, read_twin_pose
 from patchsim.protocol import classify_crops
 
 SIZE_BINS_PX = (0, 32, 64, 128, 256, 100000)  # pixels across the sign
@@ -30,16 +30,7 @@ class TwinRecord:
     name: str
     light_model: str
     side_px: float
-    distance_m: float
-    lateral_m: float
-    vertical_m: float
-    yaw_deg: float
-    pitch_deg: float
-    roll_deg: float
-    hfov_deg: float
-    corner_rms_px: float
-    blur_px: float
-    jpeg_quality: int
+    pose: TwinPose
     photo_clean_pred: str
     photo_clean_fooled: bool
     twin_clean_pred: str
@@ -50,7 +41,9 @@ class TwinRecord:
     twin_fooled: bool | None
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Flat row for twins.csv: the pose's fields in place of ``pose``."""
+        d = dataclasses.asdict(self)
+        return {k: v for k, v in d.items() if k != "pose"} | {k: v for k, v in d["pose"].items()}
 
 
 TWIN_LIGHT = "physical"  # the twin's light: the model that follows the sign's own colours and carries them furthest
@@ -90,12 +83,12 @@ def score_twins(signs: list[SignPhoto], records: list[PhotoRecord], scorer: Phot
     for i, (rec, pose) in enumerate(poses):
         kc, ka = int(probs["clean"][i].argmax()), int(probs["attacked"][i].argmax())
         fooled = lambda k: bool(scorer.goal.fooled(np.array([k]))[0])  # noqa: E731
-        p = {f.name: getattr(pose, f.name) for f in dataclasses.fields(pose) if f.name not in ("width", "height")}
         j = rec.band_models.index(light_model) if light_model in rec.band_models else None
         photo_pred = rec.band_preds[j] if j is not None else rec.relit_pred
         photo_fooled = rec.band_fooled[j] if j is not None else rec.relit_fooled
-        out.append(TwinRecord(name=rec.name, light_model=light_model, side_px=rec.side_px, **{k: round(v, 3) if isinstance(v, float) else v
-                                                                       for k, v in p.items()},
+        rounded = dataclasses.replace(pose, **{f.name: round(getattr(pose, f.name), 3) for f in dataclasses.fields(pose)
+                                               if isinstance(getattr(pose, f.name), float)})
+        out.append(TwinRecord(name=rec.name, light_model=light_model, side_px=rec.side_px, pose=rounded,
                               photo_clean_pred=rec.clean_pred, photo_clean_fooled=rec.clean_fooled,
                               twin_clean_pred=cls[kc], twin_clean_fooled=fooled(kc),
                               photo_pred=photo_pred if attacked else None,
@@ -184,7 +177,7 @@ def twin_sheet(path: Path, rows: list[TwinRecord], views: list[np.ndarray], reli
             cells.append(c)
         tile = np.concatenate(cells, 1)
         head = np.full((18, tile.shape[1], 3), 255, np.uint8)
-        cv2.putText(head, f"{r.name[:28]}  {r.side_px:.0f}px  {r.distance_m:.1f}m  yaw {r.yaw_deg:.0f}",
+        cv2.putText(head, f"{r.name[:28]}  {r.side_px:.0f}px  {r.pose.distance_m:.1f}m  yaw {r.pose.yaw_deg:.0f}",
                     (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(np.pad(np.concatenate([head, tile], 0), ((3, 3), (3, 3), (0, 0)), constant_values=255))
     if not tiles:

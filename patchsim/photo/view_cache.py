@@ -63,14 +63,14 @@ def load_view(key: str):
         if "skip" in data:
             return str(data["skip"])
         r = data["relight"]
-        light = SignLight(Relight.from_dict(r), float(data["blur_px"])) if r is not None else None
+        light = SignLight(Relight.from_dict(r), float(data["blur_px"]))
         return np.asarray(data["img_from_face"], np.float64).reshape(3, 3), str(data["located_by"]), light
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def store_view(key: str, view) -> None:
-    """Store (img_from_face, located_by, SignLight or None: the location alone) or a skip reason; a full disk or a read-only home
+    """Store (img_from_face, located_by, SignLight) or a skip reason; a full disk or a read-only home
     only costs the next run the time to recompute."""
     from patchsim.imageio import atomic_write_bytes
 
@@ -82,7 +82,7 @@ def store_view(key: str, view) -> None:
     else:
         h, how, light = view
         data = {"img_from_face": np.asarray(h, np.float64).ravel().tolist(), "located_by": how,
-                "blur_px": light.blur_px if light else None, "relight": light.relight.to_dict() if light else None}
+                "blur_px": light.blur_px, "relight": light.relight.to_dict()}
     try:
         d.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(d / f"{key}.json", json.dumps(data).encode())
