@@ -13,7 +13,7 @@ import torch
 
 from patchsim.models.detectors.core import detections_as_tensors
 from patchsim.photo.photo_score import RUNS, model_light, relit_band, view_sign
-from patchsim.photo.placement import FacePyramid, place_sticker
+from patchsim.photo.placement import FacePyramid, place_sticker, place_sticker_lights
 from patchsim.photo.sources import SignPhoto
 from patchsim.protocol import DetectionGoal
 from patchsim.signs import draw_face_array
@@ -66,9 +66,9 @@ def score_detector_photos(sticker_rgba: np.ndarray, printed_rgba: np.ndarray, de
         if isinstance(v, str):
             skipped.append((sp.name, v))
             continue
-        images = [v.photo, place_sticker(v.photo, v.img_from_face, raw),
-                  place_sticker(v.photo, v.img_from_face, printed, v.light)]
-        images += [place_sticker(v.photo, v.img_from_face, printed, model_light(sp, v, face, sign, m)) for m in models[1:]]
+        lights = [v.light] + [model_light(sp, v, face, sign, m) for m in models[1:]]
+        images = [v.photo, place_sticker(v.photo, v.img_from_face, raw)]
+        images += place_sticker_lights(v.photo, v.img_from_face, printed, lights)
         box = sign_box(sp, v.corners)
         t_box = torch.tensor(box, dtype=torch.float32)
         per, band = {}, []

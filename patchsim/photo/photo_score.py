@@ -16,7 +16,7 @@ from patchsim.photo.detect import corners_from_markers, find_stop_sign
 from patchsim.photo.octagon import (FACE_CORNERS_UV, apply_homography, canonical_vertices, fit_stop_octagon,
                                     homography_from_corners)
 from patchsim.photo.placement import (FacePyramid, SignLight, estimate_blur, fit_sign_light, place_sticker,
-                                      sign_region, warp_face)
+                                      place_sticker_lights, sign_region, warp_face)
 from patchsim.photo.relight import identity
 from patchsim.photo.sources import SignPhoto
 from patchsim.protocol import Goal, classify_crops, detector_crop, square_box
@@ -231,11 +231,13 @@ class PhotoScorer:
         relit = photo
         if self.raw is not None:
             out["raw"] = detector_crop(place_sticker(photo, h, self.raw), box, self.size)
-            relit = place_sticker(photo, h, self.printed, light)
+            # the same sign under every surviving relighting model, the default first
+            lights = [light] + [model_light(sp, v, self.face, self.sign, m) for m in self.models[1:]]
+            placed = place_sticker_lights(photo, h, self.printed, lights)
+            relit = placed[0]
             out["relit"] = detector_crop(relit, box, self.size)
-            for m in self.models[1:]:  # the same sign under every other surviving relighting model
-                lm = model_light(sp, v, self.face, self.sign, m)
-                out[f"relit:{m}"] = detector_crop(place_sticker(photo, h, self.printed, lm), box, self.size)
+            for m, img in zip(self.models[1:], placed[1:]):
+                out[f"relit:{m}"] = detector_crop(img, box, self.size)
         out["view"] = detector_crop(relit, box, VIEW_PX)
         fields = dict(source=sp.source, name=sp.name, role=sp.role, located_by=v.located_by, side_px=round(v.side_px, 1),
                       corners=tuple(round(float(v), 2) for v in corners.ravel()), blur_px=light.blur_px,

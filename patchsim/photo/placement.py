@@ -145,16 +145,26 @@ def place_sticker(photo: np.ndarray, img_from_face: np.ndarray, sticker: FacePyr
     square, colours as printed) stuck on the sign: warped by ``img_from_face``, its colours through
     ``light.relight``, blurred by ``light.blur_px`` (None: pasted as is, sharp). Returns a new uint8
     image; pixels outside the sign region are untouched."""
-    light = light or SignLight(identity(), 0.0)
-    region = sign_region(img_from_face, photo.shape[:2], pad=8 + int(np.ceil(3 * light.blur_px)))
-    x0, y0, x1, y1 = region
-    st = warp_face(sticker, img_from_face, region)
-    a = st[..., 3:]
-    rgb = np.where(a > 1e-6, st[..., :3] / np.maximum(a, 1e-6), 0.0)
-    rgb = light.relight(rgb) * a
-    rgb, a = _blur(rgb, light.blur_px), _blur(a, light.blur_px)
-    a = a.reshape(a.shape[0], a.shape[1], 1)
-    out = photo.copy()
-    base = photo[y0:y1, x0:x1].astype(np.float32) / 255
-    out[y0:y1, x0:x1] = np.clip((rgb + base * (1 - a)) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return place_sticker_lights(photo, img_from_face, sticker, [light or SignLight(identity(), 0.0)])[0]
+
+
+def place_sticker_lights(photo: np.ndarray, img_from_face: np.ndarray, sticker: FacePyramid,
+                         lights: list[SignLight]) -> list[np.ndarray]:
+    """:func:`place_sticker` under each of ``lights`` (e.g. every relighting model of one sign), the
+    sticker warped once per blur rather than once per light."""
+    out, warped = [], {}
+    for light in lights:
+        if light.blur_px not in warped:
+            region = sign_region(img_from_face, photo.shape[:2], pad=8 + int(np.ceil(3 * light.blur_px)))
+            st = warp_face(sticker, img_from_face, region)
+            a = st[..., 3:]
+            warped[light.blur_px] = (region, np.where(a > 1e-6, st[..., :3] / np.maximum(a, 1e-6), 0.0), a,
+                                     _blur(a, light.blur_px))
+        (x0, y0, x1, y1), rgb, a, a_blur = warped[light.blur_px]
+        lit = _blur(light.relight(rgb) * a, light.blur_px)
+        a_blur = a_blur.reshape(a_blur.shape[0], a_blur.shape[1], 1)
+        img = photo.copy()
+        base = photo[y0:y1, x0:x1].astype(np.float32) / 255
+        img[y0:y1, x0:x1] = np.clip((lit + base * (1 - a_blur)) * 255 + 0.5, 0, 255).astype(np.uint8)
+        out.append(img)
     return out
