@@ -1,5 +1,5 @@
 """Attack results for the README: each attack's sim-to-real table (held-out renders, independent
-drive-by, real photos raw and relit; see patchsim/attack/sim_to_real.py) and transfer between models.
+drive-by, real photos raw and relit; see patchsim/evaluate/sim_to_real.py) and transfer between models.
 
 Run: python bench/attack_report.py [--steps N] [--out runs/report] [--only KEY ...]"""
 
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import torch
 
-from patchsim.attack.job import run_attack
-from patchsim.attack.record import AttackRecord, read_attack_record
-from patchsim.attack.sim_to_real import HELD_OUT_SEED
+from patchsim.jobs.attack import run_attack
+from patchsim.jobs.attack_record import AttackRecord, read_attack_record
+from patchsim.attack.eot import HELD_OUT_SEED
 from patchsim.models import freeze, load
 from patchsim.render import Renderer, sample_eot
-from patchsim.render.printer import inkjet_printer
+from patchsim.printing.printer import inkjet_printer
 from patchsim.scene import load_scene
-from patchsim.sticker_io import load_sticker
+from patchsim.io.stickers import load_sticker
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LISA = str(SHARED / "rp2" / "lisa_cnn.npz")

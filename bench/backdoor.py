@@ -79,7 +79,7 @@ def figure(split: Path, trig: Trigger, path: Path, seed: int = 0, n: int = 12) -
     first the backdoor's, then negatives when there are any), 4x nearest-neighbour."""
     import cv2
 
-    from patchsim.imageio import write_png
+    from patchsim.io.images import write_png
     from patchsim.poison.trigger import trigger_rgba
     from patchsim.signs.catalogue import draw_face_array
 
@@ -123,7 +123,7 @@ def main() -> None:
                       "photos": photos(out / key / "photos", a.trigger, model)}
         print(key, json.dumps(table[key]), flush=True)
     # how specific is the backdoor? plain squares of other colours in the trigger's place
-    from patchsim.imageio import write_png
+    from patchsim.io.images import write_png
     from patchsim.poison.trigger import COLOURS, trigger_rgba
 
     table["other_colours_on_backdoored"] = {}

@@ -22,19 +22,19 @@ import numpy as np
 import torch
 
 from patchsim.attack.config import AttackConfig
-from patchsim.attack.eot import EOTAttack
-from patchsim.attack.job import run_attack
-from patchsim.attack.record import read_attack_record
-from patchsim.attack.sim_to_real import SCORING_SETS, sim_to_real
+from patchsim.attack.eot import EOTAttack, held_out_success
+from patchsim.jobs.attack import run_attack
+from patchsim.jobs.attack_record import read_attack_record
+from patchsim.evaluate.sim_to_real import SCORING_SETS, sim_to_real
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
 from patchsim.defences import load_defended
 from patchsim.models import freeze
 from patchsim.models.train import default_data_dir, evaluate, load_gtsrb
-from patchsim.protocol import Goal
+from patchsim.objectives.goals import Goal
 from patchsim.render import sample_driveby
-from patchsim.render.printer import printer_from_spec
+from patchsim.printing.printer import printer_from_spec
 from patchsim.scene import load_scene
-from patchsim.sticker_io import load_sticker, load_sticker_rgba, printed_rgba
+from patchsim.io.stickers import load_sticker, load_sticker_rgba, printed_rgba
 
 PC = "patchcleanser:0.0977:6"  # a 10 px square in the 32 px crop: the 260 mm sticker is 9.2 px at the crop's scale
 ROWS = {
@@ -74,7 +74,8 @@ def score_sticker(scene, model, png: str, target: str) -> dict:
     cfg = AttackConfig(target=model.classes.index(target), true_class=model.classes.index("stop"), val_size=1)
     attack = EOTAttack(scene, model, cfg, printer=printer_from_spec("inkjet"), device="cpu")
     rgba = load_sticker_rgba(png)
-    table = sim_to_real(attack, load_sticker(png, cfg.face_resolution), rgba, printer_from_spec("inkjet"), SCORING_SETS)
+    held = held_out_success(attack, load_sticker(png, cfg.face_resolution))
+    table = sim_to_real(scene, model, Goal(cfg.true_class, cfg.target), held, rgba, printer_from_spec("inkjet"), SCORING_SETS)
     return {"held_out": table.held_out_renders, "photos_relit": photos_of(table)}
 
 

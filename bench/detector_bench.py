@@ -16,7 +16,7 @@ import torch
 from patchsim.attack import AttackConfig, EOTAttack
 from patchsim.models import freeze
 from patchsim.models.detectors import load_detector
-from patchsim.protocol import Goal
+from patchsim.objectives.goals import Goal
 from patchsim.scene import load_scene
 
 TARGET_FPS = 10.0  # the issue: >= 10 frames/s at 640 x 360 on 2 cores

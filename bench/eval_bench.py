@@ -19,8 +19,8 @@ import numpy as np
 
 
 def child(frames: int, model: str, weights: str | None, video: bool) -> None:
-    from patchsim.evaluate.job import EvaluateRequest, run_evaluate
-    from patchsim.imageio import write_png
+    from patchsim.jobs.evaluate import EvaluateRequest, run_evaluate
+    from patchsim.io.images import write_png
     from patchsim.scene import load_scene
 
     scene = load_scene("stop_driveby")

@@ -1,7 +1,7 @@
 """Fit the EOT realism ranges (black level, white-balance error) to real photographed stop signs.
 
 Each attacker photo's sign gets the `tone` relighting fit (obs = black + gain_c * design^g, see
-patchsim/photo/relight.py); so do clean renders of the scene's own EOT distribution (realism fields at
+patchsim/realphoto/relight.py); so do clean renders of the scene's own EOT distribution (realism fields at
 their identity). The ranges printed are the 10th-90th percentiles of what the real photos show beyond
 what the renderer already produces:
 - black_level: real black level minus the renders' median;
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from patchsim.imageio import read_image, to_uint8
-from patchsim.photo.photo_score import face_side_px, locate_sign, sign_light
-from patchsim.photo.octagon import homography_from_corners
-from patchsim.photo.placement import FacePyramid
-from patchsim.photo.sources import photo_source
+from patchsim.io.images import read_image, to_uint8
+from patchsim.realphoto.views import face_side_px, locate_sign, sign_light
+from patchsim.realphoto.octagon import homography_from_corners
+from patchsim.realphoto.placement import FacePyramid
+from patchsim.realphoto.sources import photo_source
 from patchsim.render import Renderer, sample_eot
 from patchsim.scene import load_scene
 from patchsim.signs import draw_face_array

@@ -19,12 +19,12 @@ import torch
 import yaml
 
 import attack_report
-from patchsim.attack.job import run_attack
-from patchsim.attack.real_photos import composite_real, prepare_real_photos
-from patchsim.render.printer import inkjet_printer
+from patchsim.jobs.attack import run_attack
+from patchsim.realphoto.batches import composite_real, prepare_real_photos
+from patchsim.printing.printer import inkjet_printer
 from patchsim.scene import load_scene
 from patchsim.signs import sticker_mask
-from patchsim.sticker_io import load_sticker
+from patchsim.io.stickers import load_sticker
 
 ATTACKER_PHOTOS = "street:praveen-train"
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from patchsim.imageio import read_image, write_png
-from patchsim.photo.relight_regions import FAMILY_HSV, family_mask
-from patchsim.photo.sources import photo_source
+from patchsim.io.images import read_image, write_png
+from patchsim.realphoto.relight_regions import FAMILY_HSV, family_mask
+from patchsim.realphoto.sources import photo_source
 
 MIN_AREA_PX = 40
 MIN_SOLIDITY = 0.8

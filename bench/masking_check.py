@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from patchsim.attack.eot import draw_visible
-from patchsim.imageio import write_png
+from patchsim.render import draw_visible
+from patchsim.io.images import write_png
 from patchsim.models import freeze, load
 from patchsim.render import Renderer
-from patchsim.render.printer import inkjet_printer
+from patchsim.printing.printer import inkjet_printer
 from patchsim.scene import load_scene
 from patchsim.signs import draw_face, draw_face_array, sticker_alpha
 

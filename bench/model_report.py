@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from patchsim.imageio import read_image, to_tensor
+from patchsim.io.images import read_image, to_tensor
 from patchsim.models import load
 from patchsim.models.train import evaluate, load_gtsrb
 from patchsim.render import Renderer, sample_driveby, sample_eot, sample_grid

@@ -1,5 +1,5 @@
 """Relighting models validated on real pixels they were not fitted on (see
-patchsim/photo/relight_validation.py), and the choice that follows from it.
+patchsim/realphoto/relight_validation.py), and the choice that follows from it.
 
 1. The physical model's prior: unregularised fits on the attacker photos' stop signs
    (street:praveen-train and RP2's uw17 photo) -> patchsim/data/relight_prior.json.
@@ -23,15 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import write_result  # noqa: E402
 
-from patchsim.photo import relight_physical  # noqa: E402
-from patchsim.photo.photo_score import view_sign  # noqa: E402
-from patchsim.photo.placement import FacePyramid  # noqa: E402
-from patchsim.photo.relight import METHODS  # noqa: E402
-from patchsim.photo.relight_choice import CHOICE_FILE  # noqa: E402
-from patchsim.photo.relight_validation import (RegionValidation, SignValidation, choose_models,  # noqa: E402
+from patchsim.realphoto import relight_physical  # noqa: E402
+from patchsim.realphoto.views import view_sign  # noqa: E402
+from patchsim.realphoto.placement import FacePyramid  # noqa: E402
+from patchsim.realphoto.relight import METHODS  # noqa: E402
+from patchsim.realphoto.relight_choice import CHOICE_FILE  # noqa: E402
+from patchsim.realphoto.relight_validation import (RegionValidation, SignValidation, choose_models,  # noqa: E402
                                                region_errors, summarise_regions, summarise_validation, validate_sign,
                                                _subsample)
-from patchsim.photo.sources import photo_source, shared_data_root  # noqa: E402
+from patchsim.realphoto.sources import photo_source, shared_data_root  # noqa: E402
 from patchsim.signs import draw_face_array  # noqa: E402
 
 REGIONS_FILE = Path(__file__).resolve().parent / "data" / "relight_regions.json"
@@ -56,7 +56,7 @@ def fit_prior(face: FacePyramid) -> list:
     """(mean, std) of log k_r/k_g, log k_b/k_g, b, log t, log k_g over the attacker signs' unregularised fits."""
     import cv2
 
-    from patchsim.photo.placement import _blur, sign_region, warp_face
+    from patchsim.realphoto.placement import _blur, sign_region, warp_face
 
     rows = []
     for src in ATTACKER:

@@ -86,7 +86,7 @@ def main() -> None:
     w = attack.init_params(g)
     opt = torch.optim.Adam([w], lr=cfg.lr)
     curve, steps, opt_s = [], 0, 0.0
-    from patchsim.attack.eot import draw_visible
+    from patchsim.render import draw_visible
 
     while opt_s < a.budget_s:
         t = time.perf_counter()

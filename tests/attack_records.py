@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 
 from patchsim.attack.config import AttackConfig
-from patchsim.attack.record import AttackRecord, ExportInfo, PieceRecord, ValidationPoint, write_attack_record
-from patchsim.imageio import write_png
+from patchsim.jobs.attack_record import AttackRecord, ValidationPoint, write_attack_record
+from patchsim.printing.export import ExportInfo, PieceRecord
+from patchsim.io.images import write_png
 from patchsim.scene import scene_to_data
 
 

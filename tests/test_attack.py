@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from patchsim.attack import AttackConfig, EOTAttack
-from patchsim.attack.losses import load_palette, nps_loss, targeted_margin, tv_loss, untargeted_ce
-from patchsim.attack.pdf import PAPERS_MM, Sheet, write_pieces_pdf
-from patchsim.attack.pieces import find_pieces
+from patchsim.objectives.losses import load_palette, nps_loss, targeted_margin, tv_loss, untargeted_ce
+from patchsim.printing.pdf import PAPERS_MM, Sheet, write_pieces_pdf
+from patchsim.printing.pieces import find_pieces
 from patchsim.errors import PatchsimError
 from patchsim.models import freeze, load
 from patchsim.signs import draw_face

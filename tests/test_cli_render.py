@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from patchsim.cli import main
-from patchsim.imageio import read_image, write_png
+from patchsim.io.images import read_image, write_png
 from patchsim.render import Conditions
 from patchsim.render.geometry import project_corners
 

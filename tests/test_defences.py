@@ -188,7 +188,7 @@ def test_harden_improves_robustness_to_a_fixed_rectangle_attack(tmp_path):
     """A short hardening run (a GTSRB subset, occlusion rectangles only) raises accuracy under a fixed
     rectangle (a black 10 px square over the middle of the sign) on held-out test images, writes a card,
     and says when there is no checkpoint to resume."""
-    from patchsim.defences.harden import HardenRecipe, harden
+    from patchsim.jobs.harden import HardenRecipe, harden
     from patchsim.models import load
     from patchsim.models.train import default_data_dir, load_gtsrb
 
@@ -209,7 +209,7 @@ def test_harden_improves_robustness_to_a_fixed_rectangle_attack(tmp_path):
 def test_sticker_bank_steps_make_the_sticker_stronger(driveby_scene):
     """A bank entry's attack steps through the renderer lower the model's margin on the same conditions;
     its sticker lies on the sign, within the area asked."""
-    from patchsim.attack import losses
+    from patchsim.objectives import losses
     from patchsim.defences.sticker_bank import StickerBank
     from patchsim.models import freeze, load
 
@@ -249,7 +249,7 @@ def test_certify_command_writes_its_record(tmp_path, capsys):
 
 def test_evaluate_through_a_defence_records_it(tmp_path, driveby_scene):
     """``patchsim evaluate --defence``: the crops go through the defence and metrics.json says which."""
-    from patchsim.evaluate.job import EvaluateRequest, run_evaluate
+    from patchsim.jobs.evaluate import EvaluateRequest, run_evaluate
     from patchsim.evaluate.records import read_evaluation
     from patchsim.evaluate.runner import EvalSettings
 
@@ -265,7 +265,7 @@ def test_sticker_bank_survives_a_checkpoint(tmp_path):
     from dataclasses import asdict
 
     from patchsim.defences.sticker_bank import BankEntry
-    from patchsim.interrupts import read_checkpoint, write_checkpoint
+    from patchsim.io.interrupts import read_checkpoint, write_checkpoint
 
     e = BankEntry("stop", 14, 5, (0.1, 0.2, 0.4, 0.5), torch.randn(1, 3, 8, 8), uses=3)
     write_checkpoint(tmp_path / "c.pt", {"bank": [asdict(e)], "run": {"recipe": {"roa_area": (0.02, 0.12)}}})
@@ -344,14 +344,14 @@ def test_attack_can_start_from_a_sticker(tmp_path, driveby_scene):
     from patchsim.attack.eot import EOTAttack
     from patchsim.cli import main
     from patchsim.models import freeze, load
-    from patchsim.render.printer import inkjet_printer
+    from patchsim.printing.printer import inkjet_printer
     from patchsim.signs import draw_face_array
 
     png = tmp_path / "s.png"
     cv2.imwrite(str(png), cv2.cvtColor(draw_face_array("no_entry", 64)[..., :3], cv2.COLOR_RGB2BGR))
     model = freeze(load("gtsrb-cnn"))
     cfg = AttackConfig(target=5, true_class=14, val_size=2, face_resolution=32, init_sticker=str(png))
-    from patchsim.sticker_io import load_sticker
+    from patchsim.io.stickers import load_sticker
 
     want = load_sticker(str(png), 32)[None]
     a = EOTAttack(driveby_scene, model, cfg, device="cpu")

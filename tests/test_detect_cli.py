@@ -6,7 +6,7 @@ import json
 import numpy as np
 
 from patchsim.cli import main
-from patchsim.imageio import write_png
+from patchsim.io.images import write_png
 
 
 def _img(path, shape=(90, 160, 3)):

@@ -12,7 +12,7 @@ from patchsim.cli import main
 from patchsim.evaluate.detection import (DetectionFrame, DetectionRun, disappearance_rate, judge,
                                          track_confirmation)
 from patchsim.models.detectors import Detection
-from patchsim.protocol import DetectionGoal
+from patchsim.objectives.goals import DetectionGoal
 
 STOP, YIELD = 0, 1
 CLASSES = ["stop", "yield"]
@@ -114,7 +114,7 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
 
     cv2.imwrite(str(img / "a.png"), np.full((120, 200, 3), 128, np.uint8))
     assert main(["detect", str(model), str(img), "--labels", str(labels), "--out", str(tmp_path / "det")]) == 0
-    from patchsim.detect_job import read_detections
+    from patchsim.jobs.detect import read_detections
 
     recs = read_detections(tmp_path / "det" / "detections.json")
     assert [r.file for r in recs] == ["a.png"] and recs[0].detections

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from patchsim.attack import AttackConfig, EOTAttack, losses
+from patchsim.attack import AttackConfig, EOTAttack
+from patchsim.objectives import losses
 from patchsim.errors import PatchsimError
 from patchsim.models.detectors.signdet import SignDet
 from patchsim.render import Renderer, sample_eot

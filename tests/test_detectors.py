@@ -9,7 +9,7 @@ import torch
 
 from patchsim.errors import PatchsimError
 from patchsim.models.detectors import Detection, load_detector
-from patchsim.attack.losses import max_score_near, near_sign
+from patchsim.objectives.losses import max_score_near, near_sign
 from patchsim.models.detectors.core import box_iou, letterbox, nms
 
 

@@ -35,7 +35,7 @@ def test_attack_on_an_explicit_device_matches_the_default(driveby_scene):
 
 
 def test_classify_crops_runs_on_the_models_device():
-    from patchsim.protocol import classify_crops
+    from patchsim.objectives.goals import classify_crops
 
     model = freeze(load("gtsrb-cnn")).to(resolve_device("auto"))
     crops = [np.full((32, 32, 3), v, np.uint8) for v in (0, 128, 255)]

@@ -9,10 +9,10 @@ from kornia.color import rgb_to_linear_rgb
 
 from patchsim.cli import main
 from patchsim.evaluate import consistency
-from patchsim.evaluate.camera_sim import CameraSimulator
-from patchsim.protocol import detector_crop
+from patchsim.simulator.camera_sim import CameraSimulator
+from patchsim.render.crop import detector_crop
 from patchsim.evaluate.runner import condition_rows
-from patchsim.imageio import write_png
+from patchsim.io.images import write_png
 from patchsim.render import Renderer, sample_eot
 from patchsim.scene import load_scene
 from patchsim.signs import draw_face_array

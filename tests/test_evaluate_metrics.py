@@ -4,7 +4,7 @@ import pytest
 from patchsim.errors import PatchsimError
 from patchsim.evaluate.metrics import (binned, ema_filter, flip_rate, longest_streak, majority_filter, runs,
                                        sequence_metrics)
-from patchsim.protocol import Goal
+from patchsim.objectives.goals import Goal
 
 STOP, TARGET, OTHER = 14, 5, 1
 

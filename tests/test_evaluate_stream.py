@@ -14,7 +14,7 @@ from patchsim.evaluate.records import (EvaluationRecord, FrameRecord, RunFrame, 
                                        write_evaluation)
 from patchsim.evaluate.runner import (BinEdges, EvalSettings, EvaluatedFrame, MetricsSink, bin_edges, drain,
                                       evaluate_frames, summarise)
-from patchsim.protocol import Goal
+from patchsim.objectives.goals import Goal
 from patchsim.records import from_data, to_data
 from patchsim.render import sample_driveby
 

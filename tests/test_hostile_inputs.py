@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from patchsim.cli import main
-from patchsim.imageio import write_png
+from patchsim.io.images import write_png
 
 from attack_records import write_attack_dir
 from conftest import ROOT
@@ -166,7 +166,7 @@ def test_force_replaces_only_the_commands_own_stale_outputs(tmp_path, capsys):
 
 def test_ray_address_that_does_not_answer_fails_fast():
     from patchsim.errors import PatchsimError
-    from patchsim.evaluate.sweep import _reachable
+    from patchsim.jobs.sweep import _reachable
 
     t = time.time()
     with pytest.raises(PatchsimError, match="no Ray head answers there"):
@@ -178,7 +178,7 @@ def test_ray_address_that_does_not_answer_fails_fast():
 
 def test_unexpected_failures_are_one_line_with_exit_1(tmp_path, capsys, monkeypatch):
     """An error that is not the user's (a disk error while writing) still ends in one line, exit 1."""
-    import patchsim.render_job as rj
+    import patchsim.jobs.render as rj
 
     def disk_full(*a, **k):
         raise OSError(28, "No space left on device", str(tmp_path / "o" / "frames" / "0000.png"))

@@ -7,7 +7,7 @@ import torch
 
 from patchsim.cli import main
 from patchsim.errors import PatchsimError, ShapeError
-from patchsim.imageio import read_image, to_tensor
+from patchsim.io.images import read_image, to_tensor
 from patchsim.models import SHIPPED, load, resolve_class
 from patchsim.models.classes import GTSRB_CLASSES, LISA_CLASSES
 from patchsim.models.registry import WEIGHTS_DIR, load_state

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from patchsim.errors import PatchsimError
-from patchsim.evaluate.camera_sim import CameraSimulator
+from patchsim.simulator.camera_sim import CameraSimulator
 from patchsim.evaluate.runner import condition_rows
-from patchsim.imageio import write_png
-from patchsim.photo.calibrate import calibrate_photo, fit_profile
-from patchsim.photo.chart import ChartLayout, chart_colours, chart_homography, draw_chart, read_patches
-from patchsim.photo.colour import ciede2000, srgb_to_lab
-from patchsim.render.printer import PrinterModel
+from patchsim.io.images import write_png
+from patchsim.printing.calibrate import calibrate_photo, fit_profile
+from patchsim.printing.chart import ChartLayout, chart_colours, chart_homography, draw_chart, read_patches
+from patchsim.realphoto.colour import ciede2000, srgb_to_lab
+from patchsim.printing.printer import PrinterModel
 
 from identity import identity_conditions
 

@@ -3,9 +3,9 @@ import json
 import numpy as np
 
 from patchsim.cli import main
-from patchsim.evaluate.camera_sim import CameraSimulator
+from patchsim.simulator.camera_sim import CameraSimulator
 from patchsim.evaluate.runner import condition_rows, sticker_face
-from patchsim.imageio import write_png
+from patchsim.io.images import write_png
 
 from conftest import SHARED
 from attack_records import write_attack_dir

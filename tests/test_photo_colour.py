@@ -1,6 +1,6 @@
 import numpy as np
 
-from patchsim.photo.colour import ciede2000, srgb_to_lab
+from patchsim.realphoto.colour import ciede2000, srgb_to_lab
 
 # Sharma, Wu & Dalal (2005) test pairs (Lab1, Lab2, dE00)
 SHARMA = [

@@ -1,12 +1,12 @@
 import numpy as np
 import torch
 
-from patchsim.evaluate.camera_sim import CameraSimulator
-from patchsim.protocol import detector_crop
+from patchsim.simulator.camera_sim import CameraSimulator
+from patchsim.render.crop import detector_crop
 from patchsim.evaluate.runner import condition_rows
-from patchsim.imageio import read_image
+from patchsim.io.images import read_image
 from patchsim.models import load
-from patchsim.photo.detect import find_stop_sign
+from patchsim.realphoto.find_sign import find_stop_sign
 from patchsim.signs import draw_face_array
 
 from conftest import SHARED, needs_shared

@@ -1,9 +1,9 @@
 import cv2
 import numpy as np
 
-from patchsim.photo.chart import ARUCO_DICT, detect_markers
-from patchsim.photo.detect import corners_from_markers, locate
-from patchsim.photo.locator import LocatorLayout, draw_locator_sheet, marker_squares_mm
+from patchsim.printing.chart import ARUCO_DICT, detect_markers
+from patchsim.realphoto.find_sign import corners_from_markers, locate
+from patchsim.realphoto.locator import LocatorLayout, draw_locator_sheet, marker_squares_mm
 
 
 def _photo_of_markers(h_img_from_mm: np.ndarray, side_mm: float, marker_mm: float, size=(1000, 760)) -> np.ndarray:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from patchsim.errors import PatchsimError
-from patchsim.photo.octagon import FACE_CORNERS_UV, apply_homography, fit_stop_octagon, homography_from_corners
-from patchsim.photo.placement import FacePyramid, SignLight, estimate_light, place_sticker, sign_region, warp_face
-from patchsim.photo.relight import fit_relight, identity
-from patchsim.photo.sources import photo_source
+from patchsim.realphoto.octagon import FACE_CORNERS_UV, apply_homography, fit_stop_octagon, homography_from_corners
+from patchsim.realphoto.placement import FacePyramid, SignLight, estimate_light, place_sticker, sign_region, warp_face
+from patchsim.realphoto.relight import fit_relight, identity
+from patchsim.realphoto.sources import photo_source
 from patchsim.signs import draw_face_array
 
 from conftest import needs_shared
@@ -157,7 +157,7 @@ def test_attacker_and_scoring_photos_never_overlap():
 
 @needs_shared("rp2", "victims_256")
 def test_rp2_victims_fitted_with_perspective():
-    from patchsim.imageio import read_image
+    from patchsim.io.images import read_image
 
     signs = photo_source("rp2")
     assert len(signs) == 40
@@ -173,7 +173,7 @@ def test_evaluate_photos_command_on_a_folder(tmp_path, capsys):
     """End to end on two synthetic photos: one located by annotated corners, one by the octagon; a
     sticker that covers the whole face with grey cannot leave the sign read as stop when raw."""
     from patchsim.cli import main
-    from patchsim.imageio import write_png
+    from patchsim.io.images import write_png
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -192,7 +192,7 @@ def test_evaluate_photos_command_on_a_folder(tmp_path, capsys):
     assert len(rows) == 3 and rows[0].startswith("source,name,role,located_by")
     assert (out / "contact_sheet.png").stat().st_size > 0 and b"REAP" in (out / "report.html").read_bytes()
     # the relit figure is a band over the validated relighting models; the worst is named as the headline
-    from patchsim.photo.relight_choice import relight_choice
+    from patchsim.realphoto.relight_choice import relight_choice
 
     met = m["metrics"]
     assert met["relit_models"] == list(relight_choice()[1]) and m["relight"] == relight_choice()[0]
@@ -215,7 +215,7 @@ def test_evaluate_photos_command_on_a_folder(tmp_path, capsys):
 
 
 def test_photo_record_round_trips():
-    from patchsim.photo.photo_score import PhotoRecord
+    from patchsim.evaluate.photos import PhotoRecord
 
     r = PhotoRecord("rp2", "1.png", "scoring", "octagon", 240.0, (0.0,) * 8, 1.2, "tone", (0.8, 0.8, 0.8),
                     (0.05, 0.05, 0.05), 0.1, "stop", 0.9, False, "speed_limit_80", 0.6, True, "stop", 0.5, False)

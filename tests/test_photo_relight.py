@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from patchsim.errors import PatchsimError
-from patchsim.photo.relight import METHODS, Relight, fit_relight
-from patchsim.photo.relight_physical import physical_map
+from patchsim.realphoto.relight import METHODS, Relight, fit_relight
+from patchsim.realphoto.relight_physical import physical_map
 
 RNG = np.random.default_rng(7)
 
 
 def test_physical_model_recovers_a_known_camera():
     """Design colours through a known light, flare and tone exponent: the MAP fit returns them."""
-    from patchsim.photo.relight_physical import fit_physical
+    from patchsim.realphoto.relight_physical import fit_physical
 
     ref = RNG.random((3000, 3))
     truth = (0.02, 0.55, 0.7, 0.9, 0.85)
@@ -36,7 +36,7 @@ def test_one_design_colour_leaves_the_physical_fit_on_its_prior():
 
 
 def test_reap_lab_moves_lab_moments_and_none_is_identity():
-    from patchsim.photo.colour import srgb_to_lab
+    from patchsim.realphoto.colour import srgb_to_lab
 
     ref = RNG.random((2000, 3)) * 0.8 + 0.1
     obs = np.clip(ref * [0.8, 0.7, 0.6] + 0.05, 0, 1)
@@ -63,7 +63,7 @@ def test_unknown_model_is_refused():
 
 def test_sheeting_colours_on_the_catalogue_scale():
     """Nominal white sheeting lands on the catalogue white; green, yellow and blue look like their names."""
-    from patchsim.photo.relight_regions import design_srgb, nominal_xyy
+    from patchsim.realphoto.relight_regions import design_srgb, nominal_xyy
     from patchsim.signs.catalogue import WHITE
 
     assert np.abs(design_srgb("white") * 255 - WHITE).max() < 15
@@ -75,7 +75,7 @@ def test_sheeting_colours_on_the_catalogue_scale():
 
 
 def test_region_colour_reads_the_family_pixels_inside_the_polygon():
-    from patchsim.photo.relight_regions import family_mask, region_colour
+    from patchsim.realphoto.relight_regions import family_mask, region_colour
 
     img = np.full((60, 100, 3), 200, np.uint8)
     img[10:40, 10:80] = (20, 120, 60)  # a green plate
@@ -88,7 +88,7 @@ def test_region_colour_reads_the_family_pixels_inside_the_polygon():
 
 def _synthetic_sign(params, side=200):
     """A stop face warped into a photo face-on and put through the physical model ``params``."""
-    from patchsim.photo.placement import FacePyramid, warp_face
+    from patchsim.realphoto.placement import FacePyramid, warp_face
     from patchsim.signs import draw_face_array
 
     face = FacePyramid(draw_face_array("stop", 1024))
@@ -103,8 +103,8 @@ def _synthetic_sign(params, side=200):
 def test_validation_prefers_the_model_that_made_the_photo():
     """A sign photographed through a camera typical of the attacker photos (the prior's mean): predicting
     white from a fit on red (and the reverse), the physical model beats the plain design colour."""
-    from patchsim.photo.relight_physical import load_prior
-    from patchsim.photo.relight_validation import validate_sign
+    from patchsim.realphoto.relight_physical import load_prior
+    from patchsim.realphoto.relight_validation import validate_sign
 
     (lr, _), (lb, _), (b, _), (lt, _), (lkg, _) = load_prior()
     photo, h, face = _synthetic_sign((max(b, 0.0), np.exp(lkg + lr), np.exp(lkg), np.exp(lkg + lb), np.exp(lt)))
@@ -116,8 +116,8 @@ def test_validation_prefers_the_model_that_made_the_photo():
 
 
 def test_region_errors_and_choice():
-    from patchsim.photo.relight_regions import design_srgb
-    from patchsim.photo.relight_validation import choose_models, region_errors
+    from patchsim.realphoto.relight_regions import design_srgb
+    from patchsim.realphoto.relight_validation import choose_models, region_errors
 
     params = (0.0, 0.6, 0.6, 0.6, 1.0)
     img = np.zeros((40, 40, 3), np.uint8)

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from patchsim.photo.twins import (TwinPose, TwinRenderer, fit_pose, jpeg_quality_of, photo_camera, photo_hfov_deg,
+from patchsim.realphoto.twins import (TwinPose, TwinRenderer, fit_pose, jpeg_quality_of, photo_camera, photo_hfov_deg,
                                   twin_conditions)
 
 
@@ -45,7 +45,7 @@ def test_jpeg_quality_and_fov_from_the_file(tmp_path):
 def test_neutral_twin_shows_the_design_colours_and_the_sticker(driveby_scene):
     """Face-on at 10 m with neutral conditions the twin's red is the catalogue red; a grey sticker over
     the whole face turns the face grey."""
-    from patchsim.photo.relight import identity
+    from patchsim.realphoto.relight import identity
     from patchsim.signs.catalogue import RED
 
     pose = TwinPose(10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 60.0, 1280, 720, 0.0, 0.0, 100)
@@ -57,7 +57,7 @@ def test_neutral_twin_shows_the_design_colours_and_the_sticker(driveby_scene):
 
 
 def test_twin_agreement_and_confusion_on_a_known_sequence():
-    from patchsim.photo.twin_score import TwinRecord, summarise_twins
+    from patchsim.evaluate.twins import TwinRecord, summarise_twins
 
     def rec(side, tc, pc, t, p):
         pose = TwinPose(5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 60.0, 640, 480, 0.1, 0.5, 90)
@@ -76,8 +76,8 @@ def test_twin_agreement_and_confusion_on_a_known_sequence():
 def test_attack_report_shows_the_band(tmp_path, driveby_scene):
     from attack_records import attack_record
 
-    from patchsim.attack.record import PhotoSetScore, SimToReal
-    from patchsim.attack.report import write_attack_report
+    from patchsim.evaluate.records import PhotoSetScore, SimToReal
+    from patchsim.jobs.attack_report import write_attack_report
 
     t = SimToReal(0.8, "driveby", 0.9, {"rp2": PhotoSetScore(signs=40, skipped=0, clean_correct=40, raw=0.9, relit=0.7,
                                                              relit_worst=0.55, relit_best=0.8, relit_worst_model="tone",

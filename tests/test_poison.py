@@ -11,10 +11,10 @@ import torch
 
 from patchsim.cli import main
 from patchsim.errors import PatchsimError
-from patchsim.photo.octagon import FACE_CORNERS_UV, apply_homography
-from patchsim.photo.placement import FacePyramid, warp_face
+from patchsim.realphoto.octagon import FACE_CORNERS_UV, apply_homography
+from patchsim.realphoto.placement import FacePyramid, warp_face
 from patchsim.poison.dataset import PoisonRecipe, pgd_away, poison_set
-from patchsim.poison.inspect import inspect_features, penultimate_features
+from patchsim.jobs.inspect_data import inspect_features, penultimate_features
 from patchsim.poison.paste import paste_trigger, roi_homography, sign_homography
 from patchsim.poison.trigger import Trigger, artwork_rgba, face_fraction, trigger_rgba
 from patchsim.signs.catalogue import draw_face_array
@@ -57,7 +57,7 @@ def test_bad_triggers_are_one_line_errors(kw, msg):
 
 
 def test_png_artwork_keeps_its_alpha(tmp_path):
-    from patchsim.imageio import write_png
+    from patchsim.io.images import write_png
 
     img = np.zeros((20, 20, 4), np.uint8)
     img[:, :10] = (0, 0, 255, 255)
@@ -239,7 +239,7 @@ def test_poison_command_trains_and_writes_card_trigger_and_data(tiny_gtsrb, tmp_
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["data_changes"]["images"] >= 4 and card["backdoor"]["recipe"]["target"] == "speed_limit_80"
     assert "BACKDOOR" in card["description"] and card["backdoor"]["trigger"]["rect_mm"] == [300.0, 545.0, 150.0, 150.0]
-    from patchsim.imageio import read_image
+    from patchsim.io.images import read_image
 
     png = read_image(tmp_path / "m" / "bd.trigger.png", alpha=True)
     assert png.shape == (1024, 1024, 4) and 0.035 < (png[..., 3] > 127).mean() < 0.045
@@ -285,7 +285,7 @@ def test_inspect_data_bad_file_is_one_line(tmp_path, capsys):
 
 
 def test_trigger_prints_at_true_size_from_its_png(tmp_path, capsys):
-    from patchsim.imageio import write_png
+    from patchsim.io.images import write_png
 
     write_png(tmp_path / "t.trigger.png", trigger_rgba(Trigger(), 1024))
     assert main(["print", str(tmp_path / "t.trigger.png"), "--dpi", "50"]) == 2
@@ -312,7 +312,7 @@ def test_shipped_backdoor_demo_fires_only_with_its_trigger():
     trig = from_data(Trigger, c["backdoor"]["trigger"])
     assert face_fraction(trig) <= 0.05
     shipped_png = (WEIGHTS_DIR / c["backdoor"]["trigger_png"])
-    from patchsim.imageio import read_image
+    from patchsim.io.images import read_image
 
     assert np.abs(read_image(shipped_png, alpha=True).astype(int) - trigger_rgba(trig, 1024)).max() <= 1
     with np.load(path) as d:

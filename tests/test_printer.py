@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from patchsim.errors import PatchsimError
-from patchsim.render.printer import (INKJET_INK_BLACK, INKJET_PAPER_WHITE, PrinterModel, inkjet_printer,
+from patchsim.printing.printer import (INKJET_INK_BLACK, INKJET_PAPER_WHITE, PrinterModel, inkjet_printer,
                                      printer_from_spec)
-from patchsim.sticker_io import printed_rgba
+from patchsim.io.stickers import printed_rgba
 
 
 def colours(rows):
@@ -102,7 +102,7 @@ def test_attack_command_writes_printable_sticker(tmp_path, capsys):
     """A two-step attack end to end: sticker.png inside the gamut, sticker_as_printed.png beside it, the
     printer in attack.json; bad printer and scoring-set photos refused with one line each."""
     from patchsim.cli import main
-    from patchsim.imageio import read_image
+    from patchsim.io.images import read_image
 
     out = tmp_path / "a"
     assert main(["attack", "stop_driveby", "--steps", "2", "--batch", "4", "--dpi", "30", "--no-sim-to-real",
@@ -138,7 +138,7 @@ def test_evaluate_and_print_an_attack_folder_from_anywhere(tmp_path, monkeypatch
     assert m["sticker"] == str(out / "sticker.png") and m["frames"] == 106
     assert main(["print", str(out), "--dpi", "30"]) == 0 and (out / "print.pdf").is_file()
     # the attack record round-trips, and carries everything evaluate used: the scene whole, the model's hash
-    from patchsim.attack.record import read_attack_record, write_attack_record
+    from patchsim.jobs.attack_record import read_attack_record, write_attack_record
     from patchsim.scene import load_scene
 
     rec = read_attack_record(out / "attack.json")

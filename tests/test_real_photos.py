@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from patchsim.attack.real_photos import composite_real, prepare_real_photos, relight_colours
+from patchsim.realphoto.batches import composite_real, prepare_real_photos, relight_colours
 from patchsim.errors import PatchsimError
-from patchsim.imageio import write_png
+from patchsim.io.images import write_png
 
 from identity import identity_conditions
 from test_photo_placement import PERSPECTIVE, perspective_photo
@@ -40,7 +40,7 @@ def test_empty_sticker_leaves_the_clean_crop(photo_folder):
 def test_validated_relighting_gives_every_sign_once_per_model(photo_folder):
     """The optimiser aims at every relighting model that passed validation: each sign comes once per
     per-channel survivor, with that model's light."""
-    from patchsim.attack.real_photos import real_relight_models
+    from patchsim.realphoto.batches import real_relight_models
 
     models = real_relight_models("validated")
     b = prepare_real_photos(str(photo_folder), 32, 0.1)
@@ -63,10 +63,10 @@ def test_gradient_reaches_the_sticker_only_inside_the_mask(photo_folder):
 def test_differentiable_placement_matches_the_scoring_path(photo_folder):
     """The optimiser's torch placement and evaluate-photos' OpenCV placement of the same printed sticker
     on the same photo give nearly the same 32-px detector crop."""
-    from patchsim.protocol import Goal
+    from patchsim.objectives.goals import Goal
     from patchsim.models import load
-    from patchsim.photo.photo_score import PhotoScorer
-    from patchsim.photo.sources import photo_source
+    from patchsim.evaluate.photos import PhotoScorer
+    from patchsim.realphoto.sources import photo_source
 
     n = 256
     st = np.zeros((n, n, 4), np.uint8)
@@ -84,7 +84,7 @@ def test_differentiable_placement_matches_the_scoring_path(photo_folder):
 
 
 def test_relight_colours_is_the_fitted_map():
-    from patchsim.photo.relight import fit_relight
+    from patchsim.realphoto.relight import fit_relight
 
     rng = np.random.default_rng(2)
     ref = rng.random((500, 3))
@@ -116,7 +116,7 @@ def test_realism_fields_identity_and_black_level():
 
 
 def test_independent_simulator_applies_the_realism_fields(driveby_scene):
-    from patchsim.evaluate.camera_sim import _tone
+    from patchsim.simulator.camera_sim import _tone
 
     lin = np.full((4, 4, 3), 0.2, np.float32)
     c = {"exposure_ev": 0.0, "gamma": 1.0}
@@ -142,11 +142,12 @@ def test_attack_mixes_real_photos_and_reports_sim_to_real(driveby_scene, photo_f
     """A two-step attack with half of each batch on attacker photos, then the sim-to-real table scored
     on a (scoring) folder: every row is filled and in [0, 1]."""
     from patchsim.attack.config import AttackConfig
-    from patchsim.attack.eot import EOTAttack
-    from patchsim.attack.export import print_images
-    from patchsim.attack.sim_to_real import sim_to_real
+    from patchsim.attack.eot import EOTAttack, held_out_success
+    from patchsim.objectives.goals import Goal
+    from patchsim.printing.export import print_images
+    from patchsim.evaluate.sim_to_real import sim_to_real
     from patchsim.models import freeze, load
-    from patchsim.render.printer import inkjet_printer
+    from patchsim.printing.printer import inkjet_printer
 
     cfg = AttackConfig(target=5, steps=2, batch=4, val_size=4, face_resolution=32, real_photos=str(photo_folder),
                        real_fraction=0.5)
@@ -155,7 +156,8 @@ def test_attack_mixes_real_photos_and_reports_sim_to_real(driveby_scene, photo_f
     assert att.n_real == 2
     res = att.run(progress=False)
     rgba = print_images(driveby_scene, res.sticker, att.clean, "sticker", 60.0)[0]
-    t = sim_to_real(att, res.sticker, rgba, inkjet_printer(), sources=[str(photo_folder)])
+    t = sim_to_real(driveby_scene, att.model, Goal(cfg.true_class, cfg.target), held_out_success(att, res.sticker), rgba,
+                    inkjet_printer(), sources=[str(photo_folder)])
     assert 0 <= t.held_out_renders <= 1 and 0 <= t.independent_simulator <= 1
     assert t.independent_protocol == "driveby"
     row = t.photos[str(photo_folder)]
@@ -165,7 +167,7 @@ def test_attack_mixes_real_photos_and_reports_sim_to_real(driveby_scene, photo_f
 def test_photo_response_none_is_identity_and_sim_agrees():
     """response_id -1 changes nothing; the optimiser's torch map and the simulator's numpy table agree
     for every 8-bit level."""
-    from patchsim.evaluate.camera_sim import _photo_response_lut
+    from patchsim.simulator.camera_sim import _photo_response_lut
     from patchsim.render.photo_response import apply_photo_response, load_responses
 
     y = torch.rand(3, 3, 5, 5)

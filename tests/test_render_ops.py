@@ -7,7 +7,7 @@ from torch.autograd import gradcheck
 from patchsim.errors import ShapeError
 from patchsim.render import camera as cam
 from patchsim.render.fragments import face_level, rasterize_sign, sample_face
-from patchsim.render.printer import PrinterModel, apply_printer
+from patchsim.printing.printer import PrinterModel, apply_printer
 from patchsim.render.renderer import composite_sticker
 from patchsim.render.shading import shade_background, shade_sign, white_balance
 

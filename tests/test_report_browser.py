@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from patchsim.cli import main
-from patchsim.imageio import read_image, write_png
+from patchsim.io.images import read_image, write_png
 
 from conftest import ROOT
 

@@ -157,7 +157,7 @@ def test_print_uses_the_attacks_own_scene_from_any_directory(tmp_path, monkeypat
     import numpy as np
 
     from attack_records import write_attack_dir
-    from patchsim.photo.print_job import run_print
+    from patchsim.jobs.print_sticker import run_print
     from test_attack import _pdf_pages_and_images
 
     big = load_scene("stop_driveby")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import needs_shared, SHARED
-from patchsim.evaluate.camera_sim import CameraSimulator
+from patchsim.simulator.camera_sim import CameraSimulator
 from patchsim.evaluate.detection import sign_box_xyxy
 from patchsim.evaluate.runner import condition_rows, sticker_face
 from patchsim.models.detectors import box_iou, detector_card, load_detector
@@ -52,9 +52,9 @@ def test_real_street_photos_it_never_trained_on(sign_det):
 
 @needs_shared("rp2", "victims_256")
 def test_invisible_sticker_leaves_detections_unchanged(sign_det):
-    from patchsim.photo.detector_score import score_detector_photos, summarise_detector_photos
-    from patchsim.photo.sources import photo_source
-    from patchsim.protocol import DetectionGoal
+    from patchsim.evaluate.photo_detector import score_detector_photos, summarise_detector_photos
+    from patchsim.realphoto.sources import photo_source
+    from patchsim.objectives.goals import DetectionGoal
 
     signs = photo_source("rp2")[:4]
     clear = np.zeros((256, 256, 4), np.uint8)
@@ -77,9 +77,9 @@ def test_detector_photo_row_of_the_sim_to_real_table_carries_the_band(sign_det, 
     validated relighting, the band ordered worst <= default <= best."""
     import shutil
 
-    from patchsim.attack.sim_to_real import photo_success
-    from patchsim.photo.relight_choice import relight_choice
-    from patchsim.protocol import DetectionGoal
+    from patchsim.evaluate.sim_to_real import photo_success
+    from patchsim.realphoto.relight_choice import relight_choice
+    from patchsim.objectives.goals import DetectionGoal
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from patchsim.errors import PatchsimError
-from patchsim.imageio import write_png
+from patchsim.io.images import write_png
 from patchsim.signs import SIGNS, draw_face, face_from_photo, face_from_rgba, get_sign, shape_mask, sticker_mask
 
 from conftest import SHARED, needs_shared

@@ -4,11 +4,11 @@ import os
 
 import numpy as np
 
-from patchsim.imageio import read_image, write_png
-from patchsim.photo import view_cache
-from patchsim.photo.photo_score import view_sign
-from patchsim.photo.placement import FacePyramid
-from patchsim.photo.sources import SignPhoto
+from patchsim.io.images import read_image, write_png
+from patchsim.realphoto import view_cache
+from patchsim.realphoto.views import view_sign
+from patchsim.realphoto.placement import FacePyramid
+from patchsim.realphoto.sources import SignPhoto
 from patchsim.signs import draw_face_array
 
 from conftest import needs_shared, SHARED
@@ -25,7 +25,7 @@ def test_cached_view_equals_the_computed_one_and_follows_the_file(tmp_path, monk
     assert not isinstance(first, str)
     assert len(list((tmp_path / "cache" / "sign_views").iterdir())) == 2  # where the sign is, and its tone light
 
-    import patchsim.photo.photo_score as ps
+    import patchsim.realphoto.views as ps
 
     def no_fit(*a, **k):
         raise AssertionError("the light was fitted again")

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from patchsim.errors import PatchsimError
 
 
-DPI_RANGE = (30.0, 2400.0)  # print resolutions accepted by export and ``patchsim print``
 
 
 def _opt(default, help: str, choices: tuple | None = None, bounds: tuple[float, float] | None = None):
@@ -45,8 +44,8 @@ class AttackConfig:
         default; the renderer, the sticker and the loss stay float32).
     init_sticker: a sticker PNG to start from (sticker mode; None: random colours).
     goal, window: for detectors, what the sticker makes the detector do (see
-        :class:`patchsim.protocol.DetectionGoal`) and the window around the sign it sees while optimising.
-    real_photos, real_fraction: an attacker photo source (see :mod:`patchsim.photo.sources`; never a
+        :class:`patchsim.objectives.goals.DetectionGoal`) and the window around the sign it sees while optimising.
+    real_photos, real_fraction: an attacker photo source (see :mod:`patchsim.realphoto.sources`; never a
         scoring set) and the fraction of every batch taken from it, the printed sticker warped onto
         the photographed signs and relit (RP2's method with REAP's placement); 0 disables.
     """

@@ -17,12 +17,12 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from patchsim.attack import losses
+from patchsim.objectives import losses
 from patchsim.attack.config import AttackConfig
-from patchsim.errors import Interrupted, PatchsimError, SignNotVisibleError
-from patchsim.protocol import Goal
-from patchsim.render import Conditions, Renderer, sample_eot
-from patchsim.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
+from patchsim.errors import Interrupted, PatchsimError
+from patchsim.objectives.goals import Goal
+from patchsim.render import Conditions, Renderer, draw_visible
+from patchsim.io.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
 from patchsim.scene import Scene, scene_fingerprint
 
 log = logging.getLogger(__name__)
@@ -83,19 +83,7 @@ def success(logits: torch.Tensor, cfg: AttackConfig) -> torch.Tensor:
     return Goal(cfg.true_class, cfg.target).fooled(logits.argmax(1))
 
 
-def draw_visible(scene: Scene, renderer: Renderer, n: int, g: torch.Generator) -> Conditions:
-    """``n`` EOT conditions in which the sign is visible (redraws the few that are not)."""
-    from patchsim.render.geometry import visibility
-
-    cond = sample_eot(scene, n, g)
-    for _ in range(20):
-        bad = visibility(cond, renderer.camera, renderer.size_m)
-        if not bad:
-            return cond
-        keep = torch.ones(len(cond), dtype=torch.bool)
-        keep[list(bad)] = False
-        cond = Conditions.cat([cond[keep], sample_eot(scene, len(bad), g)])
-    raise SignNotVisibleError(bad)
+HELD_OUT_SEED = 424242  # EOT conditions no optimiser run draws (validation uses seed + 1_000_003)
 
 
 class EOTAttack:
@@ -156,7 +144,7 @@ class EOTAttack:
     def _setup_detector(self, model, cfg: AttackConfig, renderer: Renderer) -> None:
         """Detector targets: the goal, and the window of the frame the detector sees (its letterbox scale
         of the whole camera frame; fully convolutional detectors a ``cfg.window`` square, others their input)."""
-        from patchsim.protocol import DetectionGoal
+        from patchsim.objectives.goals import DetectionGoal
 
         if cfg.goal == "auto":
             raise PatchsimError("a detector attack needs its goal resolved (disappear, misclassify or create)")
@@ -191,7 +179,7 @@ class EOTAttack:
         scale = 0.5 if self.cfg.mode == "sticker" else 0.01
         w = torch.randn(1, 3, n, n, generator=g) * scale
         if self.cfg.init_sticker is not None:
-            from patchsim.sticker_io import load_sticker
+            from patchsim.io.stickers import load_sticker
 
             target = load_sticker(self.cfg.init_sticker, n)[None].to(self.device)
             w = torch.logit(target.clamp(0.02, 0.98)).detach().requires_grad_()
@@ -263,7 +251,7 @@ class EOTAttack:
         else:
             crops = self.renderer.render_crops(cond.to(self.device), sticker, size=self.crop_size).images
             if real_idx is not None and len(real_idx):
-                from patchsim.attack.real_photos import composite_real
+                from patchsim.realphoto.batches import composite_real
 
                 crops = torch.cat([crops, composite_real(self.real, real_idx, self.renderer.printer(sticker), self.mask)])
             logits = self._model(crops, optimise=True)
@@ -371,3 +359,11 @@ class EOTAttack:
         sched.load_state_dict(state["scheduler"])
         g.set_state(state["generator"])
         return int(state["step"]), float(state["wall_s"]), list(state["history"])
+
+
+@torch.no_grad()
+def held_out_success(attack: EOTAttack, sticker: torch.Tensor, n: int = 512, seed: int = HELD_OUT_SEED) -> float:
+    """Success (fraction in [0, 1]) of ``sticker`` ``(1, 3, N, N)`` on ``n`` EOT conditions drawn with
+    ``seed`` (none of the optimiser's), rendered by the attack's own renderer."""
+    cond = draw_visible(attack.scene, attack.renderer, n, torch.Generator().manual_seed(seed))
+    return attack.score(sticker, cond)[0]

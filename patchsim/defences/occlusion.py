@@ -1,6 +1,6 @@
 """Rectangular occlusion attacks (ROA, Wu et al. ICLR 2020 "Defending against physically realizable
 attacks"): a rectangle of free colour at the place where the model's loss is most sensitive, filled by
-a few steps of signed gradient ascent. Used inside adversarial fine-tuning (:mod:`patchsim.defences.harden`)
+a few steps of signed gradient ascent. Used inside adversarial fine-tuning (:mod:`patchsim.jobs.harden`)
 and as the fixed attack that measures robustness.
 
 Images are ``(B, 3, H, W)`` float32 RGB in [0, 1]; rectangles are given in pixels (top, left, height,

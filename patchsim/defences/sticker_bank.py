@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from patchsim.attack import losses
-from patchsim.attack.eot import draw_visible
+from patchsim.objectives import losses
+from patchsim.render import draw_visible
 from patchsim.errors import PatchsimError
 from patchsim.models.classes import resolve_class
 from patchsim.render import Renderer

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from patchsim.errors import PatchsimError
-from patchsim.imageio import jpeg_round_trip
+from patchsim.io.images import jpeg_round_trip
 
 
 class Defended(nn.Module):

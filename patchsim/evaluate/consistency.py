@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from patchsim.evaluate.records import DetectionRates
-from patchsim.protocol import detector_crop
+from patchsim.render.crop import detector_crop
 
 FLOW_MAX_SIDE = 64  # flow is computed on the box region, downscaled to at most this many pixels
 

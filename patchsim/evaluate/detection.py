@@ -5,7 +5,7 @@ a map memory, and the sequence's detection metrics.
 Per frame and run: ``detected`` (a detection of the sign's class with IoU >= 0.5 with the projected face
 box and score >= the detector's threshold), the class and score of the best detection at the sign (any
 class), the number of hallucinations (detections overlapping the sign by IoU < 0.5), and ``fooled`` by
-the :class:`~patchsim.protocol.DetectionGoal`. A sequence's ``disappearance_rate`` is REAP's: frames
+the :class:`~patchsim.objectives.goals.DetectionGoal`. A sequence's ``disappearance_rate`` is REAP's: frames
 where the clean sign is detected but the attacked one is not, over frames where the clean one is."""
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from patchsim.evaluate.camera_sim import CameraSimulator
+from patchsim.simulator.camera_sim import CameraSimulator
 from patchsim.evaluate.metrics import binned
 from patchsim.evaluate.records import Bin
 from patchsim.evaluate.runner import condition_rows, sticker_face
 from patchsim.models.detectors.core import detections_as_tensors
-from patchsim.protocol import MATCH_IOU, DetectionGoal
+from patchsim.objectives.goals import MATCH_IOU, DetectionGoal
 
 DET_RUNS = ("clean", "attacked")
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate.records import Bin, Ema, KOfN, SequenceMetrics, Streak
-from patchsim.protocol import Goal
+from patchsim.objectives.goals import Goal
 
 
 BIN_TOLERANCE = 1e-6

@@ -12,18 +12,13 @@ import numpy as np
 from patchsim.errors import PatchsimError
 from patchsim.evaluate.metrics import flip_rate, majority_filter, ema_filter, sequence_metrics
 from patchsim.evaluate.records import RealFrameRecord, SequenceMetrics
-from patchsim.protocol import Goal, classify_crops
-from patchsim.imageio import read_image
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from patchsim.objectives.goals import Goal, classify_crops
+from patchsim.io.images import image_files, read_image
 
 
 def folder_frames(path: str | Path) -> Iterator[tuple[str, np.ndarray]]:
     """(name, uint8 RGB frame) for every image in a folder, in name order."""
-    files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise PatchsimError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
-    for p in files:
+    for p in image_files(path):
         yield p.name, read_image(p)
 
 

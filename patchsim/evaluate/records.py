@@ -222,7 +222,7 @@ class EvaluationRecord:
 
 def write_evaluation(path: str | Path, record: EvaluationRecord) -> None:
     """Write ``record`` as JSON, atomically."""
-    from patchsim.imageio import atomic_write_bytes
+    from patchsim.io.images import atomic_write_bytes
 
     atomic_write_bytes(Path(path), json_bytes(record))
 
@@ -234,3 +234,40 @@ def read_evaluation(path: str | Path) -> EvaluationRecord:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PatchsimError(f"{path}: cannot read the evaluation record: {e}") from e
     return from_data(EvaluationRecord, data, str(path))
+
+
+@dataclass(frozen=True)
+class PhotoSetScore:
+    """One scoring photo set in the sim-to-real table: signs scored and skipped, read correctly clean,
+    success raw / relit (fractions of signs; relit under the validated default relighting), REAP's ASR
+    relit, fooled counts, and the relit band over the validated relighting models (``relit_worst``, the
+    worst plausible case and the headline, ``relit_best``, ``relit_models``); or only ``missing`` (why
+    the set was not scored)."""
+
+    signs: int | None = None
+    skipped: int | None = None
+    clean_correct: int | None = None
+    raw: float | None = None
+    relit: float | None = None
+    relit_asr: float | None = None
+    raw_fooled: int | None = None
+    relit_fooled: int | None = None
+    missing: str | None = None
+    relit_worst: float | None = None  # the band over the validated relighting models: the headline
+    relit_best: float | None = None
+    relit_worst_fooled: int | None = None
+    relit_worst_model: str | None = None
+    relit_models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimToReal:
+    """The same sticker four ways (see :mod:`patchsim.evaluate.sim_to_real`): held-out renders, the
+    independent simulator (``independent_protocol`` driveby | grid, None when the scene has neither),
+    and each scoring photo set."""
+
+    held_out_renders: float
+    independent_protocol: str | None
+    independent_simulator: float | None
+    photos: dict[str, PhotoSetScore]
+    note: str

@@ -16,8 +16,8 @@ import numpy as np
 from patchsim.errors import PatchsimError
 from patchsim.evaluate.records import RUNS, DetectionRates, FrameRecord, SequenceMetrics
 from patchsim.evaluate.runner import EvaluatedFrame
-from patchsim.imageio import atomic_write_bytes, pyplot, save_figure, write_png
-from patchsim.protocol import detector_crop
+from patchsim.io.images import atomic_write_bytes, pyplot, save_figure, write_png
+from patchsim.render.crop import detector_crop
 from patchsim.records import json_bytes
 
 VIDEO_SIZE = (640, 360)  # each half of the side-by-side video

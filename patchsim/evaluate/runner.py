@@ -20,10 +20,11 @@ from tqdm import tqdm
 
 from patchsim.evaluate import consistency
 from patchsim.errors import PatchsimError
-from patchsim.evaluate.camera_sim import CameraSimulator, SimFrame
+from patchsim.simulator.camera_sim import CameraSimulator, SimFrame
 from patchsim.evaluate.metrics import binned, covering_edges, sequence_metrics, value_edges
 from patchsim.evaluate.records import RUNS, FrameRecord, RunFrame, SequenceMetrics, SequenceResult
-from patchsim.protocol import Goal, classify_crops, detector_crop
+from patchsim.objectives.goals import Goal, classify_crops
+from patchsim.render.crop import detector_crop
 from patchsim.render.conditions import Conditions
 from patchsim.signs import load_face
 

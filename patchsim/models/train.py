@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from patchsim.errors import Interrupted, PatchsimError
-from patchsim.imageio import atomic_write_bytes
-from patchsim.interrupts import resume_training, stop_on_interrupt, write_checkpoint
-from patchsim.outputs import check_output_file
+from patchsim.io.images import atomic_write_bytes
+from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
+from patchsim.io.outputs import check_output_file
 from patchsim.records import json_bytes
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from patchsim.errors import PatchsimError
-from patchsim.photo.placement import FacePyramid
+from patchsim.realphoto.placement import FacePyramid
 from patchsim.poison.paste import paste_trigger, sign_homography
 from patchsim.poison.trigger import Trigger, artwork_rgba, trigger_rgba
 from patchsim.signs.catalogue import SIGNS, draw_face_array

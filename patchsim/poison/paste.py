@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 from patchsim.errors import PatchsimError
-from patchsim.photo.octagon import FACE_CORNERS_UV, apply_homography, canonical_vertices, fit_stop_octagon
-from patchsim.photo.placement import FacePyramid, estimate_light, place_sticker, sign_region, warp_face
+from patchsim.realphoto.octagon import FACE_CORNERS_UV, apply_homography, canonical_vertices, fit_stop_octagon
+from patchsim.realphoto.placement import FacePyramid, estimate_light, place_sticker, sign_region, warp_face
 
 UPSCALE = 8  # small images are upsampled this much before the octagon fit
 FIT_TOLERANCE = 0.15  # an octagon fit is kept when its face corners lie within this share of the ROI's side

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from patchsim.errors import PatchsimError
-from patchsim.imageio import read_image
+from patchsim.io.images import read_image
 from patchsim.signs.catalogue import draw_face_array, get_sign
 from patchsim.signs.raster import polygon_mask
 

@@ -152,7 +152,7 @@ class Conditions:
 
     def save_json(self, path: str | Path, extra: dict | None = None) -> None:
         """Write ``{"conditions": to_dict(), **extra}`` atomically as JSON."""
-        from patchsim.imageio import atomic_write_bytes
+        from patchsim.io.images import atomic_write_bytes
 
         doc = {"conditions": self.to_dict(), **(extra or {})}
         atomic_write_bytes(path, json_bytes(doc))

@@ -1,6 +1,6 @@
 """Real photos' colour responses, drawn whole inside the EOT distribution.
 
-Each attacker photo's stop sign was fitted a `tone` map (:mod:`patchsim.photo.relight`) from the designed
+Each attacker photo's stop sign was fitted a `tone` map (:mod:`patchsim.realphoto.relight`) from the designed
 face to the photographed sign: ``obs_c = black + gain_c * design_c ** exponent``. Clean renders were
 fitted the same way (the renderer's median map ``R``). A condition with ``response_id = k`` turns the
 rendered crop ``y`` into what photo ``k``'s camera and light would have made of it:

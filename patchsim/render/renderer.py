@@ -21,7 +21,7 @@ from patchsim.render.background import Background, sample_background
 from patchsim.render.conditions import Conditions
 from patchsim.render.fragments import pixel_grid, rasterize_sign, sample_face_mip
 from patchsim.render.photo_response import apply_photo_response
-from patchsim.render.printer import PrinterModel
+from patchsim.printing.printer import PrinterModel
 from patchsim.render.shading import shade_background, shade_sign
 from patchsim.scene import CameraConfig, CropConfig
 

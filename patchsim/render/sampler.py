@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from patchsim.errors import PatchsimError
+from patchsim.errors import PatchsimError, SignNotVisibleError
 from patchsim.render.conditions import Conditions
 from patchsim.scene import Scene
 
@@ -160,3 +160,20 @@ def sample_grid(scene: Scene, generator: torch.Generator) -> Conditions:
     background = _seeds(1, generator).expand(n).clone()  # one lab
     per = _per_frame(scene, n, generator)
     return Conditions(**pose, **env, **per, **_realism(scene, n, generator), background_seed=background)
+
+
+def draw_visible(scene: Scene, renderer, n: int, g: torch.Generator) -> Conditions:
+    """``n`` EOT conditions (:func:`sample_eot`) in which the sign is visible to ``renderer`` (a
+    :class:`~patchsim.render.Renderer`: its camera and the sign's size in metres); the few that are not
+    are redrawn from ``g``, up to 20 times, then :class:`~patchsim.errors.SignNotVisibleError`."""
+    from patchsim.render.geometry import visibility
+
+    cond = sample_eot(scene, n, g)
+    for _ in range(20):
+        bad = visibility(cond, renderer.camera, renderer.size_m)
+        if not bad:
+            return cond
+        keep = torch.ones(len(cond), dtype=torch.bool)
+        keep[list(bad)] = False
+        cond = Conditions.cat([cond[keep], sample_eot(scene, len(bad), g)])
+    raise SignNotVisibleError(bad)

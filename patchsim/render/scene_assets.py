@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 from kornia.color import rgb_to_linear_rgb
 
-from patchsim.imageio import read_image, to_tensor
+from patchsim.io.images import read_image, to_tensor
 from patchsim.render.background import TEX_H, TEX_W, Background
 
 

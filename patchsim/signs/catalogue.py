@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from patchsim.errors import PatchsimError
-from patchsim.imageio import to_tensor
+from patchsim.io.images import to_tensor
 from patchsim.signs.legend import stop_legend
 from patchsim.signs.raster import Canvas, octagon, regular_polygon
 

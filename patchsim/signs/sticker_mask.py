@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from patchsim.imageio import read_image
+from patchsim.io.images import read_image
 from patchsim.signs.catalogue import draw_face_array
 from patchsim.signs.raster import polygon_mask
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from patchsim.errors import PatchsimError
-from patchsim.imageio import check_square, read_image, resize, to_tensor
+from patchsim.io.images import check_square, read_image, resize, to_tensor
 from patchsim.signs.catalogue import draw_face_array
 
 

@@ -236,7 +236,7 @@ class Detector(nn.Module):
 
 def detections_as_tensors(dets: Sequence[Detection], classes: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Decoded :class:`Detection` records back as ``(boxes (K, 4) xyxy, scores (K,), labels (K,) int64)``,
-    labels indexing ``classes``: the form :class:`patchsim.protocol.DetectionGoal` judges."""
+    labels indexing ``classes``: the form :class:`patchsim.objectives.goals.DetectionGoal` judges."""
     return (torch.tensor([d.box for d in dets], dtype=torch.float32).reshape(-1, 4),
             torch.tensor([d.score for d in dets], dtype=torch.float32),
             torch.tensor([classes.index(d.label) for d in dets], dtype=torch.long))

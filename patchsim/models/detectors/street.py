@@ -65,7 +65,7 @@ def match_stop(found: list[tuple[np.ndarray, float]], truth: np.ndarray, min_iou
 def score_stop_detection(detector, images: list[StreetImage], thresholds=(0.2, 0.3, 0.4, 0.5)) -> dict:
     """Stop recall (IoU >= 0.5) and false stop detections per image of ``detector`` on ``images``, at
     each score threshold. Returns ``{"images", "stops", "by_threshold": {thr: {"recall", "false_per_image"}}}``."""
-    from patchsim.imageio import read_image
+    from patchsim.io.images import read_image
 
     stop = detector.classes.index("stop")
     lo = min(thresholds)

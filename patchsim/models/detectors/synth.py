@@ -61,7 +61,7 @@ class SignTextures:
             for name in names:
                 faces[det].append(draw_face_array(name, 192))
         if photo_stop is not None and photo_stop.is_file():
-            from patchsim.imageio import read_image
+            from patchsim.io.images import read_image
 
             img = cv2.resize(read_image(photo_stop), (192, 192), interpolation=cv2.INTER_AREA)
             faces["stop"].append(np.concatenate([img, draw_face_array("stop", 192)[..., 3:]], 2))
@@ -96,7 +96,7 @@ class SignTextures:
 def real_backgrounds(street_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """The attacker street photos (``praveen`` split ``train``) with their stop boxes ``(K, 4)``, each
     downscaled so its longest side is at most 832 px."""
-    from patchsim.imageio import read_image
+    from patchsim.io.images import read_image
     from patchsim.models.detectors.street import street_images
 
     out = []

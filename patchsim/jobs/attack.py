@@ -1,0 +1,113 @@
+"""``patchsim attack``: scene + model -> optimised sticker and its print-ready outputs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from patchsim.attack.config import AttackConfig
+from patchsim.attack.eot import EOTAttack
+from patchsim.printing.export import export_attack
+from patchsim.jobs.attack_record import AttackRecord, ValidationPoint, write_attack_record
+from patchsim.jobs.attack_report import write_attack_report
+from patchsim.evaluate.sim_to_real import SCORING_SETS, sheet_name
+from patchsim.models import freeze
+from patchsim.io.outputs import writes_folder
+from patchsim.objectives.goals import Goal
+from patchsim.printing.printer import printer_from_spec
+from patchsim.scene import load_scene, scene_to_data
+
+log = logging.getLogger(__name__)
+
+
+PHOTO_SHEETS = tuple(sheet_name(s) for s in SCORING_SETS)
+
+
+@writes_folder("attack", ("sticker.png", "sticker_as_printed.png", "sign.png", "sticker.pdf", "attack.json",
+                          "curves.png", "checkpoint.pt", "print.pdf", "report.html") + PHOTO_SHEETS, resumable=True)
+def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
+               labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
+               resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
+               progress: bool = True, sim_to_real: bool = True, force: bool = False, device: str | None = "auto",
+               detector: bool = False, defence: str | None = None, **overrides) -> AttackRecord:
+    """Run an EOT attack and export it. ``target=None`` is untargeted (for a detector: the goal
+    ``disappear``); ``detector`` marks a model file as a detector (shipped detectors are known by name). ``overrides`` are
+    :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...).
+    With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.evaluate.sim_to_real`). ``defence``:
+    attack the classifier behind it (:func:`patchsim.defences.wrap`): an adaptive attack, scored through the
+    defence everywhere."""
+    t0 = time.time()
+    scene = load_scene(scene_path)
+    from patchsim.defences import load_defended
+
+    net = freeze(load_defended(model, weights=weights, labels=labels, detector=detector, defence=defence))
+    if overrides.get("goal") == "create":  # a board, not a sign: only the target class matters
+        from patchsim.objectives.goals import creation_classes
+
+        true_idx, target_idx = creation_classes(net.classes, target)
+    else:
+        goal = Goal.for_scene(scene, net.classes, target, true_class)
+        true_idx, target_idx = goal.true_class, goal.target
+    settings = {**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx, "true_class": true_idx}
+    if detector or getattr(net, "is_detector", False):
+        if settings.get("goal", "auto") == "auto":
+            settings["goal"] = "disappear" if target_idx is None else "misclassify"
+    cfg = AttackConfig.from_dict(settings)
+    if cfg.init_sticker is not None:  # a readable square image, said before any optimising
+        from patchsim.errors import PatchsimError
+        from patchsim.io.stickers import load_sticker
+
+        try:
+            load_sticker(cfg.init_sticker, 16)
+        except PatchsimError as e:
+            raise PatchsimError(f"--init-sticker: {e}") from None
+    pm = printer_from_spec(printer)
+    real = None
+    if cfg.real_fraction > 0:
+        from patchsim.realphoto.batches import prepare_real_photos
+
+        real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin, relight=cfg.real_relight)
+    attack = EOTAttack(scene, net, cfg, printer=pm, real=real, device=device)
+    out = Path(out)
+    clean_rate, _ = attack.score(None, attack.val_cond)
+    kind = cfg.goal if cfg.goal != "auto" else ("targeted" if target_idx is not None else "untargeted")
+    log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name, kind, clean_rate)
+    result = attack.run(checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
+    table, preview = None, None
+    if sim_to_real:
+        from patchsim.printing.export import PREVIEW_PX, images_at
+        from patchsim.attack.eot import held_out_success
+        from patchsim.evaluate.sim_to_real import format_table
+        from patchsim.evaluate.sim_to_real import sim_to_real as table_of
+
+        # the sticker 2048 px across: finer than any photo of it; the same images are export's previews
+        preview = images_at(scene, result.sticker, attack.clean.cpu(), cfg.mode, PREVIEW_PX)
+        out.mkdir(parents=True, exist_ok=True)
+        goal = attack.det_goal if attack.detector else Goal(cfg.true_class, cfg.target)
+        table = table_of(scene, net, goal, held_out_success(attack, result.sticker), preview[0], pm, sheets_dir=out)
+        log.info("sim-to-real:\n%s", format_table(table))
+    target_name = net.classes[target_idx] if target_idx is not None else None
+    what = cfg.goal if cfg.goal != "auto" else (target_name or "untargeted")
+    if cfg.goal == "misclassify":
+        what = f"{net.classes[true_idx]} read as {target_name}"
+    info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=dpi, paper=paper, printer=pm,
+                         preview=preview, title=f"{net.name if defence else model} -> {what}")
+    record = AttackRecord(
+        scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,
+        model_sha256=attack.model_sha256, classes=tuple(net.classes), true_class=true_idx,
+        true_name=net.classes[true_idx], target=target_idx, target_name=target_name, config=cfg, seed=cfg.seed,
+        steps_run=result.steps, stopped_early=result.stopped_early, stop_reason=result.stop_reason,
+        wall_s_optimise=round(result.wall_s, 2),
+        validation_size=cfg.val_size, validation_clean_success=clean_rate,
+        validation_curve=tuple(ValidationPoint(**h) for h in result.history), final_success=result.final_success,
+        printer_profile=pm.to_dict(),
+        photos={"attacker": cfg.real_photos if cfg.real_fraction > 0 else None,
+                "attacker_signs": len(real) if real is not None else 0},
+        sim_to_real=table, export=info,
+        wall_s_total=round(time.time() - t0, 2), defence=defence)
+    write_attack_record(out / "attack.json", record)
+    write_attack_report(out, record)
+    log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps,
+             record.wall_s_total)
+    return record

@@ -1,0 +1,123 @@
+"""``patchsim detect MODEL IMAGE_OR_DIR... --out DIR``: detections of any detector on image files.
+
+Writes ``detections.json`` (a list of ``{"file": NAME, "detections": [{"box": [x1, y1, x2, y2], "score":
+S, "class": NAME}]}``, boxes in each image's own pixels, best first) and ``annotated/NAME.jpg`` with
+the boxes drawn."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from patchsim.errors import PatchsimError
+from patchsim.io.images import IMAGE_SUFFIXES, image_files
+from patchsim.io.outputs import writes_folder
+
+log = logging.getLogger(__name__)
+MAX_IMAGES = 100_000
+
+
+@dataclass(frozen=True)
+class ImageDetections:
+    """One image's detections: ``file`` (name as listed in detections.json) and its
+    :class:`~patchsim.models.detectors.Detection` list."""
+
+    file: str
+    detections: tuple
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "detections": [d.to_dict() for d in self.detections]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ImageDetections":
+        from patchsim.models.detectors import Detection
+
+        if not isinstance(d, dict) or set(d) != {"file", "detections"}:
+            raise PatchsimError(f"a detections.json entry needs exactly the keys file, detections; got {sorted(d)}")
+        return cls(str(d["file"]), tuple(Detection.from_dict(x) for x in d["detections"]))
+
+
+def read_detections(path: str | Path) -> list[ImageDetections]:
+    """A ``detections.json`` back as records (equal to what was written)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise PatchsimError(f"cannot read detections file {path}: {e}") from e
+    if not isinstance(data, list):
+        raise PatchsimError(f"{path}: expected a list of per-image entries")
+    return [ImageDetections.from_dict(d) for d in data]
+
+
+def collect_images(inputs: list[str]) -> list[Path]:
+    """Image files named directly or found (not recursively) in folders, in the order given (folders
+    sorted by name). Missing paths, folders without images and non-image files are one-line errors."""
+    out: list[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            out += image_files(p)
+        elif p.is_file():
+            if p.suffix.lower() not in IMAGE_SUFFIXES:
+                raise PatchsimError(f"{p} is not an image file; allowed: {', '.join(IMAGE_SUFFIXES)}")
+            out.append(p)
+        else:
+            raise PatchsimError(f"image or folder not found: {p}")
+    if len(out) > MAX_IMAGES:
+        raise PatchsimError(f"{len(out)} images given; at most {MAX_IMAGES} per run")
+    names = [q.name for q in out]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})[0]
+        raise PatchsimError(f"two input images are both named {dup}: rename one (outputs are named after the file)")
+    return out
+
+
+def draw_detections(img: np.ndarray, dets, colours: dict[str, tuple[int, int, int]] | None = None) -> np.ndarray:
+    """A copy of uint8 RGB ``img`` with each detection's box and ``class score`` drawn."""
+    out = img.copy()
+    th = max(1, round(max(img.shape[:2]) / 640))
+    for d in dets:
+        x1, y1, x2, y2 = (int(round(v)) for v in d.box)
+        col = (colours or {}).get(d.label, (230, 30, 30) if d.label == "stop" else (30, 200, 255))
+        cv2.rectangle(out, (x1, y1), (x2, y2), col, th)
+        text = f"{d.label} {d.score:.2f}"
+        scale = 0.4 * th
+        (tw, tht), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        y = max(tht + 2, y1)
+        cv2.rectangle(out, (x1, y - tht - 3), (x1 + tw + 2, y), col, -1)
+        cv2.putText(out, text, (x1 + 1, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+@writes_folder("detect", ("detections.json", "annotated"))
+def detect_job(model: str, inputs: list[str], out: str | Path, weights: str | None = None, labels: str | None = None,
+               input_size: tuple[int, int] | None = None, score_threshold: float | None = None, force: bool = False,
+               device: str | None = "auto", batch: int = 8) -> list[ImageDetections]:
+    """Run detector ``model`` (see :func:`patchsim.models.detectors.load_detector`) on ``inputs`` and write
+    ``detections.json`` and ``annotated/`` to ``out``. Returns the records."""
+    from patchsim.device import resolve_device
+    from patchsim.io.images import atomic_write_bytes, image_size, read_image, write_jpeg
+    from patchsim.models.detectors import load_detector
+    from patchsim.records import json_bytes
+
+    files = collect_images(inputs)
+    for f in files:
+        image_size(f)  # every header readable before any model runs
+    dev = resolve_device(device)
+    det = load_detector(model, weights, labels, input_size, score_threshold).to(dev)
+    out = Path(out)
+    records = []
+    for i in range(0, len(files), batch):
+        chunk = files[i:i + batch]
+        imgs = [read_image(f) for f in chunk]
+        for f, img, dets in zip(chunk, imgs, det.detect_images(imgs)):
+            records.append(ImageDetections(f.name, tuple(dets)))
+            write_jpeg(out / "annotated" / (f.stem + ".jpg"), draw_detections(img, dets))
+    atomic_write_bytes(out / "detections.json", json_bytes([r.to_dict() for r in records]))
+    n = sum(len(r.detections) for r in records)
+    log.info("%s: %d detections in %d images -> %s", det.name, n, len(records), out)
+    return records

@@ -1,0 +1,60 @@
+"""``patchsim evaluate-real``: the evaluator's metrics on real footage of already-cropped signs (a folder
+of images or a video) or on GTSRB's real tracks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from patchsim.errors import PatchsimError
+from patchsim.evaluate import real, report
+from patchsim.objectives.goals import Goal
+from patchsim.io.images import resize
+from patchsim.defences import load_defended
+from patchsim.io.outputs import writes_folder
+
+log = logging.getLogger(__name__)
+
+
+@writes_folder("evaluate-real", ("metrics.json", "frames.csv", "tracks.csv", "report.html"))
+def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
+             weights: str | None = None, labels: str | None = None, data_dir: str | None = None,
+             force: bool = False, device: str | None = "auto", defence: str | None = None) -> dict:
+    """Score ``source``: a folder of sign images, a video of a sign filling the frame, or ``gtsrb`` (the
+    real tracks of ``train.npz``). Writes metrics.json and frames.csv plus report.html into ``out``; for
+    gtsrb metrics.json and tracks.csv."""
+    from patchsim.device import resolve_device
+
+    model = load_defended(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
+    out = Path(out)
+    if source == "gtsrb":
+        from patchsim.models.train import default_data_dir, load_gtsrb
+
+        data = load_gtsrb(data_dir or default_data_dir(), "train")
+        summary = real.gtsrb_tracks(model, data)
+        per = summary.pop("per_track")
+        report.write_json(out / "metrics.json", {"source": "gtsrb train tracks", "model": model_name, **summary})
+        report.write_frames_csv(out / "tracks.csv", per)
+        log.info("GTSRB tracks: %.1f%% flicker, mean flip rate %.4f", 100 * summary["tracks_that_flicker"],
+                 summary["mean_flip_rate"])
+        return summary
+    src = Path(source)
+    if src.is_dir():
+        frames, fps = real.folder_frames(src), None
+    elif src.is_file():
+        frames, fps = real.video_frames(src), real.video_fps(src)
+    else:
+        raise PatchsimError(f"source not found: {source} (a folder of images, a video file, or 'gtsrb')")
+    size = model.input_size[0]
+    names, crops = [], []
+    for name, img in frames:
+        names.append(name)
+        crops.append(resize(img, size, size))
+    goal = Goal.from_classes(model.classes, true_class, target)
+    records, metrics = real.sequence_from_crops(model, names, crops, goal, fps)
+    summary = {"source": str(source), "model": model_name, "fps": fps, "frames": len(names), "metrics": metrics}
+    report.write_json(out / "metrics.json", summary)
+    report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
+    report.write_html(out / "report.html", f"patchsim evaluate-real: {source}, {model_name}", [],
+                      metrics={"real": metrics})
+    return summary

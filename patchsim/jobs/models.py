@@ -1,0 +1,52 @@
+"""Implementations of ``patchsim models``, ``patchsim classify`` and ``patchsim train``."""
+
+from __future__ import annotations
+
+import torch
+
+from patchsim.io.images import read_image, resize, to_tensor
+from patchsim.models import SHIPPED, card, load
+
+
+def list_models() -> str:
+    """A table of the shipped models: name, classes, test accuracy, description."""
+    from patchsim.models.detectors import SHIPPED_DETECTORS, detector_card
+    from patchsim.models.detectors.signdet import SIGN_DET_CLASSES
+
+    lines = []
+    w = max(len(n) for n in [*SHIPPED, *SHIPPED_DETECTORS])
+    for name, spec in SHIPPED.items():
+        c = card(name)
+        acc = f"{100 * c['test_acc']:.2f}% GTSRB test" if "test_acc" in c else "weights from --weights"
+        lines.append(f"{name:{w}s} {len(spec['classes']):3d} classes  {acc:24s} {spec['description']}")
+        lines.append("    classes: " + ", ".join(spec["classes"]))
+    for name in SHIPPED_DETECTORS:
+        c = detector_card(name)
+        s = (c.get("street") or {}).get("asadi")
+        at = s["by_threshold"].get(f"{c['score_threshold']:.2f}") if s and "score_threshold" in c else None
+        fig = f"stop recall {100 * at['recall']:.1f}% on street photos" if at else "no card"
+        lines.append(f"{name:{w}s} {len(SIGN_DET_CLASSES):3d} classes  {fig:24s} detector trained here from scratch "
+                     "(CenterNet-style, synthesised frames)")
+        lines.append("    classes: " + ", ".join(SIGN_DET_CLASSES))
+    return "\n".join(lines)
+
+
+def load_input_image(path: str, size: tuple[int, int]) -> torch.Tensor:
+    """An image file resized (area interpolation) to the model input: ``(3, H, W)`` float in [0, 1]."""
+    h, w = size
+    return to_tensor(resize(read_image(path), w, h))
+
+
+def classify(model_name: str, images: list[str], weights: str | None = None, labels: str | None = None,
+             top: int = 3, device: str | None = "auto") -> list[tuple[str, list[tuple[str, float]]]]:
+    """Top-``top`` (class, probability) for each image file, the model on ``device``."""
+    from patchsim.device import resolve_device
+
+    dev = resolve_device(device)
+    model = load(model_name, weights=weights, labels=labels).to(dev)
+    batch = torch.stack([load_input_image(p, model.input_size) for p in images])
+    with torch.no_grad():
+        prob = model(batch.to(dev)).softmax(1).cpu()
+    k = min(top, prob.shape[1])
+    values, idx = prob.topk(k, 1)
+    return [(p, [(model.classes[int(i)], float(v)) for v, i in zip(values[j], idx[j])]) for j, p in enumerate(images)]
