@@ -9,7 +9,7 @@ from patchsim.errors import PatchsimError
 from patchsim.simulator.camera_sim import CameraSimulator
 from patchsim.evaluate.runner import condition_rows
 from patchsim.io.images import write_png
-from patchsim.printing.calibrate import calibrate_photo, fit_profile
+from patchsim.realphoto.calibrate import calibrate_photo, fit_profile
 from patchsim.printing.chart import ChartLayout, chart_colours, chart_homography, draw_chart, read_patches
 from patchsim.realphoto.colour import ciede2000, srgb_to_lab
 from patchsim.printing.printer import PrinterModel

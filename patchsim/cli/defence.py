@@ -6,7 +6,7 @@ from __future__ import annotations
 from patchsim.cli.options import device_arg, number, weights_labels_args
 
 
-def add_defence_commands(sub) -> None:
+def register(sub) -> None:
     from patchsim.jobs.harden import HardenRecipe
 
     d = HardenRecipe()

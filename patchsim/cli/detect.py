@@ -14,7 +14,7 @@ def detector_args(p) -> None:
     p.add_argument("--score-threshold", type=number(0, 1), help="detection threshold in [0, 1] (default: the model's own)")
 
 
-def add_detect(sub) -> None:
+def register(sub) -> None:
     p = sub.add_parser("detect", help="run a detector on images: detections.json and annotated images")
     p.add_argument("model", help="sign-det, an ultralytics YOLO export (.onnx / .torchscript) or package.module:factory")
     p.add_argument("images", nargs="+", help="image files or folders of images")

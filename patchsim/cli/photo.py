@@ -6,6 +6,12 @@ from patchsim.printing.pdf import DPI_RANGE
 from patchsim.cli.options import device_arg, model_args, number, printer_arg
 
 
+def register(sub) -> None:
+    """Add ``print``, ``calibrate``, ``score`` and ``evaluate-photos`` to the subparsers ``sub``."""
+    add_photo(sub)
+    add_evaluate_photos(sub)
+
+
 def add_photo(sub) -> None:
     p = sub.add_parser("print", help="print-ready PDF of an attack's sticker pieces and a calibration chart")
     p.add_argument("dir", help="an attack output folder (sticker.png, attack.json), or a sticker PNG with --scene "
@@ -99,7 +105,7 @@ def _cmd_print(args) -> int:
 
 
 def _cmd_calibrate(args) -> int:
-    from patchsim.printing.calibrate import calibrate_photo
+    from patchsim.realphoto.calibrate import calibrate_photo
 
     p = calibrate_photo(args.photo, args.out)
     print(f"profile {args.out}: mean CIEDE2000 {p['fit']['mean_ciede2000']:.2f}, max {p['fit']['max_ciede2000']:.2f} "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from patchsim.cli.options import device_arg, number, weights_labels_args
 
 
-def add_poison_commands(sub) -> None:
+def register(sub) -> None:
     from patchsim.poison.dataset import PoisonRecipe
     from patchsim.poison.trigger import ARTWORK_HELP, Trigger
 
