@@ -53,7 +53,7 @@ def main() -> None:
     t = time.perf_counter()
     res = attack.run(progress=False)
     wall = time.perf_counter() - t
-    first = next((h for h in res.history if h["success"] >= 0.9), None)
+    first = next((h for h in res.history if h.success >= 0.9), None)
     print(f"disappearance attack, batch {cfg.batch}, window {attack.window_hw[0]} px: {res.steps / res.wall_s:.2f} steps/s; "
           f"validation disappearance clean {100 * clean:.1f}% -> {100 * res.final_success:.1f}% after {res.steps} steps "
           f"({wall:.0f} s)")

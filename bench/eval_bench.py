@@ -37,7 +37,7 @@ def child(frames: int, model: str, weights: str | None, video: bool) -> None:
                      progress=False)
     wall = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"frames": s.frames, "seconds": wall, "peak_mb": peak}))
+    print(json.dumps({"frames": s.header.frames, "seconds": wall, "peak_mb": peak}))
 
 
 def main() -> None:

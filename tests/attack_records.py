@@ -5,7 +5,9 @@ from pathlib import Path
 import numpy as np
 
 from patchsim.attack.config import AttackConfig
-from patchsim.jobs.attack_record import AttackRecord, ValidationPoint, write_attack_record
+from patchsim.attack.eot import ValidationPoint
+from patchsim.jobs.attack_record import AttackPhotos, AttackRecord, write_attack_record
+from patchsim.printing.printer import inkjet_printer
 from patchsim.printing.export import ExportInfo, PieceRecord
 from patchsim.io.images import write_png
 from patchsim.scene import scene_to_data
@@ -20,7 +22,7 @@ def attack_record(scene, model: str = "gtsrb-cnn", target: str | None = None, sc
         stop_reason="budget",
         wall_s_optimise=0.5, validation_size=256, validation_clean_success=0.0,
         validation_curve=(ValidationPoint(2, 0.25, -0.1, 0.5),), final_success=0.25,
-        printer_profile={"name": "inkjet"}, photos={"attacker": None, "attacker_signs": 0}, sim_to_real=None,
+        printer_profile=inkjet_printer().profile(), photos=AttackPhotos(None, 0), sim_to_real=None,
         export=ExportInfo("inkjet", 1.0, 300.0, "A4", 2, 0.1, (PieceRecord("A", 10.0, 20.0, 100.0, 50.0),)),
         wall_s_total=1.0)
 

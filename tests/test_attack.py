@@ -10,6 +10,7 @@ from patchsim.objectives.losses import load_palette, nps_loss, targeted_margin, 
 from patchsim.printing.pdf import PAPERS_MM, Sheet, write_pieces_pdf
 from patchsim.printing.pieces import find_pieces
 from patchsim.errors import PatchsimError
+from patchsim.records import from_data
 from patchsim.models import freeze, load
 from patchsim.signs import draw_face
 
@@ -95,7 +96,7 @@ def test_resumed_run_matches_uninterrupted(driveby_scene, tmp_path):
     c = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3)
     resumed = c.run(checkpoint=ck, resume=True, progress=False)
     assert torch.equal(resumed.sticker, full)
-    assert [h["step"] for h in resumed.history] == [3, 6]
+    assert [h.step for h in resumed.history] == [3, 6]
     again = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3).run(checkpoint=ck, resume=True, progress=False)
     assert again.steps == 6 and torch.equal(again.sticker, full)  # resuming a finished run runs nothing more
     d = _attack(driveby_scene, steps=6, checkpoint_every=3, val_every=3, seed=4)
@@ -114,7 +115,7 @@ def test_config_rejects_bad_values():
     with pytest.raises(PatchsimError, match="mode = 'sticky'"):
         AttackConfig(mode="sticky")
     with pytest.raises(PatchsimError, match="unknown keys \\['stepz'\\]"):
-        AttackConfig.from_dict({"stepz": 3})
+        from_data(AttackConfig, {"stepz": 3}, "attack config")
     with pytest.raises(PatchsimError, match="must differ from the true class"):
         AttackConfig(target=14, true_class=14)
 
@@ -236,10 +237,10 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch,
 
 
 def test_stop_reason_known_answers():
-    from patchsim.attack.eot import stop_reason
+    from patchsim.attack.eot import ValidationPoint, stop_reason
 
     def h(*pairs):
-        return [{"step": s, "success": v} for s, v in pairs]
+        return [ValidationPoint(s, v, 0.0, 0.0) for s, v in pairs]
 
     cfg = AttackConfig(early_stop=0.99, plateau_patience=75, plateau_delta=0.01)
     main_job = h((25, 0.8125), (50, 0.875), (75, 0.8906), (100, 0.875), (125, 0.8906))
@@ -260,4 +261,4 @@ def test_attack_stops_on_a_plateau_and_says_why(driveby_scene):
                        plateau_patience=10, plateau_delta=0.01, face_resolution=32, seed=1)
     res = EOTAttack(driveby_scene, freeze(load("gtsrb-cnn")), cfg).run(progress=False)
     assert res.stop_reason == "plateau" and res.stopped_early and res.steps == 15
-    assert [h["step"] for h in res.history] == [5, 10, 15]
+    assert [h.step for h in res.history] == [5, 10, 15]

@@ -7,6 +7,7 @@ from patchsim.cli import main
 from patchsim.io.images import read_image, write_png
 from patchsim.render import Conditions
 from patchsim.render.geometry import project_corners
+from patchsim.records import from_data
 
 from conftest import ROOT
 
@@ -24,7 +25,7 @@ def test_render_writes_frames_crops_conditions_and_sheet(tmp_path, driveby_scene
     assert read_image(out / "crops" / "0002.png").shape == (32, 32, 3)
     assert (out / "contact_sheet.png").is_file()
     doc = json.loads((out / "conditions.json").read_text())
-    c = Conditions.from_dict(doc["conditions"])
+    c = from_data(Conditions, doc["conditions"])
     assert len(c) == 3 and float(c.distance_m[0]) == 40.0 and abs(float(c.distance_m[2]) - 5.0) < 1e-4
     corners = torch.tensor(doc["corners_px"])
     assert corners.shape == (3, 4, 2)

@@ -52,6 +52,18 @@ def test_wrappers_keep_the_interface(spec):
     assert out.shape == (5, 3) and d.classes == m.classes and d.input_size == m.input_size
     assert d.name == f"lin+{d.spec}" and parse_defence(d.spec)[0] == spec.split(":")[0]
     assert d.attack_forward(x).shape == (5, 3)
+    assert not torch.allclose(out, m(x))  # the defence acts: an identity wrapper would fail here
+
+
+@pytest.mark.parametrize("spec", ["median:3"])
+def test_filtering_defences_remove_a_single_bright_pixel(spec):
+    """A dark image with one bright pixel reads "bright" undefended; the median filter removes the pixel,
+    so behind it the image reads "dark" (an identity "defence" would fail this)."""
+    m = Bright(16)
+    x = torch.full((1, 3, 16, 16), 0.2)
+    x[..., 7, 9] = 1.0
+    assert m(x).argmax(1).item() == 1
+    assert wrap(m, spec)(x).argmax(1).item() == 0
 
 
 def test_median_filter_matches_opencv_and_keeps_flat_images():
@@ -331,7 +343,9 @@ def test_adaptive_attack_gradient_reaches_the_sticker_through_each_defence(spec,
     loss.backward()
     assert w.grad is not None and float(w.grad.abs().sum()) > 0
     rate, probs = attack.score(attack.sticker_from_params(w.detach()), attack.val_cond)
-    assert probs.shape == (4, 43) and 0.0 <= rate <= 1.0
+    assert probs.shape == (4, 43) and rate == float((probs.argmax(1) == 5).float().mean())
+    clean_rate, clean = attack.score(None, attack.val_cond)  # behind the defence the clean sign still reads stop
+    assert clean_rate == 0.0 and (clean.argmax(1) == 14).all()
 
 
 def test_attack_can_start_from_a_sticker(tmp_path, driveby_scene):

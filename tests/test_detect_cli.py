@@ -18,15 +18,16 @@ def test_detect_writes_round_tripping_json_and_refuses_a_used_folder(tmp_path, c
     a, b = _img(tmp_path / "a.png"), _img(tmp_path / "b.png", (120, 120, 3))
     out = tmp_path / "out"
     assert main(["detect", "sign-det", str(a), str(b), "--out", str(out)]) == 0
-    data = json.loads((out / "detections.json").read_text())
-    assert [d["file"] for d in data] == ["a.png", "b.png"]
+    doc = json.loads((out / "detections.json").read_text())
+    data = doc["images"]
+    assert doc["schema_version"] == 2 and [d["file"] for d in data] == ["a.png", "b.png"]
     for d in data:  # a flat grey image holds no sign
         assert d["detections"] == []
     assert sorted(p.name for p in (out / "annotated").iterdir()) == ["a.jpg", "b.jpg"]
     assert main(["detect", "sign-det", str(a), "--out", str(out)]) == 2  # not empty: --force to replace
     assert "--force" in capsys.readouterr().err
     assert main(["detect", "sign-det", str(a), "--out", str(out), "--force"]) == 0
-    assert [d["file"] for d in json.loads((out / "detections.json").read_text())] == ["a.png"]
+    assert [d["file"] for d in json.loads((out / "detections.json").read_text())["images"]] == ["a.png"]
 
 
 def test_detect_bad_input_is_one_line(tmp_path, capsys):

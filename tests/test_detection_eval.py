@@ -120,7 +120,12 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
     assert [r.file for r in recs] == ["a.png"] and recs[0].detections
     assert all(d.label in ("stop", "yield") for d in recs[0].detections)
     assert (tmp_path / "det" / "annotated" / "a.jpg").is_file()
-    assert json.loads((tmp_path / "det" / "detections.json").read_text()) == [r.to_dict() for r in recs]
+    doc = json.loads((tmp_path / "det" / "detections.json").read_text())
+    assert doc["schema_version"] == 2 and len(doc["images"]) == 1
+    legacy = tmp_path / "v1.json"  # version 1: a bare list, the class under "class"
+    legacy.write_text(json.dumps([{"file": "a.png", "detections": [{"box": [1, 2, 3, 4], "score": 0.5, "class": "stop"}]}]))
+    (old,) = read_detections(legacy)
+    assert old.detections[0].label == "stop" and old.detections[0].box == (1.0, 2.0, 3.0, 4.0)
 
     scene = _short_scene(tmp_path)
     out = tmp_path / "attack"
@@ -133,7 +138,7 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
     assert main(["evaluate", str(scene), "--sticker", str(out / "sticker.png"), "--model", str(model), "--labels",
                  str(labels), "--detector", "--out", str(ev)]) == 0
     m = json.loads((ev / "metrics.json").read_text())
-    assert m["frames"] == 6 and m["goal"] == "disappear"
+    assert m["header"]["frames"] == 6 and m["header"]["kind"] == "detector" and m["goal"] == "disappear"
     assert set(m["detection_rate"]) == {"clean", "attacked"} and "disappearance_rate" in m
     assert (ev / "detections.png").is_file() and (ev / "report.html").is_file()
     import av

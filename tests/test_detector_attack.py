@@ -1,5 +1,7 @@
 """Detector attacks: the windows a detector sees, the objectives, gradients reaching the sticker."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -58,7 +60,10 @@ def test_gradient_reaches_the_sticker_through_the_detector(driveby_scene):
     inside = w.grad.abs().sum(1, keepdim=True) * attack.mask
     assert inside.sum() > 0 and (w.grad.abs().sum(1, keepdim=True) * (attack.mask == 0)).sum() == 0
     rate, per = attack.score(None, cond)
-    assert per.shape == (2, 1) and 0.0 <= rate <= 1.0
+    assert per.shape == (2, 1) and rate == float(per.mean())
+    blind = EOTAttack(driveby_scene, det, dataclasses.replace(cfg, goal="disappear"), device="cpu")
+    blind.det_goal = dataclasses.replace(blind.det_goal, score_threshold=1.01)  # no score reaches it: nothing found
+    assert blind.score(None, cond)[0] == 1.0  # so the sign "disappears" in every frame
 
 
 def test_detector_attack_refuses_what_it_cannot_do(driveby_scene):

@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+
+from patchsim.records import from_data, json_bytes
 import torch
 
 from patchsim.errors import PatchsimError
@@ -113,9 +115,11 @@ def test_torchvision_layout_dense_scores_and_gradients(tmp_path):
 
 def test_detection_record_round_trips():
     d = Detection((1.0, 2.5, 30.25, 40.0), 0.875, "stop")
-    assert Detection.from_dict(json.loads(json.dumps(d.to_dict()))) == d
-    with pytest.raises(PatchsimError, match="exactly the keys"):
-        Detection.from_dict({"box": [0, 0, 1, 1], "score": 1.0})
+    assert from_data(Detection, json.loads(json_bytes(d))) == d
+    with pytest.raises(PatchsimError, match="missing key 'label'"):
+        from_data(Detection, {"box": [0, 0, 1, 1], "score": 1.0})
+    with pytest.raises(PatchsimError, match="expected 4 items"):
+        from_data(Detection, {"box": [0, 0, 1], "score": 1.0, "label": "stop"})
 
 
 def test_loading_errors_are_one_line(tmp_path, fixed_yolo_ts):

@@ -130,7 +130,8 @@ def test_evaluate_cli_end_to_end(grey_scene, tmp_path):
     assert main(["evaluate", str(grey_scene.path), "--sticker", str(tmp_path / "sticker.png"), *args,
                  "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["frames"] == 22 and set(m["metrics"]) == {"clean", "attacked"}
+    assert m["schema_version"] == 2 and m["header"]["kind"] == "classifier"
+    assert m["header"]["frames"] == 22 and set(m["metrics"]) == {"clean", "attacked"}
     assert m["metrics"]["clean"]["success"] <= 0.2  # the clean sign is read as stop
     lines = (out / "frames.csv").read_text().strip().splitlines()
     assert len(lines) == 23 and "attacked_pred" in lines[0]

@@ -10,8 +10,8 @@ import torch
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.evaluate.metrics import value_edges
-from patchsim.evaluate.records import (EvaluationRecord, FrameRecord, RunFrame, read_evaluation, read_frames_csv,
-                                       write_evaluation)
+from patchsim.evaluate.records import (EvaluationHeader, EvaluationRecord, FrameRecord, RunFrame, read_evaluation,
+                                       read_frames_csv, write_metrics)
 from patchsim.evaluate.runner import (BinEdges, EvalSettings, EvaluatedFrame, MetricsSink, bin_edges, drain,
                                       evaluate_frames, summarise)
 from patchsim.objectives.goals import Goal
@@ -82,16 +82,22 @@ def test_evaluation_record_round_trip(tmp_path):
     recs, probs = _sequence()
     res = summarise(recs, probs, Goal(STOP, TARGET), EvalSettings(), BinEdges((0.0, 50.0), (-1.0, 1.0), (0.5, 1.0)),
                     fps=30.0, speed_mps=10.0)
-    rec = EvaluationRecord("s.yaml", "driveby", "m", None, 0, "stop", "target", "inkjet", 6, 30.0, 10.0,
-                           dataclasses.asdict(EvalSettings()), res.metrics, res.consistency, 1.5, "sim")
-    write_evaluation(tmp_path / "metrics.json", rec)
+    header = EvaluationHeader("classifier", "s.yaml", "driveby", "m", None, 0, "target", "inkjet", 6, 30.0, 1.5, "sim")
+    rec = EvaluationRecord(header, "stop", 10.0, dataclasses.asdict(EvalSettings()), res.metrics, res.consistency)
+    write_metrics(tmp_path / "metrics.json", rec)
     assert read_evaluation(tmp_path / "metrics.json") == rec
     data = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(data)[:2] == ["schema_version", "header"] and data["schema_version"] == 2
+    v1 = {**{k: v for k, v in data.items() if k not in ("schema_version", "header")},
+          **{k: v for k, v in data["header"].items() if k != "kind"}}  # version 1: the header fields flat
+    (tmp_path / "v1.json").write_text(json.dumps(v1))
+    assert read_evaluation(tmp_path / "v1.json") == rec
+    del data["schema_version"]
     assert data["metrics"]["attacked"]["k_of_n"]["k"] == 3  # the JSON layout users read
     data["metrics"]["attacked"]["surprise"] = 1
     with pytest.raises(PatchsimError, match=r"metrics.attacked: unknown keys \['surprise'\]"):
         from_data(EvaluationRecord, data)
-    del data["metrics"]["attacked"]["surprise"], data["wall_s"]
+    del data["metrics"]["attacked"]["surprise"], data["header"]["wall_s"]
     with pytest.raises(PatchsimError, match="missing key 'wall_s'"):
         from_data(EvaluationRecord, data)
 

@@ -12,6 +12,7 @@ from patchsim.realphoto.placement import FacePyramid, SignLight, estimate_light,
 from patchsim.realphoto.relight import fit_relight, identity
 from patchsim.realphoto.sources import photo_source
 from patchsim.signs import draw_face_array
+from patchsim.records import from_data, json_bytes
 
 from conftest import needs_shared
 
@@ -219,6 +220,6 @@ def test_photo_record_round_trips():
 
     r = PhotoRecord("rp2", "1.png", "scoring", "octagon", 240.0, (0.0,) * 8, 1.2, "tone", (0.8, 0.8, 0.8),
                     (0.05, 0.05, 0.05), 0.1, "stop", 0.9, False, "speed_limit_80", 0.6, True, "stop", 0.5, False)
-    assert PhotoRecord.from_dict(json.loads(json.dumps(r.to_dict()))) == r
-    with pytest.raises(PatchsimError, match="expected keys"):
-        PhotoRecord.from_dict({"source": "x"})
+    assert from_data(PhotoRecord, json.loads(json_bytes(r))) == r
+    with pytest.raises(PatchsimError, match="missing key"):
+        from_data(PhotoRecord, {"source": "x"})

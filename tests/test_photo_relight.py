@@ -1,11 +1,14 @@
 """Relighting models, their validation on held-out pixels, sheeting colours and the relit band."""
 
+import json
+
 import numpy as np
 import pytest
 
 from patchsim.errors import PatchsimError
 from patchsim.realphoto.relight import METHODS, Relight, fit_relight
 from patchsim.realphoto.relight_physical import physical_map
+from patchsim.records import from_data, json_bytes
 
 RNG = np.random.default_rng(7)
 
@@ -51,7 +54,7 @@ def test_reap_lab_moves_lab_moments_and_none_is_identity():
 def test_every_model_round_trips_through_its_record(method):
     ref = RNG.random((500, 3))
     fit = fit_relight(ref, physical_map(ref, (0.01, 0.6, 0.7, 0.8, 0.9)), method)
-    back = Relight.from_dict(fit.to_dict())
+    back = from_data(Relight, json.loads(json_bytes(fit)))
     x = RNG.random((20, 3))
     assert back == fit and np.allclose(back(x), fit(x))
 

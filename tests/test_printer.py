@@ -1,12 +1,14 @@
 """The printer model: realistic default, gamut, spec parsing, and what the attack and exports do with it."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from patchsim.errors import PatchsimError
+from patchsim.records import from_versioned, json_bytes
 from patchsim.printing.printer import (INKJET_INK_BLACK, INKJET_PAPER_WHITE, PrinterModel, inkjet_printer,
                                      printer_from_spec)
 from patchsim.io.stickers import printed_rgba
@@ -58,7 +60,7 @@ def test_printer_specs(tmp_path):
     assert printer_from_spec(None).name == "inkjet" and printer_from_spec("inkjet").name == "inkjet"
     assert printer_from_spec("identity").is_identity
     prof = tmp_path / "p.json"
-    prof.write_text(json.dumps(inkjet_printer().to_dict()))
+    prof.write_bytes(json_bytes(inkjet_printer().profile()))
     assert torch.allclose(printer_from_spec(str(prof)).matrix, inkjet_printer().matrix)
     with pytest.raises(PatchsimError, match="--printer 'laser'.*identity"):
         printer_from_spec("laser")
@@ -133,7 +135,7 @@ def test_evaluate_and_print_an_attack_folder_from_anywhere(tmp_path, monkeypatch
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert main(["evaluate", str(out), "--no-video", "--out", "ev"]) == 0
-    m = json.loads((elsewhere / "ev" / "metrics.json").read_text())
+    m = json.loads((elsewhere / "ev" / "metrics.json").read_text())["header"]
     assert m["target"] == "speed_limit_80" and m["printer"] == "inkjet" and m["model"] == "gtsrb-cnn"
     assert m["sticker"] == str(out / "sticker.png") and m["frames"] == 106
     assert main(["print", str(out), "--dpi", "30"]) == 0 and (out / "print.pdf").is_file()
@@ -147,7 +149,8 @@ def test_evaluate_and_print_an_attack_folder_from_anywhere(tmp_path, monkeypatch
     assert (tmp_path / "again.json").read_text() == (out / "attack.json").read_text()
     assert rec.scene_object() == load_scene("stop_driveby") and len(rec.model_sha256) == 64
     assert rec.config.steps == 2 and [p.step for p in rec.validation_curve] == [2]
-    flat = json.loads((out / "attack.json").read_text())  # the previous version's layout still loads
+    flat = json.loads((out / "attack.json").read_text())  # version 1's oldest layout still loads
+    assert flat.pop("schema_version") == 2
     flat.update(flat.pop("export"))
     (tmp_path / "flat.json").write_text(json.dumps(flat))
     assert read_attack_record(tmp_path / "flat.json") == rec
@@ -163,3 +166,21 @@ def test_printed_rgba_prints_only_where_the_sticker_is():
     assert inkjet_printer().in_gamut(torch.from_numpy(inside).T.reshape(1, 3, -1, 1)).all()
     assert np.abs(inside - [0, 1, 0]).max() > 0.1
     assert np.array_equal(printed_rgba(np.zeros((8, 8, 4), np.uint8), inkjet_printer()), np.zeros((8, 8, 4), np.uint8))
+
+
+def test_an_attack_json_of_main_before_versions_loads_through_the_migration_table():
+    """tests/data/attack_v1_main_364db8c.json: the main job's attack.json written by main 364db8c
+    (2026-12-07, no schema_version): read as version 1 and upgraded, every figure kept."""
+    from patchsim.jobs.attack_record import ATTACK_SCHEMA, read_attack_record
+
+    path = Path(__file__).parent / "data" / "attack_v1_main_364db8c.json"
+    raw = json.loads(path.read_text())
+    assert "schema_version" not in raw and ATTACK_SCHEMA.version == 2
+    rec = read_attack_record(path)
+    assert rec.final_success == raw["final_success"] == 0.89453125
+    assert rec.sim_to_real.photos["rp2"].relit_worst == raw["sim_to_real"]["photos"]["rp2"]["relit_worst"] == 0.725
+    assert rec.printer_profile.name == "inkjet" and rec.photos.attacker is None
+    assert [p.step for p in rec.validation_curve] == [p["step"] for p in raw["validation_curve"]]
+    newer = {**raw, "schema_version": 3}
+    with pytest.raises(PatchsimError, match="schema_version 3 was written by a newer patchsim"):
+        from_versioned(type(rec), newer, ATTACK_SCHEMA, "x.json")

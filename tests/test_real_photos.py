@@ -119,7 +119,7 @@ def test_independent_simulator_applies_the_realism_fields(driveby_scene):
     from patchsim.simulator.camera_sim import _tone
 
     lin = np.full((4, 4, 3), 0.2, np.float32)
-    c = {"exposure_ev": 0.0, "gamma": 1.0}
+    c = {"exposure_ev": 0.0, "gamma": 1.0, "black_level": 0.0, "wb_red": 1.0, "wb_blue": 1.0}
     plain = _tone(lin, c).astype(int)
     lifted = _tone(lin, {**c, "black_level": 0.2}).astype(int)
     assert np.abs(lifted - np.round(0.2 * 255 + 0.8 * plain)).max() <= 1

@@ -6,6 +6,7 @@ from kornia.color import rgb_to_linear_rgb
 from patchsim.errors import PatchsimError
 from patchsim.render import Conditions, Renderer, sample_driveby, sample_eot, sample_grid
 from patchsim.render.sampler import driveby_distances
+from patchsim.records import from_data
 
 from identity import identity_conditions
 
@@ -93,8 +94,8 @@ def test_conditions_record_api(driveby_scene):
     assert d.distance_m.dtype == torch.float64 and d.noise_seed.dtype == torch.int64
     lo, hi = driveby_scene.eot.distance_m
     assert float(c.distance_m.min()) >= lo and float(c.distance_m.max()) <= hi
-    with pytest.raises(PatchsimError, match="missing fields"):
-        Conditions.from_dict({"distance_m": [1.0]})
+    with pytest.raises(PatchsimError, match="missing key"):
+        from_data(Conditions, {"distance_m": [1.0]})
     with pytest.raises(PatchsimError, match="NaN"):
         c.replace(ambient=torch.full((5,), float("nan")))
     with pytest.raises(PatchsimError, match="batch size"):

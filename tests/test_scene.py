@@ -173,3 +173,19 @@ def test_print_uses_the_attacks_own_scene_from_any_directory(tmp_path, monkeypat
     mm = [(w / 72 * 25.4, h / 72 * 25.4) for w, h in draws]
     # the 260 mm piece, tiled 2 x 2 on A4: 130 mm tiles (at the packaged 0.75 m it would be 108 mm)
     assert sum(abs(w - 130) < 1 and abs(h - 130) < 1 for w, h in mm) == 4, mm
+
+
+def test_scene_format_doc_lists_every_bounded_field_with_its_range():
+    """docs/scene-format.md's tables are generated from the scene types; a field or bound changed in the
+    code and not in the doc fails here."""
+    import dataclasses
+    from pathlib import Path
+
+    from patchsim.scene.schema import BOUNDS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scene-format.md").read_text()
+    for cls, fields in BOUNDS.items():
+        assert f"({cls.__name__})" in doc, cls.__name__
+        for name, (lo, hi) in fields.items():
+            assert f"| `{name}` |" in doc and f"[{lo:g}, {hi:g}]" in doc, (cls.__name__, name)
+        assert {f.name for f in dataclasses.fields(cls) if "bounds" in f.metadata} == set(fields)

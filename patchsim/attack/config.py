@@ -126,15 +126,3 @@ class AttackConfig:
     def cli_fields(cls) -> list[dataclasses.Field]:
         """The fields the ``patchsim attack`` command exposes as ``--name`` options (those with help)."""
         return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AttackConfig":
-        """Build from a mapping; unknown keys raise PatchsimError naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise PatchsimError(f"attack config: unknown keys {unknown}; allowed: {sorted(names)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)

@@ -21,6 +21,7 @@ from patchsim.objectives import losses
 from patchsim.attack.config import AttackConfig
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.objectives.goals import Goal
+from patchsim.records import from_data, to_data
 from patchsim.render import Conditions, Renderer, draw_visible
 from patchsim.io.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
 from patchsim.scene import Scene, scene_fingerprint
@@ -31,15 +32,26 @@ VAL_SEED_OFFSET = 1_000_003  # validation conditions: seed + this (never the opt
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
 
+@dataclass(frozen=True)
+class ValidationPoint:
+    """The optimiser's validation at ``step``: targeted (or untargeted) ``success`` (fraction in [0, 1])
+    on the validation conditions, training ``loss``, ``wall_s`` seconds since the start."""
+
+    step: int
+    success: float
+    loss: float
+    wall_s: float
+
+
 @dataclass
 class AttackResult:
     """sticker ``(1, 3, N, N)`` sRGB in [0, 1] (the full face colours in poster mode), validation
-    ``history`` (list of {step, success, loss}), ``final_success`` on the validation set, ``steps`` run,
+    ``history`` (:class:`ValidationPoint` in step order), ``final_success`` on the validation set, ``steps`` run,
     ``wall_s`` seconds, ``stopped_early`` and ``stop_reason`` (see :func:`stop_reason`; "budget" when
     all ``steps`` ran)."""
 
     sticker: torch.Tensor
-    history: list = field(default_factory=list)
+    history: list[ValidationPoint] = field(default_factory=list)
     final_success: float = 0.0
     steps: int = 0
     wall_s: float = 0.0
@@ -47,22 +59,22 @@ class AttackResult:
     stop_reason: str = "budget"
 
 
-def stop_reason(history: list[dict], cfg: AttackConfig) -> str | None:
-    """Why the optimiser should stop after its latest validation in ``history`` (list of {step, success}),
+def stop_reason(history: list[ValidationPoint], cfg: AttackConfig) -> str | None:
+    """Why the optimiser should stop after its latest validation in ``history``,
     or None to go on: "success" when it reached ``cfg.early_stop`` (< 1); "plateau" when the last
     validation that beat the best before it by more than ``cfg.plateau_delta`` lies ``cfg.plateau_patience``
     steps or more back (patience 0: never)."""
     if not history:
         return None
-    if cfg.early_stop < 1.0 and history[-1]["success"] >= cfg.early_stop:
+    if cfg.early_stop < 1.0 and history[-1].success >= cfg.early_stop:
         return "success"
     if cfg.plateau_patience > 0:
-        best, gained_at = -1.0, history[0]["step"]
+        best, gained_at = -1.0, history[0].step
         for h in history:
-            if h["success"] > best + cfg.plateau_delta:
-                gained_at = h["step"]
-            best = max(best, h["success"])
-        if history[-1]["step"] - gained_at >= cfg.plateau_patience:
+            if h.success > best + cfg.plateau_delta:
+                gained_at = h.step
+            best = max(best, h.success)
+        if history[-1].step - gained_at >= cfg.plateau_patience:
             return "plateau"
     return None
 
@@ -276,7 +288,7 @@ class EOTAttack:
         opt = torch.optim.Adam([w], lr=cfg.lr)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: cfg.lr_floor + (1 - cfg.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-        history: list = []
+        history: list[ValidationPoint] = []
         start, wall0 = 0, 0.0
         if resume:
             if checkpoint is None or not Path(checkpoint).is_file():
@@ -300,7 +312,7 @@ class EOTAttack:
                     self._save_checkpoint(checkpoint, done, time.time() - t0, history, w, opt, sched, g)
                     raise Interrupted(f"attack stopped at step {done} of {cfg.steps}; checkpoint saved to {checkpoint}",
                                       resume=True)
-        final = history[-1]["success"] if history else self.score(self.sticker_from_params(w.detach()), self.val_cond)[0]
+        final = history[-1].success if history else self.score(self.sticker_from_params(w.detach()), self.val_cond)[0]
         if reason:
             log.info("stopped at step %d of %d: %s", done, cfg.steps,
                      "validation success reached early_stop" if reason == "success" else
@@ -308,7 +320,7 @@ class EOTAttack:
         return AttackResult(self.sticker_from_params(w.detach()).detach().cpu(), history, final, done,
                             time.time() - t0, reason is not None, reason or "budget")
 
-    def _step(self, step: int, g, w, opt, sched, history: list, t0: float, bar, checkpoint) -> tuple[int, str | None]:
+    def _step(self, step: int, g, w, opt, sched, history: list[ValidationPoint], t0: float, bar, checkpoint) -> tuple[int, str | None]:
         """One optimiser step, then validation and checkpoint when due; returns (steps done, the reason to
         stop early or None)."""
         cfg = self.cfg
@@ -322,7 +334,7 @@ class EOTAttack:
         done, reason = step + 1, None
         if done % cfg.val_every == 0 or done == cfg.steps:
             rate, _ = self.score(self.sticker_from_params(w.detach()), self.val_cond)
-            history.append({"step": done, "success": rate, "loss": loss.item(), "wall_s": round(time.time() - t0, 2)})
+            history.append(ValidationPoint(done, rate, loss.item(), round(time.time() - t0, 2)))
             bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{rate:.3f}")
             log.debug("step %d loss %.4f val success %.4f", done, loss.item(), rate)
             reason = stop_reason(history, cfg) if done < cfg.steps else None
@@ -331,17 +343,17 @@ class EOTAttack:
         return done, reason
 
     def _save_checkpoint(self, path, step, wall, history, w, opt, sched, g) -> None:
-        state = {"step": step, "wall_s": wall, "history": history, "params": w.detach().cpu().clone(),
+        state = {"step": step, "wall_s": wall, "history": to_data(history), "params": w.detach().cpu().clone(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
-                 "config": self.cfg.to_dict(), "model_sha256": self.model_sha256, "scene_sha256": self.scene_sha256}
+                 "config": to_data(self.cfg), "model_sha256": self.model_sha256, "scene_sha256": self.scene_sha256}
         write_checkpoint(path, state)
 
     def _load_checkpoint(self, path, w, opt, sched, g):
         state = read_checkpoint(path)
         saved = dict(state.get("config", {}))
-        mine = self.cfg.to_dict()
+        mine = to_data(self.cfg)
         free = ("steps", "checkpoint_every", "early_stop", "plateau_patience", "plateau_delta")  # may change on resume
-        differ = [k for k in mine if k not in free and saved.get(k, AttackConfig().to_dict().get(k)) != mine[k]]
+        differ = [k for k in mine if k not in free and saved.get(k, to_data(AttackConfig()).get(k)) != mine[k]]
         if differ:
             raise PatchsimError(f"checkpoint {path} was made with different settings: {differ}")
         if "scene_sha256" not in state:
@@ -358,7 +370,8 @@ class EOTAttack:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         g.set_state(state["generator"])
-        return int(state["step"]), float(state["wall_s"]), list(state["history"])
+        return (int(state["step"]), float(state["wall_s"]),
+                [from_data(ValidationPoint, h, f"{path}: history") for h in state["history"]])
 
 
 @torch.no_grad()

@@ -50,17 +50,17 @@ def _cmd_evaluate(args) -> int:
                           printer or "inkjet", not args.no_video, device=args.device, target_from_sticker=True,
                           detector=args.detector, goal=args.goal, defence=args.defence)
     s = run_evaluate(req, args.out, force=args.force)
-    if hasattr(s, "detection_rate"):
+    if s.header.kind == "detector":
         d = s.disappearance_rate
         print(f"{s.sign_class} detected: clean {100 * s.detection_rate['clean']:.1f}%, attacked "
-              f"{100 * s.detection_rate['attacked']:.1f}% of {s.frames} frames; disappearance rate "
+              f"{100 * s.detection_rate['attacked']:.1f}% of {s.header.frames} frames; disappearance rate "
               f"{'-' if d is None else f'{100 * d:.1f}%'}; the car stops: clean "
               f"{'yes' if s.runs['clean'].car_stops else 'no'}, attacked {'yes' if s.runs['attacked'].car_stops else 'no'}; "
               f"report: {args.out}/report.html")
         return 0
     m = s.metrics
     print(f"fooled frames: clean {100 * m['clean'].success:.1f}%, attacked {100 * m['attacked'].success:.1f}% "
-          f"of {s.frames}; report: {args.out}/report.html")
+          f"of {s.header.frames}; report: {args.out}/report.html")
     return 0
 
 

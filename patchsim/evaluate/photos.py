@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from patchsim.errors import PatchsimError
 from patchsim.objectives.goals import Goal, classify_crops
 from patchsim.realphoto.placement import FacePyramid, place_sticker, place_sticker_lights
 from patchsim.realphoto.sources import SignPhoto
@@ -55,17 +54,9 @@ class PhotoRecord:
     band_preds: tuple = ()  # the relit prediction under each of them
     band_fooled: tuple = ()  # and whether it counts as fooled
 
-    def to_dict(self) -> dict:
+    def to_row(self) -> dict:
+        """The photos.csv row: every field, tuples as Python writes them."""
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PhotoRecord":
-        names = {f.name for f in dataclasses.fields(cls)}
-        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
-        if not required <= set(d) <= names:
-            raise PatchsimError(f"photo record: expected keys {sorted(names)}, got {sorted(d)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
 
 class PhotoScorer:
     """Scores one sticker on real photos. ``sticker_rgba`` uint8 ``(P, P, 4)``: sticker.png (the

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from patchsim.errors import PatchsimError
-from patchsim.records import from_data, json_bytes, to_data
+from patchsim.records import Schema, from_data, to_data, versioned_bytes
 
 RUNS = ("clean", "attacked")
 
@@ -197,42 +197,80 @@ class SequenceResult:
 
 
 @dataclass(frozen=True)
-class EvaluationRecord:
-    """metrics.json of ``patchsim evaluate``: what was evaluated (scene file, mode, model, sticker, seed,
-    classes, printer, settings) and what came out."""
+class EvaluationHeader:
+    """What one ``patchsim evaluate`` run evaluated, for classifiers and detectors alike: ``kind``
+    (classifier | detector), the ``scene`` file, ``mode`` (driveby | grid), the ``model``, the
+    ``sticker`` file (None: the clean sign only), the sampler ``seed``, the ``target`` class name (None:
+    untargeted), the ``printer``, the number of ``frames``, frames per second (None for a grid), the wall
+    time in seconds and the ``simulator`` that made the frames."""
 
+    kind: str
     scene: str
     mode: str
     model: str
     sticker: str | None
     seed: int
-    true_class: str
     target: str | None
     printer: str
     frames: int
     fps: float | None
+    wall_s: float
+    simulator: str
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """metrics.json of ``patchsim evaluate`` with a classifier: the :class:`EvaluationHeader`, the sign's
+    class, the drive-by speed (m/s; None for a grid), the settings, and what came out."""
+
+    header: EvaluationHeader
+    true_class: str
     speed_mps: float | None
     settings: dict[str, Any]
     metrics: dict[str, SequenceMetrics]
     consistency: dict[str, DetectionRates]
-    wall_s: float
-    simulator: str
     defence: str | None = None
 
 
-def write_evaluation(path: str | Path, record: EvaluationRecord) -> None:
-    """Write ``record`` as JSON, atomically."""
+_HEADER_KEYS = ("scene", "mode", "model", "sticker", "seed", "target", "printer", "frames", "fps", "wall_s", "simulator")
+
+
+def _metrics_from_v1(data: dict) -> dict:
+    """metrics.json before versions -> version 2: ``patchsim evaluate``'s records (those naming a
+    ``simulator``) gather their ten shared fields under ``header`` with their ``kind`` (detector when
+    they carry ``detection_rate``); the other commands' metrics.json are unchanged."""
+    if "simulator" not in data or "header" in data:
+        return data
+    kind = "detector" if "detection_rate" in data else "classifier"
+    header = {"kind": kind, **{k: data.get(k) for k in _HEADER_KEYS}}
+    return {"header": header, **{k: v for k, v in data.items() if k not in _HEADER_KEYS}}
+
+
+METRICS_SCHEMA = Schema("metrics.json", 2, {1: _metrics_from_v1})
+
+
+def write_metrics(path: str | Path, record: Any) -> None:
+    """Write a metrics.json (any command's: a record or plain data), ``schema_version`` first, atomically."""
     from patchsim.io.images import atomic_write_bytes
 
-    atomic_write_bytes(Path(path), json_bytes(record))
+    atomic_write_bytes(Path(path), versioned_bytes(record, METRICS_SCHEMA))
 
 
-def read_evaluation(path: str | Path) -> EvaluationRecord:
-    """Load a metrics.json written by :func:`write_evaluation`."""
+def read_metrics(path: str | Path) -> dict:
+    """A metrics.json as data at the current version (older versions migrated)."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PatchsimError(f"{path}: cannot read the evaluation record: {e}") from e
+        raise PatchsimError(f"{path}: cannot read the metrics file: {e}") from e
+    return METRICS_SCHEMA.upgrade(data, str(path))
+
+
+def read_evaluation(path: str | Path) -> EvaluationRecord:
+    """Load the metrics.json of ``patchsim evaluate`` with a classifier."""
+    data = read_metrics(path)
+    kind = (data.get("header") or {}).get("kind")
+    if kind != "classifier":
+        raise PatchsimError(f"{path}: not a classifier evaluation (header.kind = {kind!r})")
     return from_data(EvaluationRecord, data, str(path))
 
 

@@ -18,7 +18,6 @@ from patchsim.evaluate.records import RUNS, DetectionRates, FrameRecord, Sequenc
 from patchsim.evaluate.runner import EvaluatedFrame
 from patchsim.io.images import atomic_write_bytes, pyplot, save_figure, write_png
 from patchsim.render.crop import detector_crop
-from patchsim.records import json_bytes
 
 VIDEO_SIZE = (640, 360)  # each half of the side-by-side video
 RUN_COLOURS = {"clean": "tab:green", "attacked": "tab:red"}
@@ -316,8 +315,3 @@ img,video{{max-width:100%}}figure{{margin:14px 0}}figcaption{{color:#333;font-si
 <h2>Summary</h2><table>{head}{''.join(rows)}</table>{vid}{imgs}
 <p>Full numbers: <a href="{html.escape(metrics_file)}">{html.escape(metrics_file)}</a>{per_row}.</p></body></html>"""
     atomic_write_bytes(path, doc.encode())
-
-
-def write_json(path: Path, obj) -> None:
-    """``obj`` (plain data, records inside allowed) as indented JSON, written atomically."""
-    atomic_write_bytes(path, json_bytes(obj))

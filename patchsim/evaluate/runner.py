@@ -23,6 +23,7 @@ from patchsim.errors import PatchsimError
 from patchsim.simulator.camera_sim import CameraSimulator, SimFrame
 from patchsim.evaluate.metrics import binned, covering_edges, sequence_metrics, value_edges
 from patchsim.evaluate.records import RUNS, FrameRecord, RunFrame, SequenceMetrics, SequenceResult
+from patchsim.records import to_data
 from patchsim.objectives.goals import Goal, classify_crops
 from patchsim.render.crop import detector_crop
 from patchsim.render.conditions import Conditions
@@ -58,7 +59,7 @@ def sticker_face(scene, sticker_rgba: np.ndarray | None, n: int, face: np.ndarra
 
 def condition_rows(cond: Conditions) -> Iterator[dict]:
     """The record's frames one at a time as {field: float}."""
-    d = cond.to_dict()
+    d = to_data(cond)
     for i in range(len(cond)):
         yield {k: d[k][i] for k in d}
 

@@ -41,7 +41,7 @@ class TwinRecord:
     twin_pred: str | None
     twin_fooled: bool | None
 
-    def to_dict(self) -> dict:
+    def to_row(self) -> dict:
         """Flat row for twins.csv: the pose's fields in place of ``pose``."""
         d = dataclasses.asdict(self)
         return {k: v for k, v in d.items() if k != "pose"} | {k: v for k, v in d["pose"].items()}

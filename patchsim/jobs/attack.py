@@ -9,7 +9,8 @@ from pathlib import Path
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
 from patchsim.printing.export import export_attack
-from patchsim.jobs.attack_record import AttackRecord, ValidationPoint, write_attack_record
+from patchsim.records import from_data
+from patchsim.jobs.attack_record import AttackPhotos, AttackRecord, write_attack_record
 from patchsim.jobs.attack_report import write_attack_report
 from patchsim.evaluate.sim_to_real import SCORING_SETS, sheet_name
 from patchsim.models import freeze
@@ -53,7 +54,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     if detector or getattr(net, "is_detector", False):
         if settings.get("goal", "auto") == "auto":
             settings["goal"] = "disappear" if target_idx is None else "misclassify"
-    cfg = AttackConfig.from_dict(settings)
+    cfg = from_data(AttackConfig, settings, "attack config")
     if cfg.init_sticker is not None:  # a readable square image, said before any optimising
         from patchsim.errors import PatchsimError
         from patchsim.io.stickers import load_sticker
@@ -100,10 +101,9 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
         steps_run=result.steps, stopped_early=result.stopped_early, stop_reason=result.stop_reason,
         wall_s_optimise=round(result.wall_s, 2),
         validation_size=cfg.val_size, validation_clean_success=clean_rate,
-        validation_curve=tuple(ValidationPoint(**h) for h in result.history), final_success=result.final_success,
-        printer_profile=pm.to_dict(),
-        photos={"attacker": cfg.real_photos if cfg.real_fraction > 0 else None,
-                "attacker_signs": len(real) if real is not None else 0},
+        validation_curve=tuple(result.history), final_success=result.final_success,
+        printer_profile=pm.profile(),
+        photos=AttackPhotos(cfg.real_photos if cfg.real_fraction > 0 else None, len(real) if real is not None else 0),
         sim_to_real=table, export=info,
         wall_s_total=round(time.time() - t0, 2), defence=defence)
     write_attack_record(out / "attack.json", record)

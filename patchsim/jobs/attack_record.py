@@ -14,24 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from patchsim.attack.config import AttackConfig
+from patchsim.attack.eot import ValidationPoint
 from patchsim.errors import PatchsimError
 from patchsim.evaluate.records import SimToReal
 from patchsim.printing.export import ExportInfo
-from patchsim.records import from_data, json_bytes
+from patchsim.printing.printer import PrinterProfile
+from patchsim.records import Schema, from_versioned, versioned_bytes
 from patchsim.scene import Scene, parse_scene
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ValidationPoint:
-    """The optimiser's validation at ``step``: targeted (or untargeted) ``success`` on the validation
-    conditions, training ``loss``, ``wall_s`` seconds since the start."""
+class AttackPhotos:
+    """The real photos the optimiser saw: ``attacker`` the source (None: renders only) and how many
+    signs of it went into its batches. Never a scoring set."""
 
-    step: int
-    success: float
-    loss: float
-    wall_s: float
+    attacker: str | None
+    attacker_signs: int
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ class AttackRecord:
     validation_clean_success: float
     validation_curve: tuple[ValidationPoint, ...]
     final_success: float
-    printer_profile: dict[str, Any]
-    photos: dict[str, Any]
+    printer_profile: PrinterProfile
+    photos: AttackPhotos
     sim_to_real: SimToReal | None
     export: ExportInfo
     wall_s_total: float | None = None
@@ -75,26 +75,37 @@ class AttackRecord:
         return parse_scene(self.scene_resolved, self.scene)
 
 
-def write_attack_record(path: str | Path, record: AttackRecord) -> None:
-    """Write attack.json atomically."""
-    from patchsim.io.images import atomic_write_bytes
-
-    atomic_write_bytes(Path(path), json_bytes(record))
-
-
-def read_attack_record(path: str | Path) -> AttackRecord:
-    """Load attack.json as an :class:`AttackRecord`; unreadable, or not a complete record of this
-    version: a one-line error naming the file and the field. Records of the previous version (export
-    fields at top level) are read too."""
-    data = read_attack_json(Path(path))
-    if "stop_reason" not in data and "stopped_early" in data:  # records before stop reasons
+def _from_v1(data: dict) -> dict:
+    """attack.json before versions (up to main 364db8c, 2026-12-07) -> version 2. Version 1 spans three
+    layouts, each recognised by what it lacks: records before stop reasons (``stop_reason`` missing:
+    "success" when it stopped early, else "budget"), configurations before the plateau stop (it was
+    off: ``plateau_patience`` 0) and records with the export fields at top level (moved under
+    ``export``). Version 2 adds nothing else: the typed printer profile and photos keep their keys."""
+    if "stop_reason" not in data and "stopped_early" in data:
         data = {**data, "stop_reason": "success" if data["stopped_early"] else "budget"}
-    if isinstance(data.get("config"), dict):  # configurations before the plateau stop: it was off
+    if isinstance(data.get("config"), dict):
         data = {**data, "config": {"plateau_patience": 0, **data["config"]}}
     flat = [f.name for f in dataclasses.fields(ExportInfo)]
     if "export" not in data and all(k in data for k in flat):
         data = {**{k: v for k, v in data.items() if k not in flat}, "export": {k: data[k] for k in flat}}
-    return from_data(AttackRecord, data, str(path))
+    return data
+
+
+ATTACK_SCHEMA = Schema("attack.json", 2, {1: _from_v1})
+
+
+def write_attack_record(path: str | Path, record: AttackRecord) -> None:
+    """Write attack.json atomically, ``schema_version`` first (:data:`ATTACK_SCHEMA`)."""
+    from patchsim.io.images import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), versioned_bytes(record, ATTACK_SCHEMA))
+
+
+def read_attack_record(path: str | Path) -> AttackRecord:
+    """Load attack.json as an :class:`AttackRecord`, older versions upgraded through
+    :data:`ATTACK_SCHEMA`'s migration table; unreadable, newer than this patchsim, or not a complete
+    record: a one-line error naming the file and the field."""
+    return from_versioned(AttackRecord, read_attack_json(Path(path)), ATTACK_SCHEMA, str(path))
 
 
 @dataclass(frozen=True)
@@ -133,17 +144,24 @@ def target_of_sticker(sticker_path: str | Path, classes: list[str]) -> str | Non
     """The target class name of the attack that made ``sticker_path``, read from the ``attack.json``
     beside it, said in the log; None when there is none, it was untargeted, or the model scoring the
     sticker has no such class (among ``classes``: the sticker is then scored untargeted)."""
-    meta_path = Path(sticker_path).parent / "attack.json"
-    if not meta_path.is_file():
-        return None
-    target = read_attack_json(meta_path).get("target_name")
-    if not isinstance(target, str):
+    rec = record_beside(sticker_path)
+    target = rec.target_name if rec is not None else None
+    if target is None:
         return None
     if target not in classes:
         log.info("the sticker's attack targeted %s, not a class of this model: scoring untargeted", target)
         return None
     log.info("target %s: from the attack.json beside the sticker (--target to change)", target)
     return target
+
+
+def record_beside(sticker_path: str | Path | None) -> AttackRecord | None:
+    """The attack record in the folder of ``sticker_path`` (its attack.json), or None when there is
+    none; an unreadable or incomplete one is a one-line error."""
+    if not sticker_path:
+        return None
+    meta_path = Path(sticker_path).parent / "attack.json"
+    return read_attack_record(meta_path) if meta_path.is_file() else None
 
 
 def load_attack_dir(p: str | Path) -> AttackDir:
@@ -157,6 +175,6 @@ def load_attack_dir(p: str | Path) -> AttackDir:
     sticker = d / "sticker.png"
     if not sticker.is_file():
         raise PatchsimError(f"{d}: sticker.png missing")
-    name = rec.printer_profile.get("name")
+    name = rec.printer_profile.name
     printer = name if name in ("inkjet", "identity") or (name and Path(name).is_file()) else "inkjet"
     return AttackDir(d, rec.scene_object(), sticker, rec.model, rec.weights, rec.target_name, printer, rec)

@@ -17,6 +17,8 @@ import numpy as np
 from patchsim.errors import PatchsimError
 from patchsim.io.images import IMAGE_SUFFIXES, image_files
 from patchsim.io.outputs import writes_folder
+from patchsim.models.detectors.core import Detection
+from patchsim.records import Schema, from_versioned, versioned_bytes
 
 log = logging.getLogger(__name__)
 MAX_IMAGES = 100_000
@@ -28,29 +30,44 @@ class ImageDetections:
     :class:`~patchsim.models.detectors.Detection` list."""
 
     file: str
-    detections: tuple
+    detections: tuple[Detection, ...]
 
-    def to_dict(self) -> dict:
-        return {"file": self.file, "detections": [d.to_dict() for d in self.detections]}
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "ImageDetections":
-        from patchsim.models.detectors import Detection
+@dataclass(frozen=True)
+class DetectionsFile:
+    """detections.json: every image's detections, in the order the images were given."""
 
-        if not isinstance(d, dict) or set(d) != {"file", "detections"}:
-            raise PatchsimError(f"a detections.json entry needs exactly the keys file, detections; got {sorted(d)}")
-        return cls(str(d["file"]), tuple(Detection.from_dict(x) for x in d["detections"]))
+    images: tuple[ImageDetections, ...]
+
+
+def _from_v1(data: dict) -> dict:
+    """detections.json version 1 (a bare list, each detection's class under ``class``) -> version 2."""
+    entries = data.get("images")
+    if not isinstance(entries, list):
+        return data
+    return {"images": [{**e, "detections": [{("label" if k == "class" else k): v for k, v in d.items()}
+                                           for d in e.get("detections", [])]} if isinstance(e, dict) else e
+                       for e in entries]}
+
+
+DETECTIONS_SCHEMA = Schema("detections.json", 2, {1: _from_v1})
 
 
 def read_detections(path: str | Path) -> list[ImageDetections]:
-    """A ``detections.json`` back as records (equal to what was written)."""
+    """A ``detections.json`` back as records (equal to what was written); version 1 files (a bare
+    list) are upgraded through :data:`DETECTIONS_SCHEMA`."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise PatchsimError(f"cannot read detections file {path}: {e}") from e
-    if not isinstance(data, list):
-        raise PatchsimError(f"{path}: expected a list of per-image entries")
-    return [ImageDetections.from_dict(d) for d in data]
+    if isinstance(data, list):  # version 1 had no envelope
+        data = {"images": data}
+    return list(from_versioned(DetectionsFile, data, DETECTIONS_SCHEMA, str(path)).images)
+
+
+def rounded(d: Detection) -> Detection:
+    """``d`` as detections.json keeps it: box to 0.01 px, score to 1e-4."""
+    return Detection(tuple(round(float(v), 2) for v in d.box), round(float(d.score), 4), d.label)
 
 
 def collect_images(inputs: list[str]) -> list[Path]:
@@ -102,7 +119,6 @@ def detect_job(model: str, inputs: list[str], out: str | Path, weights: str | No
     from patchsim.device import resolve_device
     from patchsim.io.images import atomic_write_bytes, image_size, read_image, write_jpeg
     from patchsim.models.detectors import load_detector
-    from patchsim.records import json_bytes
 
     files = collect_images(inputs)
     for f in files:
@@ -115,9 +131,9 @@ def detect_job(model: str, inputs: list[str], out: str | Path, weights: str | No
         chunk = files[i:i + batch]
         imgs = [read_image(f) for f in chunk]
         for f, img, dets in zip(chunk, imgs, det.detect_images(imgs)):
-            records.append(ImageDetections(f.name, tuple(dets)))
+            records.append(ImageDetections(f.name, tuple(rounded(d) for d in dets)))
             write_jpeg(out / "annotated" / (f.stem + ".jpg"), draw_detections(img, dets))
-    atomic_write_bytes(out / "detections.json", json_bytes([r.to_dict() for r in records]))
+    atomic_write_bytes(out / "detections.json", versioned_bytes(DetectionsFile(tuple(records)), DETECTIONS_SCHEMA))
     n = sum(len(r.detections) for r in records)
     log.info("%s: %d detections in %d images -> %s", det.name, n, len(records), out)
     return records

@@ -13,7 +13,7 @@ from patchsim.jobs.attack_record import target_of_sticker
 from patchsim.device import resolve_device
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.evaluate.records import EvaluationRecord, FrameRecord, SequenceResult, write_evaluation
+from patchsim.evaluate.records import EvaluationHeader, EvaluationRecord, FrameRecord, SequenceResult, write_metrics
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
 from patchsim.defences import load_defended, refuse_for_detector
 from patchsim.models import freeze
@@ -102,13 +102,15 @@ def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, f
         sinks.append(report.VideoSink(out / video, fps, scene.camera.width))
     result, records, *_ = drain(evaluate_frames(scene, model, goal, cond, sticker_rgba, req.settings, progress), sinks)
     images = write_plots(out, records, result, req.mode)
-    rec = EvaluationRecord(
-        scene=str(scene.path), mode=req.mode, model=req.model, defence=req.defence, sticker=req.sticker, seed=req.seed,
-        true_class=model.classes[goal.true_class], target=model.classes[goal.target] if goal.target is not None else None,
-        printer=pm.name, frames=len(records), fps=fps, speed_mps=speed, settings=req.settings.__dict__,
-        metrics=result.metrics, consistency=result.consistency, wall_s=round(time.time() - t0, 2),
+    header = EvaluationHeader(
+        kind="classifier", scene=str(scene.path), mode=req.mode, model=req.model, sticker=req.sticker, seed=req.seed,
+        target=model.classes[goal.target] if goal.target is not None else None, printer=pm.name, frames=len(records),
+        fps=fps, wall_s=round(time.time() - t0, 2),
         simulator="patchsim.simulator.camera_sim (OpenCV, independent of the optimiser's renderer)")
-    write_evaluation(out / "metrics.json", rec)
+    rec = EvaluationRecord(header, true_class=model.classes[goal.true_class], speed_mps=speed,
+                           settings=req.settings.__dict__, metrics=result.metrics, consistency=result.consistency,
+                           defence=req.defence)
+    write_metrics(out / "metrics.json", rec)
     report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {model.name}, {req.mode}", images,
                       video, metrics=result.metrics, consistency=result.consistency)
     log.info("attacked: %.1f%% fooled frames (clean %.1f%%) over %d frames; outputs in %s",

@@ -14,7 +14,7 @@ import torch
 
 from patchsim.evaluate.detection import (DET_RUNS, DetectionFrame, DetectionSequence, disappearance_rate,
                                          evaluate_detection_frames, summarise_detection)
-from patchsim.records import json_bytes
+from patchsim.evaluate.records import EvaluationHeader, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -26,37 +26,24 @@ class DetectionEvaluation:
     ``detection_rate`` and the :class:`DetectionSequence`; ``disappearance_rate`` (REAP's ASR; None when
     the clean sign is never detected)."""
 
-    scene: str
-    mode: str
-    model: str
-    sticker: str | None
-    seed: int
+    header: EvaluationHeader
     sign_class: str
     goal: str
-    target: str | None
     score_threshold: float
-    printer: str
-    frames: int
-    fps: float | None
     detection_rate: dict[str, float]
     disappearance_rate: float | None
     runs: dict[str, DetectionSequence]
-    wall_s: float
-    simulator: str
 
 
 def sticker_goal(sticker: str | None) -> tuple[str | None, str | None]:
     """(goal, target name) of the attack that made ``sticker`` (its attack.json), or (None, None)."""
-    if not sticker:
-        return None, None
-    p = Path(sticker).parent / "attack.json"
-    if not p.is_file():
-        return None, None
-    from patchsim.jobs.attack_record import read_attack_json
+    from patchsim.jobs.attack_record import record_beside
 
-    d = read_attack_json(p)
-    goal = (d.get("config") or {}).get("goal")
-    return (goal if goal not in (None, "auto") else None), d.get("target_name")
+    rec = record_beside(sticker)
+    if rec is None:
+        return None, None
+    goal = rec.config.goal
+    return (goal if goal != "auto" else None), rec.target_name
 
 
 def run_detection_evaluation(req, out: Path, progress: bool = True) -> DetectionEvaluation:
@@ -64,7 +51,6 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
     from patchsim.device import resolve_device
     from patchsim.evaluate import report
     from patchsim.evaluate.runner import bin_edges
-    from patchsim.io.images import atomic_write_bytes
     from patchsim.models import freeze
     from patchsim.models.detectors import load_detector
     from patchsim.objectives.goals import DetectionGoal, Goal
@@ -118,14 +104,16 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
     report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
     plot_detection_vs_distance(out / "detection_vs_distance.png", runs)
     write_detection_sheet(out / "detections.png", thumbs)
-    rec = DetectionEvaluation(
-        scene=str(scene.path), mode=req.mode, model=req.model, sticker=req.sticker, seed=req.seed,
-        sign_class=det.classes[goal.watched], goal=goal.kind,
-        target=det.classes[goal.target] if goal.target is not None else None, score_threshold=det.score_threshold,
-        printer=pm.name, frames=len(records), fps=fps, detection_rate={r: runs[r].detection_rate for r in DET_RUNS},
-        disappearance_rate=disappearance_rate(records), runs=runs, wall_s=round(time.time() - t0, 2),
+    header = EvaluationHeader(
+        kind="detector", scene=str(scene.path), mode=req.mode, model=req.model, sticker=req.sticker, seed=req.seed,
+        target=det.classes[goal.target] if goal.target is not None else None, printer=pm.name, frames=len(records),
+        fps=fps, wall_s=round(time.time() - t0, 2),
         simulator="patchsim.simulator.camera_sim (OpenCV, independent of the optimiser's renderer), full frames")
-    atomic_write_bytes(out / "metrics.json", json_bytes(rec))
+    rec = DetectionEvaluation(header, sign_class=det.classes[goal.watched], goal=goal.kind,
+                              score_threshold=det.score_threshold,
+                              detection_rate={r: runs[r].detection_rate for r in DET_RUNS},
+                              disappearance_rate=disappearance_rate(records), runs=runs)
+    write_metrics(out / "metrics.json", rec)
     report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {req.model} ({goal.kind}), {req.mode}",
                       ["detection_vs_distance.png", "detections.png"], "driveby.webm" if video else None,
                       table=_table(rec))

@@ -11,6 +11,7 @@ import cv2
 
 from patchsim.jobs.attack_record import target_of_sticker
 from patchsim.errors import PatchsimError
+from patchsim.evaluate.records import write_metrics
 from patchsim.evaluate import report
 from patchsim.defences import load_defended
 from patchsim.models import freeze
@@ -89,7 +90,7 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
         crop = dc.replace(scene.crop, size=model.input_size[0], margin=margin)
         trs, tcrops = score_twins(signs, records, scorer, dc.replace(scene, crop=crop), printed, twin_hfov)
         record["twins"] = summarise_twins(trs)
-        report.write_frames_csv(out / "twins.csv", [t.to_dict() for t in trs])
+        report.write_frames_csv(out / "twins.csv", [t.to_row() for t in trs])
         plot_twins(out / "twins_by_size.png", record["twins"], f"{source}: twins vs photos by sign size")
         from patchsim.evaluate.twins import twin_light_model
 
@@ -98,8 +99,8 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
         twin_sheet(out / "twins_sheet.png", trs, crops["view"], crops[relit_key if st is not None else "clean"],
                    tcrops["attacked" if st is not None else "clean"])
         images += ["twins_sheet.png", "twins_by_size.png"]
-    report.write_json(out / "metrics.json", record)
-    report.write_frames_csv(out / "photos.csv", [r.to_dict() for r in records])
+    write_metrics(out / "metrics.json", record)
+    report.write_frames_csv(out / "photos.csv", [r.to_row() for r in records])
     write_contact_sheet(out / "contact_sheet.png", records, crops, sticker is not None)
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     body = [("signs scored", [str(summary["signs"])] * len(runs)),

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from patchsim.errors import PatchsimError
+from patchsim.evaluate.records import write_metrics
 from patchsim.evaluate import real, report
 from patchsim.objectives.goals import Goal
 from patchsim.io.images import resize
@@ -33,7 +34,7 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
         data = load_gtsrb(data_dir or default_data_dir(), "train")
         summary = real.gtsrb_tracks(model, data)
         per = summary.pop("per_track")
-        report.write_json(out / "metrics.json", {"source": "gtsrb train tracks", "model": model_name, **summary})
+        write_metrics(out / "metrics.json", {"source": "gtsrb train tracks", "model": model_name, **summary})
         report.write_frames_csv(out / "tracks.csv", per)
         log.info("GTSRB tracks: %.1f%% flicker, mean flip rate %.4f", 100 * summary["tracks_that_flicker"],
                  summary["mean_flip_rate"])
@@ -53,7 +54,7 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
     goal = Goal.from_classes(model.classes, true_class, target)
     records, metrics = real.sequence_from_crops(model, names, crops, goal, fps)
     summary = {"source": str(source), "model": model_name, "fps": fps, "frames": len(names), "metrics": metrics}
-    report.write_json(out / "metrics.json", summary)
+    write_metrics(out / "metrics.json", summary)
     report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
     report.write_html(out / "report.html", f"patchsim evaluate-real: {source}, {model_name}", [],
                       metrics={"real": metrics})

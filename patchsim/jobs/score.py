@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from patchsim.errors import PatchsimError
+from patchsim.evaluate.records import write_metrics
 from patchsim.evaluate import real, report
 from patchsim.evaluate.records import RealFrameRecord
 from patchsim.objectives.goals import Goal
@@ -77,7 +78,7 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
     summary = {"sources": sources, "model": model_name, "sign": sign,
                "target": model.classes[goal.target] if goal.target is not None else None, "fps": fps,
                "frames_scored": len(names), "frames_without_sign": missing, "metrics": {"real": metrics}}
-    report.write_json(out / "metrics.json", summary)
+    write_metrics(out / "metrics.json", summary)
     report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
     _crop_sheet(out / "crops.png", crops, records)
     log.info("%d frames scored (%d without a sign): fooled %.1f%%", len(names), len(missing),

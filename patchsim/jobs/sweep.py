@@ -25,8 +25,8 @@ def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode:
                           device=device, target_from_sticker=True)
     s = run_evaluate(req, out, progress=False)
     a, c = s.metrics["attacked"], s.metrics["clean"]
-    return {"scene": scene, "model": model, "sticker": sticker or "", "seed": seed, "mode": mode, "frames": s.frames,
-            "target": s.target or "", "clean_fooled": c.success, "attacked_fooled": a.success,
+    return {"scene": scene, "model": model, "sticker": sticker or "", "seed": seed, "mode": mode, "frames": s.header.frames,
+            "target": s.header.target or "", "clean_fooled": c.success, "attacked_fooled": a.success,
             "attacked_k_of_n": a.k_of_n.success, "attacked_ema": a.ema.success, "attacked_flip_rate": a.flip_rate,
             "longest_streak_frames": a.longest_fooled_streak.frames,
             "flow_detection": s.consistency["flow"].detection_rate,

@@ -172,13 +172,13 @@ def write_curves(path: Path, history: list, title: str) -> None:
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    steps = [h["step"] for h in history]
-    ax.plot(steps, [100 * h["success"] for h in history], "o-", color="tab:red", label="validation success")
+    steps = [h.step for h in history]
+    ax.plot(steps, [100 * h.success for h in history], "o-", color="tab:red", label="validation success")
     ax.set_xlabel("step")
     ax.set_ylabel("success (%)")
     ax.set_ylim(0, 100)
     ax2 = ax.twinx()
-    ax2.plot(steps, [h["loss"] for h in history], "--", color="tab:blue", label="training loss")
+    ax2.plot(steps, [h.loss for h in history], "--", color="tab:blue", label="training loss")
     ax2.set_ylabel("loss")
     ax.set_title(title, fontsize=9)
     fig.legend(loc="lower right", fontsize=7)

@@ -21,6 +21,7 @@ saturated greens, blues and cyans pulled in. ``identity`` opts out."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -149,9 +150,10 @@ class PrinterModel(nn.Module):
         with torch.no_grad():
             return self.device(grid.T.reshape(1, 3, -1, 1)).reshape(3, -1).T.contiguous()
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "mode": self.mode, "matrix": self.matrix.tolist(), "gain": self.gain.tolist(),
-                "offset": self.offset.tolist(), "gamma": self.gamma.tolist()}
+    def profile(self) -> "PrinterProfile":
+        """The model's parameters as a record (what attack.json keeps)."""
+        return PrinterProfile(self.name, self.mode, tuple(tuple(r) for r in self.matrix.tolist()),
+                              tuple(self.gain.tolist()), tuple(self.offset.tolist()), tuple(self.gamma.tolist()))
 
     @classmethod
     def load(cls, path: str | Path) -> "PrinterModel":
@@ -170,6 +172,20 @@ class PrinterModel(nn.Module):
                        mode=d.get("mode", "device"))
         except (TypeError, ValueError, RuntimeError) as e:
             raise PatchsimError(f"printer profile {path}: {e}") from e
+
+
+@dataclass(frozen=True)
+class PrinterProfile:
+    """A printer model's parameters as data: ``name`` (inkjet, identity or the profile file), ``mode``
+    (managed | device), the 3x3 ``matrix`` and per-channel ``gain``, ``offset`` and ``gamma`` of
+    :func:`apply_printer`."""
+
+    name: str
+    mode: str
+    matrix: tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+    gain: tuple[float, float, float]
+    offset: tuple[float, float, float]
+    gamma: tuple[float, float, float]
 
 
 def inkjet_printer() -> PrinterModel:

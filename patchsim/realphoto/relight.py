@@ -49,9 +49,9 @@ class Relight:
     the sign pixels it was fitted to (sRGB units)."""
 
     method: str
-    coeffs: tuple
+    coeffs: tuple[tuple[float, ...], ...]
     rmse: float = 0.0
-    params: tuple = ()  # tone: (black, gain_r, gain_g, gain_b, exponent); physical: (b, k_r, k_g, k_b, t)
+    params: tuple[float, ...] = ()  # tone: (black, gain_r, gain_g, gain_b, exponent); physical: (b, k_r, k_g, k_b, t)
     space: str = "srgb"  # srgb: per-channel polynomials; lut: per-channel samples at linspace(0, 1, K); lab: CIELAB
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -80,17 +80,6 @@ class Relight:
     def offset(self) -> np.ndarray:
         """The map's value ``(3,)`` at black (the affine offset for degree-1 maps)."""
         return self(np.zeros(3)).astype(np.float64)
-
-    def to_dict(self) -> dict:
-        return {"method": self.method, "coeffs": [list(map(float, r)) for r in self.coeffs], "rmse": self.rmse,
-                "params": list(self.params), "space": self.space}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Relight":
-        """The inverse of :meth:`to_dict` (``space`` defaults to srgb for records written before it)."""
-        return cls(str(d["method"]), tuple(tuple(float(v) for v in r) for r in d["coeffs"]), float(d["rmse"]),
-                   tuple(float(v) for v in d.get("params", ())), str(d.get("space", "srgb")))
-
 
 def identity() -> Relight:
     """The map that changes nothing."""

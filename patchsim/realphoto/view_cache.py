@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from patchsim.errors import PatchsimError
 from patchsim.realphoto.placement import SignLight
 from patchsim.realphoto.relight import Relight
+from patchsim.records import from_data, json_bytes
 
 # the modules whose code decides the cached values
 _SOURCES = ("realphoto/placement.py", "realphoto/relight.py", "realphoto/octagon.py", "realphoto/find_sign.py", "realphoto/views.py",
@@ -52,6 +55,18 @@ def view_key(sp, sign: str, relight: str) -> str:
     return hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class CachedView:
+    """One cache entry: a skip reason, or the sign's ``img_from_face`` homography (9 numbers, row
+    major), how it was located, its blur (Gaussian sigma, photo pixels) and its light."""
+
+    skip: str | None = None
+    img_from_face: tuple[float, ...] = ()
+    located_by: str = ""
+    blur_px: float = 0.0
+    relight: Relight | None = None
+
+
 def load_view(key: str):
     """(img_from_face (3, 3), located_by, SignLight) or a skip reason (str) stored under ``key``; None
     when absent, unreadable or the cache is off."""
@@ -59,13 +74,12 @@ def load_view(key: str):
     if d is None:
         return None
     try:
-        data = json.loads((d / f"{key}.json").read_text())
-        if "skip" in data:
-            return str(data["skip"])
-        r = data["relight"]
-        light = SignLight(Relight.from_dict(r), float(data["blur_px"]))
-        return np.asarray(data["img_from_face"], np.float64).reshape(3, 3), str(data["located_by"]), light
-    except (OSError, ValueError, KeyError, TypeError):
+        v = from_data(CachedView, json.loads((d / f"{key}.json").read_text()), key)
+        if v.skip is not None:
+            return v.skip
+        light = SignLight(v.relight, v.blur_px)
+        return np.asarray(v.img_from_face, np.float64).reshape(3, 3), v.located_by, light
+    except (OSError, ValueError, PatchsimError):
         return None
 
 
@@ -78,13 +92,13 @@ def store_view(key: str, view) -> None:
     if d is None:
         return
     if isinstance(view, str):
-        data = {"skip": view}
+        data = CachedView(skip=view)
     else:
         h, how, light = view
-        data = {"img_from_face": np.asarray(h, np.float64).ravel().tolist(), "located_by": how,
-                "blur_px": light.blur_px, "relight": light.relight.to_dict()}
+        data = CachedView(None, tuple(np.asarray(h, np.float64).ravel().tolist()), how, float(light.blur_px),
+                          light.relight)
     try:
         d.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(d / f"{key}.json", json.dumps(data).encode())
+        atomic_write_bytes(d / f"{key}.json", json_bytes(data, None))
     except OSError:
         pass

@@ -2,7 +2,7 @@
 
 Rendering only applies a :class:`Conditions`; all randomness is drawn beforehand by a sampler
 (:mod:`patchsim.render.sampler`) from an explicit ``torch.Generator``, so any frame can be replayed
-exactly by keeping its record (``to_dict`` / ``from_dict`` / JSON)."""
+exactly by keeping its record (``records.to_data`` / ``records.from_data`` / JSON)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from typing import Any
 import torch
 
 from patchsim.errors import PatchsimError
-from patchsim.records import json_bytes
+from patchsim.records import Schema, from_data, to_data, versioned_bytes
 
+CONDITIONS_SCHEMA = Schema("conditions.json", 2, {1: lambda data: data})  # 2: schema_version added, nothing else
+INT64 = {"dtype": "int64"}  # field metadata of the integer fields (records.from_data reads it)
 INT_FIELDS = ("noise_seed", "background_seed", "response_id")
 
 
@@ -72,12 +74,12 @@ class Conditions:
     black_level: torch.Tensor
     wb_red: torch.Tensor
     wb_blue: torch.Tensor
-    response_id: torch.Tensor
-    noise_seed: torch.Tensor
+    response_id: torch.Tensor = dataclasses.field(metadata=INT64)
+    noise_seed: torch.Tensor = dataclasses.field(metadata=INT64)
     jitter_x: torch.Tensor
     jitter_y: torch.Tensor
     jitter_scale: torch.Tensor
-    background_seed: torch.Tensor
+    background_seed: torch.Tensor = dataclasses.field(metadata=INT64)
 
     def __post_init__(self) -> None:
         n = None
@@ -128,34 +130,12 @@ class Conditions:
             raise PatchsimError("Conditions.cat: need at least one record")
         return Conditions(**{k: torch.cat([getattr(c, k) for c in items]) for k in Conditions.field_names()})
 
-    def to_dict(self) -> dict[str, list]:
-        """Plain lists, one per field (floats exactly representable, so JSON round-trips bit-exactly)."""
-        return {k: getattr(self, k).detach().cpu().tolist() for k in self.field_names()}
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "Conditions":
-        """Inverse of :meth:`to_dict`; missing or unknown fields raise PatchsimError naming them."""
-        if not isinstance(d, dict):
-            raise PatchsimError(f"conditions must be a mapping of field -> list, got {type(d).__name__}")
-        names = Conditions.field_names()
-        missing = [k for k in names if k not in d]
-        unknown = [k for k in d if k not in names]
-        if missing or unknown:
-            raise PatchsimError(f"conditions: missing fields {missing}, unknown fields {unknown}")
-        out = {}
-        for k in names:
-            try:
-                out[k] = torch.tensor(d[k], dtype=torch.int64 if k in INT_FIELDS else torch.float32)
-            except (TypeError, ValueError) as e:
-                raise PatchsimError(f"conditions.{k}: not a list of numbers ({e})") from e
-        return Conditions(**out)
-
     def save_json(self, path: str | Path, extra: dict | None = None) -> None:
-        """Write ``{"conditions": to_dict(), **extra}`` atomically as JSON."""
+        """Write ``{"schema_version", "conditions": to_data(self), **extra}`` atomically as JSON (:data:`CONDITIONS_SCHEMA`)."""
         from patchsim.io.images import atomic_write_bytes
 
-        doc = {"conditions": self.to_dict(), **(extra or {})}
-        atomic_write_bytes(path, json_bytes(doc))
+        doc = {"conditions": to_data(self), **(extra or {})}
+        atomic_write_bytes(path, versioned_bytes(doc, CONDITIONS_SCHEMA))
 
     @staticmethod
     def load_json(path: str | Path) -> "Conditions":
@@ -164,9 +144,10 @@ class Conditions:
             doc = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise PatchsimError(f"cannot read conditions file {path}: {e}") from e
-        if not isinstance(doc, dict) or "conditions" not in doc:
+        doc = CONDITIONS_SCHEMA.upgrade(doc, str(path))
+        if "conditions" not in doc:
             raise PatchsimError(f"{path}: no 'conditions' key")
-        return Conditions.from_dict(doc["conditions"])
+        return from_data(Conditions, doc["conditions"], f"{path}: conditions")
 
 
 def _describe(v: Any) -> str:

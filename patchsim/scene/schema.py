@@ -28,24 +28,12 @@ from patchsim.scene.types import (
 
 INF = math.inf
 
-# Allowed (lo, hi) for every numeric field, by dataclass and field name.
+# Allowed (lo, hi) for every numeric field, by dataclass and field name: read from the fields' metadata
+# (:func:`patchsim.scene.types.bounded`), where each bound is written once.
 BOUNDS: dict[type, dict[str, tuple[float, float]]] = {
-    PoseRanges: dict(distance_m=(0.3, 500), lateral_m=(-50, 50), vertical_m=(-20, 20), yaw_deg=(-85, 85),
-                     pitch_deg=(-85, 85), roll_deg=(-180, 180), speed_mps=(0, 80)),
-    LightingRanges: dict(ambient=(0, 10), sun=(0, 10), sun_azimuth_deg=(-90, 90), sun_elevation_deg=(-90, 90),
-                         glare=(0, 5), glare_radius=(0.005, 2), shadow=(0, 1), shadow_softness=(0.001, 1),
-                         color_temp_k=(1500, 15000)),
-    EffectRanges: dict(exposure_ev=(-5, 5), gamma=(0.2, 5), noise_std=(0, 0.5), jpeg_quality=(1, 100),
-                       defocus_px=(0, 20), exposure_s=(0, 0.5), black_level=(-0.5, 0.5), wb_red=(0.3, 3),
-                       wb_blue=(0.3, 3)),
-    CameraConfig: dict(width=(16, 8192), height=(16, 8192), hfov_deg=(1, 170), height_m=(0, 20),
-                       aperture_mm=(0, 100), focus_m=(0.1, INF), supersample=(1, 8)),
-    DriveByConfig: dict(start_m=(0.5, 1000), end_m=(0.3, 1000), speed_mps=(0.01, 80), fps=(0.1, 1000),
-                        lane_offset_m=(-20, 20)),
-    RealismConfig: dict(photo_responses=(0, 1)),
-    CropConfig: dict(size=(8, 1024), margin=(0, 2), jitter=(0, 0.5), scale_jitter=(0, 0.9), supersample=(1, 8)),
-    SignConfig: dict(size_m=(0.05, 10), mount_height_m=(-5, 20), lateral_m=(-50, 50), yaw_deg=(-85, 85),
-                     post_width_m=(0, 1)),
+    cls: {f.name: f.metadata["bounds"] for f in dataclasses.fields(cls) if "bounds" in f.metadata}
+    for cls in (PoseRanges, LightingRanges, EffectRanges, CameraConfig, DriveByConfig, RealismConfig, CropConfig,
+                SignConfig)
 }
 INT_FIELDS = {"width", "height", "supersample", "size"}
 MAX_FRAME_PIXELS = 3840 * 2160 * 4  # camera width x height x supersample^2: a 4K frame supersampled 2x

@@ -6,6 +6,8 @@ origin at the top-left corner of the face's bounding square, x right, y down.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,15 @@ __all__ = ["FaceSource", "SignConfig", "StickerRegion", "StickerConfig", "Camera
            "Range", "PACKAGED_SCENES"]
 
 PACKAGED_SCENES = Path(__file__).resolve().parents[1] / "scenes"
+
+INF = math.inf
+
+
+def bounded(default, lo: float, hi: float):
+    """A scene field with its allowed closed range ``[lo, hi]`` in its metadata (for a range field, both
+    ends must lie in it): the one place a scene bound is written, read by :mod:`patchsim.scene.schema`.
+    ``default`` may be ``dataclasses.MISSING`` for a required field."""
+    return field(default=default, metadata={"bounds": (lo, hi)})
 
 
 @dataclass(frozen=True)
@@ -38,11 +49,11 @@ class SignConfig:
 
     class_name: str
     face: FaceSource
-    size_m: float
-    mount_height_m: float = 2.1
-    lateral_m: float = 2.5
-    yaw_deg: float = 0.0
-    post_width_m: float = 0.06
+    size_m: float = bounded(dataclasses.MISSING, 0.05, 10)
+    mount_height_m: float = bounded(2.1, -5, 20)
+    lateral_m: float = bounded(2.5, -50, 50)
+    yaw_deg: float = bounded(0.0, -85, 85)
+    post_width_m: float = bounded(0.06, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -67,13 +78,13 @@ class CameraConfig:
     metres, lens aperture diameter in millimetres and focus distance in metres (for defocus blur),
     supersampling factor for full frames."""
 
-    width: int = 1280
-    height: int = 720
-    hfov_deg: float = 60.0
-    height_m: float = 1.4
-    aperture_mm: float = 2.0
-    focus_m: float = 20.0
-    supersample: int = 2
+    width: int = bounded(1280, 16, 8192)
+    height: int = bounded(720, 16, 8192)
+    hfov_deg: float = bounded(60.0, 1, 170)
+    height_m: float = bounded(1.4, 0, 20)
+    aperture_mm: float = bounded(2.0, 0, 100)
+    focus_m: float = bounded(20.0, 0.1, INF)
+    supersample: int = bounded(2, 1, 8)
 
     @property
     def focal_px(self) -> float:
@@ -88,11 +99,11 @@ class DriveByConfig:
     """Straight approach along the road: camera-to-sign forward distance from ``start_m`` down to
     ``end_m`` at ``speed_mps``, sampled at ``fps``; ``lane_offset_m`` shifts the camera right."""
 
-    start_m: float = 40.0
-    end_m: float = 5.0
-    speed_mps: float = 10.0
-    fps: float = 30.0
-    lane_offset_m: float = 0.0
+    start_m: float = bounded(40.0, 0.5, 1000)
+    end_m: float = bounded(5.0, 0.3, 1000)
+    speed_mps: float = bounded(10.0, 0.01, 80)
+    fps: float = bounded(30.0, 0.1, 1000)
+    lane_offset_m: float = bounded(0.0, -20, 20)
 
 
 @dataclass(frozen=True)
@@ -110,13 +121,13 @@ class PoseRanges:
     (right +), vertical offset of the sign centre above the camera (up +), in metres; yaw, pitch, roll
     in degrees; vehicle speed in m/s (motion blur)."""
 
-    distance_m: Range = (5.0, 40.0)
-    lateral_m: Range = (1.5, 3.0)
-    vertical_m: Range = (0.5, 1.3)
-    yaw_deg: Range = (-20.0, 20.0)
-    pitch_deg: Range = (-5.0, 5.0)
-    roll_deg: Range = (-5.0, 5.0)
-    speed_mps: Range = (0.0, 15.0)
+    distance_m: Range = bounded((5.0, 40.0), 0.3, 500)
+    lateral_m: Range = bounded((1.5, 3.0), -50, 50)
+    vertical_m: Range = bounded((0.5, 1.3), -20, 20)
+    yaw_deg: Range = bounded((-20.0, 20.0), -85, 85)
+    pitch_deg: Range = bounded((-5.0, 5.0), -85, 85)
+    roll_deg: Range = bounded((-5.0, 5.0), -180, 180)
+    speed_mps: Range = bounded((0.0, 15.0), 0, 80)
 
 
 @dataclass(frozen=True)
@@ -125,15 +136,15 @@ class LightingRanges:
     sign normal (azimuth, elevation in degrees), glare spot peak and radius (fraction of the face),
     cast-shadow strength (0..1) and edge softness (fraction of the face), colour temperature (K)."""
 
-    ambient: Range = (0.5, 1.1)
-    sun: Range = (0.0, 0.6)
-    sun_azimuth_deg: Range = (-60.0, 60.0)
-    sun_elevation_deg: Range = (10.0, 60.0)
-    glare: Range = (0.0, 0.3)
-    glare_radius: Range = (0.05, 0.25)
-    shadow: Range = (0.0, 0.5)
-    shadow_softness: Range = (0.02, 0.2)
-    color_temp_k: Range = (4500.0, 7500.0)
+    ambient: Range = bounded((0.5, 1.1), 0, 10)
+    sun: Range = bounded((0.0, 0.6), 0, 10)
+    sun_azimuth_deg: Range = bounded((-60.0, 60.0), -90, 90)
+    sun_elevation_deg: Range = bounded((10.0, 60.0), -90, 90)
+    glare: Range = bounded((0.0, 0.3), 0, 5)
+    glare_radius: Range = bounded((0.05, 0.25), 0.005, 2)
+    shadow: Range = bounded((0.0, 0.5), 0, 1)
+    shadow_softness: Range = bounded((0.02, 0.2), 0.001, 1)
+    color_temp_k: Range = bounded((4500.0, 7500.0), 1500, 15000)
 
 
 @dataclass(frozen=True)
@@ -145,15 +156,15 @@ class EffectRanges:
     red and blue channels relative to green). The last three default to the identity; REAP-style
     ranges fitted to real photographed signs come from ``bench/fit_realism.py``."""
 
-    exposure_ev: Range = (-0.5, 0.5)
-    gamma: Range = (0.9, 1.1)
-    noise_std: Range = (0.0, 0.02)
-    jpeg_quality: Range = (60.0, 95.0)
-    defocus_px: Range = (0.0, 1.0)
-    exposure_s: Range = (0.001, 0.01)
-    black_level: Range = (0.0, 0.0)
-    wb_red: Range = (1.0, 1.0)
-    wb_blue: Range = (1.0, 1.0)
+    exposure_ev: Range = bounded((-0.5, 0.5), -5, 5)
+    gamma: Range = bounded((0.9, 1.1), 0.2, 5)
+    noise_std: Range = bounded((0.0, 0.02), 0, 0.5)
+    jpeg_quality: Range = bounded((60.0, 95.0), 1, 100)
+    defocus_px: Range = bounded((0.0, 1.0), 0, 20)
+    exposure_s: Range = bounded((0.001, 0.01), 0, 0.5)
+    black_level: Range = bounded((0.0, 0.0), -0.5, 0.5)
+    wb_red: Range = bounded((1.0, 1.0), 0.3, 3)
+    wb_blue: Range = bounded((1.0, 1.0), 0.3, 3)
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,7 @@ class RealismConfig:
     response (camera tone curve, white balance, light) of one of the attacker photos of real signs
     (:mod:`patchsim.render.photo_response`); 0 disables."""
 
-    photo_responses: float = 0.0
+    photo_responses: float = bounded(0.0, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -171,11 +182,11 @@ class CropConfig:
     size per side), centre ``jitter`` and ``scale_jitter`` (fractions) as a detector would give it, and
     the ``supersample`` factor."""
 
-    size: int = 32
-    margin: float = 0.1
-    jitter: float = 0.05
-    scale_jitter: float = 0.1
-    supersample: int = 4
+    size: int = bounded(32, 8, 1024)
+    margin: float = bounded(0.1, 0, 2)
+    jitter: float = bounded(0.05, 0, 0.5)
+    scale_jitter: float = bounded(0.1, 0, 0.9)
+    supersample: int = bounded(4, 1, 8)
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,10 @@ def _tone(lin: np.ndarray, c: dict) -> np.ndarray:
     n = 16384
     lut = _tone_lut(float(c["gamma"]), n)
     scale = np.float32((n - 1) * 2.0 ** c["exposure_ev"])
-    wb = np.array([c.get("wb_red", 1.0), 1.0, c.get("wb_blue", 1.0)], np.float32)
+    wb = np.array([c["wb_red"], 1.0, c["wb_blue"]], np.float32)
     idx = np.clip(lin * (scale * wb if (wb != 1).any() else scale) + 0.5, 0, n - 1).astype(np.int32)
     out = lut[idx]
-    black = float(c.get("black_level", 0.0))
+    black = float(c["black_level"])
     if black:
         out = np.clip(np.round(black * 255 + (1 - black) * out.astype(np.float32)), 0, 255).astype(np.uint8)
     return out
@@ -203,11 +203,11 @@ class CameraSimulator:
     def _toned_background(self, bg: np.ndarray, gains: np.ndarray, c: dict) -> np.ndarray:
         """uint8 background under the frame's light and tone; the last one is cached (a drive-by keeps
         its light for the whole approach)."""
-        key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"], c.get("black_level", 0.0),
-               c.get("wb_red", 1.0), c.get("wb_blue", 1.0), int(c.get("response_id", -1)))
+        key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"], c["black_level"],
+               c["wb_red"], c["wb_blue"], int(c["response_id"]))
         if self._toned_key != key:
             self._toned = _tone(bg * gains, c)
-            if int(c.get("response_id", -1)) >= 0:
+            if int(c["response_id"]) >= 0:
                 self._toned = _photo_response_lut(int(c["response_id"]))[np.arange(3), self._toned]
             self._toned_key = key
         return self._toned.copy()
@@ -279,7 +279,7 @@ class CameraSimulator:
             noise = c["noise_std"] * np.sqrt(0.3 + 0.7 * np.clip(x, 0, None)) * rng.standard_normal(lin.shape, np.float32)
             lin = lin + noise / (2.0 ** c["exposure_ev"])
         u8 = _tone(lin, c)
-        if int(c.get("response_id", -1)) >= 0:
+        if int(c["response_id"]) >= 0:
             u8 = _photo_response_lut(int(c["response_id"]))[np.arange(3), u8]
         q = int(round(c["jpeg_quality"]))
         if q < 100:

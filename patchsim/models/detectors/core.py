@@ -40,24 +40,11 @@ class DenseDetections:
 @dataclass(frozen=True)
 class Detection:
     """One decoded detection: ``box`` (x1, y1, x2, y2) in the image's own pixels, ``score`` in [0, 1],
-    ``label`` the class name. JSON form ``{"box": [...], "score": S, "class": NAME}``."""
+    ``label`` the class name. On disk through :func:`patchsim.records.to_data` (detections.json)."""
 
     box: tuple[float, float, float, float]
     score: float
     label: str
-
-    def to_dict(self) -> dict:
-        return {"box": [round(float(v), 2) for v in self.box], "score": round(float(self.score), 4),
-                "class": self.label}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Detection":
-        if not isinstance(d, dict) or set(d) != {"box", "score", "class"}:
-            raise PatchsimError(f"a detection needs exactly the keys box, score, class; got {d!r}")
-        box = d["box"]
-        if not isinstance(box, list) or len(box) != 4:
-            raise PatchsimError(f"a detection's box must be [x1, y1, x2, y2], got {box!r}")
-        return cls(tuple(float(v) for v in box), float(d["score"]), str(d["class"]))
 
 
 # ---- box maths (tensor in, tensor out) --------------------------------------------------------------------
