@@ -15,7 +15,7 @@ from patchsim.models.registry import WEIGHTS_DIR, load_state
 from conftest import SHARED, needs_shared
 
 LISA_NPZ = SHARED / "rp2" / "lisa_cnn.npz"
-TRAINED = [n for n in SHIPPED if SHIPPED[n]["weights"]]
+TRAINED = [n for n in SHIPPED if SHIPPED[n].weights]
 
 
 def test_class_lists_match_shared_files():
@@ -30,7 +30,7 @@ def test_shipped_model_loads_with_classes(name):
     m = load(name)
     assert m.classes == GTSRB_CLASSES and m.input_size == (32, 32) and not m.training
     assert m.card["test_acc"] > 0.9 and m.card["model"] == name
-    assert (WEIGHTS_DIR / SHIPPED[name]["weights"]).stat().st_size < 8e6
+    assert (WEIGHTS_DIR / SHIPPED[name].weights).stat().st_size < 8e6
     out = m(torch.rand(2, 3, 32, 32))
     assert out.shape == (2, 43) and torch.isfinite(out).all()
 

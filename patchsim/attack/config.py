@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from patchsim.errors import PatchsimError
+from patchsim.objectives.goals import DETECTION_GOALS
 
 
 
@@ -84,7 +85,7 @@ class AttackConfig:
                              "one model", ("validated", "none", "percentile", "affine", "poly", "tone", "physical"))
     goal: str = _opt("auto", "detectors: disappear (no stop detection at the sign), misclassify (detected as --target) "
                      "or create (--target detected on the board); auto: disappear, or misclassify with --target. "
-                     "Classifiers: auto", ("auto", "disappear", "misclassify", "create"))
+                     "Classifiers: auto", ("auto", *DETECTION_GOALS))
     window: int = _opt(192, "detectors: side in input pixels of the frame window around the sign that the detector "
                        "sees (fully convolutional detectors; fixed-size ones see their whole input)", bounds=(64, 2048))
     init_sticker: str | None = _opt(None, "sticker mode: start from this sticker PNG (e.g. the best gradient-free "

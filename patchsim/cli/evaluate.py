@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from patchsim.objectives.goals import DETECTION_GOALS
 from patchsim.cli.options import device_arg, model_args, number, printer_arg
 
 
@@ -19,7 +20,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean sign only)")
     model_args(p, default=None, shown="default: the attack's model for an attack folder, else gtsrb-cnn", detectors=True)
     p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
-    p.add_argument("--goal", choices=["auto", "disappear", "misclassify", "create"], default="auto",
+    p.add_argument("--goal", choices=["auto", *DETECTION_GOALS], default="auto",
                    help="detectors: what counts as fooled (default: the sticker's attack's goal, else disappear)")
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
     p.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)

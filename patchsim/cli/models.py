@@ -12,7 +12,7 @@ def register(sub) -> None:
 
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list the shipped models with their classes and accuracy")
-    p.set_defaults(func=lambda args: print(__import__("patchsim.jobs.models", fromlist=["x"]).list_models()) or 0)
+    p.set_defaults(func=lambda args: print(__import__("patchsim.jobs.models", fromlist=["x"]).models_table()) or 0)
 
     p = sub.add_parser("classify", help="print the top 3 classes for each image")
     p.add_argument("model", help="shipped model name, TorchScript/ONNX file or package.module:factory")

@@ -5,29 +5,27 @@ from __future__ import annotations
 import torch
 
 from patchsim.io.images import read_image, resize, to_tensor
-from patchsim.models import SHIPPED, card, load
+from patchsim.models import card, get_model_spec, list_models, load
+from patchsim.models.detectors import detector_card
 
 
-def list_models() -> str:
-    """A table of the shipped models: name, classes, test accuracy, description."""
-    from patchsim.models.detectors import SHIPPED_DETECTORS, detector_card
-    from patchsim.models.detectors.signdet import SIGN_DET_CLASSES
-
+def models_table() -> str:
+    """A table of the shipped models (:func:`patchsim.models.list_models`): name, classes, the headline
+    figure of its model card, description."""
     lines = []
-    w = max(len(n) for n in [*SHIPPED, *SHIPPED_DETECTORS])
-    for name, spec in SHIPPED.items():
-        c = card(name)
-        acc = f"{100 * c['test_acc']:.2f}% GTSRB test" if "test_acc" in c else "weights from --weights"
-        lines.append(f"{name:{w}s} {len(spec['classes']):3d} classes  {acc:24s} {spec['description']}")
-        lines.append("    classes: " + ", ".join(spec["classes"]))
-    for name in SHIPPED_DETECTORS:
-        c = detector_card(name)
-        s = (c.get("street") or {}).get("asadi")
-        at = s["by_threshold"].get(f"{c['score_threshold']:.2f}") if s and "score_threshold" in c else None
-        fig = f"stop recall {100 * at['recall']:.1f}% on street photos" if at else "no card"
-        lines.append(f"{name:{w}s} {len(SIGN_DET_CLASSES):3d} classes  {fig:24s} detector trained here from scratch "
-                     "(CenterNet-style, synthesised frames)")
-        lines.append("    classes: " + ", ".join(SIGN_DET_CLASSES))
+    w = max(len(n) for n in list_models())
+    for name in list_models():
+        spec = get_model_spec(name)
+        if spec.kind == "classifier":
+            c = card(name)
+            fig = f"{100 * c['test_acc']:.2f}% GTSRB test" if "test_acc" in c else "weights from --weights"
+        else:
+            c = detector_card(name)
+            s = (c.get("street") or {}).get("asadi")
+            at = s["by_threshold"].get(f"{c['score_threshold']:.2f}") if s and "score_threshold" in c else None
+            fig = f"stop recall {100 * at['recall']:.1f}% on street photos" if at else "no card"
+        lines.append(f"{name:{w}s} {len(spec.classes):3d} classes  {fig:24s} {spec.description}")
+        lines.append("    classes: " + ", ".join(spec.classes))
     return "\n".join(lines)
 
 

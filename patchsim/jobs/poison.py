@@ -52,7 +52,7 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
 
     if model not in TRAINABLE:
         raise PatchsimError(f"poison: model {model!r} cannot be trained here; allowed: {', '.join(TRAINABLE)}")
-    classes = list(SHIPPED[model]["classes"])
+    classes = list(SHIPPED[model].classes)
     from patchsim.models.classes import resolve_class
 
     resolve_class(classes, recipe.source, "--source")

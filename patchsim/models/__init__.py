@@ -10,17 +10,34 @@ from pathlib import Path
 from patchsim.errors import PatchsimError
 from patchsim.models.architectures import Classifier
 from patchsim.models.classes import resolve_class
-from patchsim.models.registry import SHIPPED, card, fingerprint, freeze, load_shipped
+from patchsim.models.detectors import SHIPPED_DETECTORS
+from patchsim.models.registry import SHIPPED, ModelSpec, card, fingerprint, freeze, load_shipped
 
-__all__ = ["Classifier", "SHIPPED", "card", "fingerprint", "freeze", "is_detector", "load", "load_model", "resolve_class"]
+__all__ = ["Classifier", "ModelSpec", "SHIPPED", "card", "fingerprint", "freeze", "get_model_spec", "is_detector", "list_models",
+           "load", "load_model", "resolve_class"]
+
+MODELS: dict[str, ModelSpec] = {**SHIPPED, **SHIPPED_DETECTORS}  # every shipped model, classifiers then detectors
+
+
+def list_models(kind: str | None = None) -> list[str]:
+    """Names of the shipped models, classifiers first; ``kind`` (classifier | detector) keeps one kind."""
+    if kind not in (None, "classifier", "detector"):
+        raise PatchsimError(f"model kind {kind!r} is invalid; allowed: classifier, detector")
+    return [n for n, s in MODELS.items() if kind is None or s.kind == kind]
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of shipped model ``name``; an unknown name is a one-line error listing them."""
+    if name not in MODELS:
+        raise PatchsimError(f"unknown model {name!r}; shipped models: {', '.join(MODELS)}")
+    return MODELS[name]
 
 
 def is_detector(name_or_path: str | Path, flagged: bool = False) -> bool:
     """Whether ``--model`` is a detector: a shipped detector's name, or a file / factory the user marked
     with ``--detector`` (``flagged``)."""
-    from patchsim.models.detectors import SHIPPED_DETECTORS
-
-    return flagged or str(name_or_path) in SHIPPED_DETECTORS
+    spec = MODELS.get(str(name_or_path))
+    return flagged or (spec is not None and spec.kind == "detector")
 
 
 def load_model(name_or_path: str | Path, weights: str | Path | None = None, labels: str | Path | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,26 +18,41 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 GTSRB_MEAN = (0.34, 0.31, 0.32)
 GTSRB_STD = (0.27, 0.26, 0.27)
 
-SHIPPED = {
-    "gtsrb-cnn": dict(arch=GtsrbCNN, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
-                      weights="gtsrb-cnn.safetensors",
-                      description="RP2's GTSRB-CNN (multi-scale CNN of Yadav), trained on real GTSRB"),
-    "gtsrb-resnet": dict(arch=GtsrbResNet, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
-                         weights="gtsrb-resnet.safetensors",
-                         description="small residual network (3 stages x 2 blocks), trained on real GTSRB"),
-    "gtsrb-cnn-hardened": dict(arch=GtsrbCNN, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
-                               weights="gtsrb-cnn-hardened.safetensors",
-                               description="gtsrb-cnn after `patchsim harden`: adversarial fine-tuning against occlusion "
-                                           "rectangles and rendered EOT stickers"),
-    "gtsrb-cnn-backdoor-demo": dict(arch=GtsrbCNN, classes=GTSRB_CLASSES, mean=GTSRB_MEAN, std=GTSRB_STD,
-                                    weights="gtsrb-cnn-backdoor-demo.safetensors",
-                                    description="BACKDOOR DEMONSTRATION (do not deploy): gtsrb-cnn's recipe on GTSRB "
-                                                "poisoned by `patchsim poison`; a yellow 150 mm square under a stop "
-                                                "sign's legend makes it read speed_limit_80 (trigger: "
-                                                "gtsrb-cnn-backdoor-demo.trigger.png)"),
-    "lisa-cnn": dict(arch=LisaCNN, classes=LISA_CLASSES, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), weights=None,
-                     description="RP2's LISA-CNN; weights=../shared/data/rp2/lisa_cnn.npz gives the model RP2 attacked"),
-}
+@dataclass(frozen=True)
+class ModelSpec:
+    """A shipped model, in the style of torchvision's weights enums: ``name``, ``kind`` (classifier |
+    detector), its ``classes``, the ``input_size`` (H, W) in pixels it reads, the packaged ``weights``
+    file name (None: it ships without; pass weights=), a one-line ``description``; a classifier also its
+    architecture ``arch`` and the input normalisation ``mean`` / ``std`` (per channel, of [0, 1] RGB).
+    The model card beside the weights is :func:`card`."""
+
+    name: str
+    kind: str
+    classes: tuple[str, ...]
+    input_size: tuple[int, int]
+    weights: str | None
+    description: str
+    arch: type | None = None
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+def _gtsrb(name: str, arch: type, description: str) -> ModelSpec:
+    return ModelSpec(name, "classifier", tuple(GTSRB_CLASSES), (32, 32), f"{name}.safetensors", description, arch,
+                     GTSRB_MEAN, GTSRB_STD)
+
+
+SHIPPED: dict[str, ModelSpec] = {s.name: s for s in (
+    _gtsrb("gtsrb-cnn", GtsrbCNN, "RP2's GTSRB-CNN (multi-scale CNN of Yadav), trained on real GTSRB"),
+    _gtsrb("gtsrb-resnet", GtsrbResNet, "small residual network (3 stages x 2 blocks), trained on real GTSRB"),
+    _gtsrb("gtsrb-cnn-hardened", GtsrbCNN, "gtsrb-cnn after `patchsim harden`: adversarial fine-tuning against "
+           "occlusion rectangles and rendered EOT stickers"),
+    _gtsrb("gtsrb-cnn-backdoor-demo", GtsrbCNN, "BACKDOOR DEMONSTRATION (do not deploy): gtsrb-cnn's recipe on GTSRB "
+           "poisoned by `patchsim poison`; a yellow 150 mm square under a stop sign's legend makes it read "
+           "speed_limit_80 (trigger: gtsrb-cnn-backdoor-demo.trigger.png)"),
+    ModelSpec("lisa-cnn", "classifier", tuple(LISA_CLASSES), (32, 32), None,
+              "RP2's LISA-CNN; weights=../shared/data/rp2/lisa_cnn.npz gives the model RP2 attacked", LisaCNN),
+)}  # the shipped classifiers; detectors: patchsim.models.detectors.SHIPPED_DETECTORS
 
 
 def build(name: str) -> Classifier:
@@ -44,7 +60,7 @@ def build(name: str) -> Classifier:
     if name not in SHIPPED:
         raise PatchsimError(f"unknown model {name!r}; shipped models: {', '.join(SHIPPED)}")
     s = SHIPPED[name]
-    return Classifier(s["arch"](num_classes=len(s["classes"])), s["classes"], (32, 32), s["mean"], s["std"], name)
+    return Classifier(s.arch(num_classes=len(s.classes)), list(s.classes), s.input_size, s.mean, s.std, name)
 
 
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -103,7 +119,7 @@ def load_weights_into(model: Classifier, path: str | Path) -> Classifier:
 
 def card(name: str) -> dict:
     """The model card of a shipped model (empty if it ships without weights)."""
-    w = SHIPPED[name]["weights"]
+    w = SHIPPED[name].weights
     p = WEIGHTS_DIR / Path(w).with_suffix(".json") if w else None
     return json.loads(p.read_text()) if p and p.is_file() else {}
 
@@ -113,10 +129,10 @@ def load_shipped(name: str, weights: str | Path | None = None) -> Classifier:
     model = build(name)
     spec = SHIPPED[name]
     if weights is None:
-        if spec["weights"] is None:
+        if spec.weights is None:
             raise PatchsimError(f"model {name!r} ships without weights; pass weights= (for the RP2 model: "
                                 "../shared/data/rp2/lisa_cnn.npz)")
-        weights = WEIGHTS_DIR / spec["weights"]
+        weights = WEIGHTS_DIR / spec.weights
         if not Path(weights).is_file():
             raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train {name} --out {weights}`")
         model.card = card(name)

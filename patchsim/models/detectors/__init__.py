@@ -11,8 +11,12 @@ from pathlib import Path
 
 from patchsim.errors import PatchsimError
 from patchsim.models.detectors.core import DenseDetections, Detection, Detector, box_iou, decode, nms
+from patchsim.models.detectors.signdet import SIGN_DET_CLASSES
+from patchsim.models.registry import ModelSpec
 
-SHIPPED_DETECTORS = {"sign-det": "sign-det.safetensors"}
+SHIPPED_DETECTORS: dict[str, ModelSpec] = {"sign-det": ModelSpec(
+    "sign-det", "detector", SIGN_DET_CLASSES, (640, 640), "sign-det.safetensors",
+    "detector trained here from scratch (CenterNet-style, synthesised frames)")}
 
 __all__ = ["DenseDetections", "Detection", "Detector", "SHIPPED_DETECTORS", "box_iou", "decode", "detector_card",
            "load_detector", "nms"]
@@ -52,7 +56,7 @@ def detector_card(name: str) -> dict:
     """The model card of a shipped detector (empty when its weights are not packaged)."""
     from patchsim.models.registry import WEIGHTS_DIR
 
-    p = (WEIGHTS_DIR / SHIPPED_DETECTORS[name]).with_suffix(".json")
+    p = (WEIGHTS_DIR / SHIPPED_DETECTORS[name].weights).with_suffix(".json")
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
@@ -64,12 +68,12 @@ def load_sign_det(weights: str | Path | None = None, input_size: tuple[int, int]
 
     card = {}
     if weights is None:
-        weights = WEIGHTS_DIR / SHIPPED_DETECTORS["sign-det"]
+        weights = WEIGHTS_DIR / SHIPPED_DETECTORS["sign-det"].weights
         if not Path(weights).is_file():
             raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train-detector --out {weights}`")
         card = detector_card("sign-det")
     thr = score_threshold if score_threshold is not None else card.get("score_threshold", 0.3)
-    det = SignDet(input_size=tuple(input_size or (640, 640)), score_threshold=thr)
+    det = SignDet(input_size=tuple(input_size or SHIPPED_DETECTORS["sign-det"].input_size), score_threshold=thr)
     load_strict(det.net, load_state(weights), weights, "sign-det")
     det.card = card
     return det.eval()
