@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from patchsim.jobs.attack import run_attack
+from patchsim.jobs.attack import AttackRequest, run_attack
 from patchsim.jobs.attack_record import AttackRecord, read_attack_record
 from patchsim.attack.eot import HELD_OUT_SEED
 from patchsim.models import freeze, load
@@ -82,8 +82,9 @@ def main() -> None:
             rec = read_attack_record(done)
         else:
             extra = {k: r[k] for k in ("real_photos", "real_fraction") if k in r}
-            rec = run_attack(r["scene"], out / key, model=r["model"], weights=LISA if r["model"] == "lisa-cnn" else None,
-                             target=r["target"], steps=a.steps, mode=r["mode"], progress=False, **extra)
+            req = AttackRequest(r["scene"], model=r["model"], weights=LISA if r["model"] == "lisa-cnn" else None,
+                                target=r["target"], settings={"steps": a.steps, "mode": r["mode"], **extra})
+            rec = run_attack(req, out / key, progress=False)
         results[key] = row(rec)
         print(key, json.dumps(results[key]), f"({time.time() - t:.0f} s)", flush=True)
     for src, dst in (("cnn_target80", "gtsrb-resnet"), ("resnet_target80", "gtsrb-cnn")):

@@ -23,7 +23,7 @@ import torch
 
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack, held_out_success
-from patchsim.jobs.attack import run_attack
+from patchsim.jobs.attack import AttackRequest, run_attack
 from patchsim.jobs.attack_record import read_attack_record
 from patchsim.evaluate.sim_to_real import SCORING_SETS, sim_to_real
 from patchsim.evaluate.runner import EvalSettings, MetricsSink, bin_edges, drain, evaluate_frames
@@ -102,8 +102,8 @@ def run_row(name: str, out: Path, nonadaptive_png: str, undefended_adaptive: Pat
     else:
         adir = out / f"adaptive_{name}"
         if not (adir / "attack.json").is_file():
-            run_attack("stop_driveby", adir, model=model_name, defence=defence, target="speed_limit_80", progress=False,
-                       force=True, **ADAPTIVE)
+            run_attack(AttackRequest("stop_driveby", model=model_name, defence=defence, target="speed_limit_80",
+                                     settings=dict(ADAPTIVE)), adir, progress=False, force=True)
         rec = read_attack_record(adir / "attack.json")
         row["adaptive"] = {"driveby": rec.sim_to_real.independent_simulator, "held_out": rec.sim_to_real.held_out_renders,
                            "validation": rec.final_success, "steps_run": rec.steps_run, "stop_reason": rec.stop_reason,
@@ -133,7 +133,8 @@ def main() -> None:
     (out / "rows").mkdir(parents=True, exist_ok=True)
     main_dir = out / "nonadaptive"  # the main job's sticker, against the undefended model
     if not (main_dir / "attack.json").is_file():
-        run_attack("stop_driveby", main_dir, model="gtsrb-cnn", target="speed_limit_80", progress=False, force=True)
+        run_attack(AttackRequest("stop_driveby", model="gtsrb-cnn", target="speed_limit_80"), main_dir, progress=False,
+                   force=True)
     png = str(main_dir / "sticker.png")
     for name in args.only or list(ROWS):
         f = out / "rows" / f"{name}.json"

@@ -19,7 +19,7 @@ import torch
 import yaml
 
 import attack_report
-from patchsim.jobs.attack import run_attack
+from patchsim.jobs.attack import AttackRequest, run_attack
 from patchsim.realphoto.batches import composite_real, prepare_real_photos
 from patchsim.printing.printer import inkjet_printer
 from patchsim.scene import load_scene
@@ -72,9 +72,9 @@ def main() -> None:
             path = Path(tmp) / f"{name}.yaml"
             path.write_text(yaml.safe_dump(doc))
             t = time.time()
-            rec = run_attack(str(path), Path(tmp) / name, model=a.model, target=a.target, steps=a.steps, progress=False,
-                             weights=attack_report.LISA if a.model == "lisa-cnn" else None, sim_to_real=False,
-                             dpi=60.0)
+            req = AttackRequest(str(path), model=a.model, target=a.target, settings={"steps": a.steps},
+                                weights=attack_report.LISA if a.model == "lisa-cnn" else None, sim_to_real=False, dpi=60.0)
+            rec = run_attack(req, Path(tmp) / name, progress=False)
             png = Path(tmp) / name / "sticker.png"
             sel = attack_report.held_out(str(path), png, a.model, a.target, seed=SELECTION_SEED)
             with torch.no_grad():

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from patchsim.errors import ShapeError
+from patchsim.errors import PatchsimError, ShapeError
 
 
 def check_shape(x: torch.Tensor, dims: Sequence[str | int], name: str = "tensor") -> dict[str, int]:
@@ -74,7 +74,6 @@ def check_number(what: str | None, value, lo: float, hi: float, integer: bool = 
     """``value`` as a finite number (an integer when ``integer``) in ``[lo, hi]``; otherwise a one-line
     PatchsimError naming ``what`` (an option or field), the value and what is allowed. Strings are parsed
     (command-line values)."""
-    from patchsim.errors import PatchsimError
 
     kind = "an integer" if integer else "a finite number"
     v = value

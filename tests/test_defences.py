@@ -346,35 +346,3 @@ def test_adaptive_attack_gradient_reaches_the_sticker_through_each_defence(spec,
     assert probs.shape == (4, 43) and rate == float((probs.argmax(1) == 5).float().mean())
     clean_rate, clean = attack.score(None, attack.val_cond)  # behind the defence the clean sign still reads stop
     assert clean_rate == 0.0 and (clean.argmax(1) == 14).all()
-
-
-def test_attack_can_start_from_a_sticker(tmp_path, driveby_scene):
-    """--init-sticker: the optimiser's first sticker is the PNG's colours (identity printer: exactly, up
-    to the clamp that keeps parameters finite; the inkjet printer: as near as its gamut allows); a missing
-    file is a one-line error before any work."""
-    import cv2
-
-    from patchsim.attack.config import AttackConfig
-    from patchsim.attack.eot import EOTAttack
-    from patchsim.cli import main
-    from patchsim.models import freeze, load
-    from patchsim.printing.printer import inkjet_printer
-    from patchsim.signs import draw_face_array
-
-    png = tmp_path / "s.png"
-    cv2.imwrite(str(png), cv2.cvtColor(draw_face_array("no_entry", 64)[..., :3], cv2.COLOR_RGB2BGR))
-    model = freeze(load("gtsrb-cnn"))
-    cfg = AttackConfig(target=5, true_class=14, val_size=2, face_resolution=32, init_sticker=str(png))
-    from patchsim.io.stickers import load_sticker
-
-    want = load_sticker(str(png), 32)[None]
-    a = EOTAttack(driveby_scene, model, cfg, device="cpu")
-    got = a.sticker_from_params(a.init_params(torch.Generator().manual_seed(0)))
-    assert (got - want.clamp(0.02, 0.98)).abs().max() < 1e-5
-    b = EOTAttack(driveby_scene, model, cfg, printer=inkjet_printer(), device="cpu")
-    got = b.sticker_from_params(b.init_params(torch.Generator().manual_seed(0)))
-    assert (got - want).abs().mean() < 0.08
-    with pytest.raises(PatchsimError, match="init_sticker"):
-        AttackConfig(mode="poster", init_sticker=str(png))
-    assert main(["attack", "stop_driveby", "--init-sticker", str(tmp_path / "none.png"), "--out", str(tmp_path / "o")]) == 2
-    assert not any((tmp_path / "o").glob("*"))

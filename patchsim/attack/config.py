@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from patchsim.errors import PatchsimError
 from patchsim.objectives.goals import DETECTION_GOALS
+from patchsim.checks import check_number
 
 
 
@@ -94,8 +95,6 @@ class AttackConfig:
                      "the loss stay in float32")
 
     def __post_init__(self) -> None:
-        from patchsim.checks import check_number
-
         def bad(field: str, allowed: str) -> PatchsimError:
             return PatchsimError(f"attack config: {field} = {getattr(self, field)!r} is invalid: {allowed}")
 

@@ -20,11 +20,14 @@ from tqdm import tqdm
 from patchsim.objectives import losses
 from patchsim.attack.config import AttackConfig
 from patchsim.errors import Interrupted, PatchsimError
+from patchsim.models.target import check_target
 from patchsim.objectives.goals import Goal
 from patchsim.records import from_data, to_data
 from patchsim.render import Conditions, Renderer, draw_visible
 from patchsim.io.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
 from patchsim.scene import Scene, scene_fingerprint
+from patchsim.device import resolve_device
+from patchsim.io.stickers import load_sticker
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +112,11 @@ class EOTAttack:
 
     def __init__(self, scene: Scene, model: torch.nn.Module, cfg: AttackConfig, printer=None,
                  objective: Objective | None = None, real=None, device: str | torch.device | None = "auto"):
-        from patchsim.device import resolve_device
-
-        from patchsim.models.detectors.core import Detector
-
         self.device = resolve_device(device)
         renderer = Renderer.from_scene(scene, face_resolution=cfg.face_resolution, printer=printer).to(self.device)
         h, w = model.input_size
-        self.detector = isinstance(model, Detector)
+        check_target(model)
+        self.detector = model.is_detector
         if self.detector:
             self._setup_detector(model, cfg, renderer)
         elif h != w:
@@ -191,8 +191,6 @@ class EOTAttack:
         scale = 0.5 if self.cfg.mode == "sticker" else 0.01
         w = torch.randn(1, 3, n, n, generator=g) * scale
         if self.cfg.init_sticker is not None:
-            from patchsim.io.stickers import load_sticker
-
             target = load_sticker(self.cfg.init_sticker, n)[None].to(self.device)
             w = torch.logit(target.clamp(0.02, 0.98)).detach().requires_grad_()
             if not self.renderer.printer.is_identity:  # invert the printer's parametrisation by least squares
@@ -223,7 +221,7 @@ class EOTAttack:
         """Logits ``(B, K)`` float32 of ``crops``; with ``cfg.amp`` the model runs under autocast (bfloat16 on
         the CPU, float16 on CUDA), the crops and the returned logits stay float32. ``optimise``: the path the
         loss differentiates, a defence's ``attack_forward`` (BPDA, EOT over its masks) where it has one."""
-        net = getattr(self.model, "attack_forward", self.model) if optimise else self.model
+        net = self.model.attack_forward if optimise else self.model
         if not self.cfg.amp:
             return net(crops)
         dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16

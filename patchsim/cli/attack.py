@@ -54,17 +54,18 @@ def _config_args(p) -> None:
 
 def _cmd_attack(args) -> int:
     from patchsim.attack.config import AttackConfig
-    from patchsim.jobs.attack import run_attack
+    from patchsim.jobs.attack import AttackRequest, run_attack
 
     from patchsim.models import is_detector
 
     overrides = {f.name: getattr(args, f.name) for f in AttackConfig.cli_fields()}
     detector = is_detector(args.model, args.detector)
     target = args.target if detector else (None if args.untargeted else args.target or "speed_limit_80")
-    rec = run_attack(args.scene, args.out, model=args.model, weights=args.weights, labels=args.labels,
-                     detector=detector, target=target, true_class=args.true_class, resume=args.resume,
-                     printer=args.printer, dpi=args.dpi, paper=args.paper, sim_to_real=not args.no_sim_to_real,
-                     force=args.force, device=args.device, defence=args.defence, **overrides)
+    req = AttackRequest(args.scene, model=args.model, weights=args.weights, labels=args.labels, detector=detector,
+                        defence=args.defence, target=target, true_class=args.true_class, printer=args.printer,
+                        dpi=args.dpi, paper=args.paper, sim_to_real=not args.no_sim_to_real, device=args.device,
+                        settings=overrides)
+    rec = run_attack(req, args.out, resume=args.resume, force=args.force)
     print(f"validation success {100 * rec.final_success:.1f}% after {rec.steps_run} steps; "
           f"sticker area {100 * rec.export.sticker_area_fraction:.1f}% of the face; outputs in {args.out}")
     if rec.sim_to_real is not None:

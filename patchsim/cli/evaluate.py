@@ -84,11 +84,10 @@ def _cmd_evaluate_real(args) -> int:
     s = run_real(args.source, args.model, args.out, args.true_class, args.target, args.weights, args.labels, args.data,
                  force=args.force, device=args.device, defence=args.defence)
     if args.source == "gtsrb":
-        print(f"{s['tracks']} real tracks: frame accuracy {100 * s['frame_accuracy']:.2f}%, "
-              f"{100 * s['tracks_that_flicker']:.1f}% of tracks flicker, mean flip rate {s['mean_flip_rate']:.4f}")
+        print(f"{s.tracks} real tracks: frame accuracy {100 * s.frame_accuracy:.2f}%, "
+              f"{100 * s.tracks_that_flicker:.1f}% of tracks flicker, mean flip rate {s.mean_flip_rate:.4f}")
     else:
-        m = s["metrics"]
-        print(f"{s['frames']} frames: fooled {100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}")
+        print(f"{s.frames} frames: fooled {100 * s.metrics.success:.1f}%, flip rate {s.metrics.flip_rate:.3f}")
     return 0
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import check_number
+from patchsim.device import DEVICE_HELP, device_problem
 
 
 def weights_labels_args(p) -> None:
@@ -24,7 +26,6 @@ class Parser(argparse.ArgumentParser):
 def number(lo: float, hi: float, integer: bool = False):
     """An argparse type: a finite number (an integer when ``integer``) in [lo, hi], checked when the
     command line is parsed, before any work (argparse names the option in its one-line error)."""
-    from patchsim.checks import check_number
 
     def parse(text: str):
         try:
@@ -38,7 +39,6 @@ def number(lo: float, hi: float, integer: bool = False):
 
 def device_type(text: str) -> str:
     """argparse type of --device: checked (the device exists) when the command line is parsed."""
-    from patchsim.device import device_problem
 
     problem = device_problem(text)
     if problem:
@@ -47,8 +47,6 @@ def device_type(text: str) -> str:
 
 
 def device_arg(p) -> None:
-    from patchsim.device import DEVICE_HELP
-
     p.add_argument("--device", default="auto", type=device_type,
                    help=f"where models and the renderer run: {DEVICE_HELP} (default auto)")
 

@@ -16,14 +16,18 @@ from torch import nn
 
 from patchsim.errors import PatchsimError
 from patchsim.io.images import jpeg_round_trip
+from patchsim.models.target import CLASSIFIER_GOALS
 
 
 class Defended(nn.Module):
     """Base of the defence wrappers: holds ``model`` and mirrors its ``classes``, ``input_size``,
     ``card``; ``name`` is ``"{model}+{defence}"``. Subclasses define ``defend`` (images -> images) or
-    override ``forward``."""
+    override ``forward``. A :class:`~patchsim.models.target.Target` whose ``attack_forward`` is the
+    adaptive attack's path."""
 
     kind = "defence"
+    is_detector = False  # defences wrap classifiers
+    goals = CLASSIFIER_GOALS
 
     def __init__(self, model: nn.Module):
         super().__init__()

@@ -12,6 +12,7 @@ from typing import Any
 
 from patchsim.errors import PatchsimError
 from patchsim.records import Schema, from_data, to_data, versioned_bytes
+from patchsim.io.images import atomic_write_bytes
 
 RUNS = ("clean", "attacked")
 
@@ -232,6 +233,39 @@ class EvaluationRecord:
     defence: str | None = None
 
 
+@dataclass(frozen=True)
+class RealSequenceSummary:
+    """metrics.json of ``patchsim evaluate-real`` on footage (a folder of sign crops or a video): the
+    ``source``, the ``model``, frames per second (None for a folder), the number of ``frames`` and the
+    sequence's metrics."""
+
+    source: str
+    model: str
+    fps: float | None
+    frames: int
+    metrics: SequenceMetrics
+
+
+@dataclass(frozen=True)
+class TracksSummary:
+    """metrics.json of ``patchsim evaluate-real gtsrb``: the model's flicker over GTSRB's real tracks:
+    ``tracks`` and ``frames`` scored, frame accuracy, the mean flip rate per track, the fractions of
+    tracks that flicker and that are right on every frame, and the k-of-n and EMA filters' final-frame
+    accuracy and flip rate (fractions in [0, 1])."""
+
+    source: str
+    model: str
+    tracks: int
+    frames: int
+    frame_accuracy: float
+    mean_flip_rate: float
+    tracks_that_flicker: float
+    tracks_all_correct: float
+    k_of_n_final_correct: float
+    ema_final_correct: float
+    ema_mean_flip_rate: float
+
+
 _HEADER_KEYS = ("scene", "mode", "model", "sticker", "seed", "target", "printer", "frames", "fps", "wall_s", "simulator")
 
 
@@ -251,7 +285,6 @@ METRICS_SCHEMA = Schema("metrics.json", 2, {1: _metrics_from_v1})
 
 def write_metrics(path: str | Path, record: Any) -> None:
     """Write a metrics.json (any command's: a record or plain data), ``schema_version`` first, atomically."""
-    from patchsim.io.images import atomic_write_bytes
 
     atomic_write_bytes(Path(path), versioned_bytes(record, METRICS_SCHEMA))
 

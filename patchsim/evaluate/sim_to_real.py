@@ -20,8 +20,10 @@ import numpy as np
 import torch
 
 from patchsim.evaluate.records import PhotoSetScore, SimToReal
-from patchsim.objectives.goals import DetectionGoal, Goal
+from patchsim.objectives.goals import Goal
 from patchsim.realphoto.sources import NAMED
+from patchsim.errors import PatchsimError
+from patchsim.io.stickers import printed_rgba
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,6 @@ def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, mo
     detector (``goal`` a :class:`~patchsim.objectives.goals.DetectionGoal`) whole photos go through it and
     ``clean_correct`` counts the signs it detects clean. ``sheet``: a path for the classifier's contact
     sheet of the set (clean, raw, relit crops), or None."""
-    from patchsim.errors import PatchsimError
     from patchsim.evaluate.photos import PhotoScorer, summarise
     from patchsim.realphoto.sources import photo_source
 
@@ -84,7 +85,7 @@ def photo_success(source: str, sticker_rgba: np.ndarray, printed: np.ndarray, mo
         signs = photo_source(source)
     except PatchsimError as e:
         return PhotoSetScore(missing=str(e))
-    if isinstance(goal, DetectionGoal):
+    if goal.detection:
         from patchsim.evaluate.photo_detector import score_detector_photos, summarise_detector_photos
 
         records, skipped = score_detector_photos(sticker_rgba, printed, model, goal, signs, sign, "validated", margin)
@@ -124,9 +125,7 @@ def sim_to_real(scene, model, goal, held_out_renders: float, sticker_rgba: np.nd
     set's contact sheet (:func:`sheet_name`), or None."""
     import cv2
 
-    from patchsim.io.stickers import printed_rgba
-
-    detector = isinstance(goal, DetectionGoal)
+    detector = goal.detection
     small = cv2.resize(sticker_rgba, (2048, 2048), interpolation=cv2.INTER_AREA) if sticker_rgba.shape[0] > 2048 \
         else sticker_rgba
     printed = printed_rgba(small, printer)

@@ -17,6 +17,7 @@ from patchsim.realphoto.views import view_sign
 from patchsim.realphoto.sources import SignPhoto
 from patchsim.realphoto.twins import TwinPose, TwinRenderer, read_twin_pose
 from patchsim.objectives.goals import classify_crops
+from patchsim.io.images import atomic_write_bytes, write_png
 
 SIZE_BINS_PX = (0, 32, 64, 128, 256, 100000)  # pixels across the sign
 
@@ -147,7 +148,6 @@ def plot_twins(path: Path, summary: dict, title: str) -> None:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    from patchsim.io.images import atomic_write_bytes
     import io
 
     buf = io.BytesIO()
@@ -160,7 +160,6 @@ def twin_sheet(path: Path, rows: list[TwinRecord], views: list[np.ndarray], reli
                twins: list[np.ndarray], limit: int = 48, cols: int = 4) -> None:
     """One tile per sign: the photo around the sign (real), the relit classifier crop, the twin's crop,
     each with the model's reading, red when fooled."""
-    from patchsim.io.images import write_png
 
     tiles = []
     for i, r in list(enumerate(rows))[:limit]:

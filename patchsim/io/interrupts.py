@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
+from patchsim.errors import PatchsimError
+from patchsim.io.images import atomic_write_bytes
 
 
 class StopRequest:
@@ -46,8 +48,6 @@ def write_checkpoint(path, state: dict) -> None:
     written keeps the previous one."""
     import io
 
-    from patchsim.io.images import atomic_write_bytes
-
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -56,7 +56,6 @@ def write_checkpoint(path, state: dict) -> None:
 def read_checkpoint(path) -> dict:
     """Load a checkpoint safely (``weights_only=True``, onto the CPU); an unreadable one is a one-line
     PatchsimError."""
-    from patchsim.errors import PatchsimError
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -73,8 +72,6 @@ def resume_training(path, run: dict, model, optimizer, scheduler) -> dict:
     scheduler's states and returns the whole checkpoint for the caller's own fields. One-line
     PatchsimErrors otherwise."""
     from pathlib import Path
-
-    from patchsim.errors import PatchsimError
 
     if not Path(path).is_file():
         raise PatchsimError(f"--resume: no checkpoint at {path}")

@@ -1,10 +1,13 @@
-"""``patchsim attack``: scene + model -> optimised sticker and its print-ready outputs."""
+"""``patchsim attack``: an :class:`AttackRequest` (scene + model + goal) -> optimised sticker, its
+print-ready outputs, the sim-to-real table, attack.json and report.html."""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
@@ -18,6 +21,8 @@ from patchsim.io.outputs import writes_folder
 from patchsim.objectives.goals import Goal
 from patchsim.printing.printer import printer_from_spec
 from patchsim.scene import load_scene, scene_to_data
+from patchsim.errors import PatchsimError
+from patchsim.io.stickers import load_sticker
 
 log = logging.getLogger(__name__)
 
@@ -25,58 +30,78 @@ log = logging.getLogger(__name__)
 PHOTO_SHEETS = tuple(sheet_name(s) for s in SCORING_SETS)
 
 
+@dataclass(frozen=True)
+class AttackRequest:
+    """What ``patchsim attack`` is asked: the ``scene`` (file or packaged name); the ``model`` (shipped
+    name, file or factory) with optional ``weights`` and ``labels``, ``detector`` marking a model file as a
+    detector (shipped detectors are known by name) and the ``defence`` to attack it through
+    (:func:`patchsim.defences.wrap`: an adaptive attack, scored through the defence everywhere); the
+    ``target`` class (None: untargeted; for a detector the goal ``disappear``) and ``true_class`` (None:
+    the scene's sign); the ``printer`` spec, print ``dpi`` and ``paper``; ``sim_to_real``: score the
+    sticker four ways (:mod:`patchsim.evaluate.sim_to_real`); ``device``; ``settings``:
+    :class:`~patchsim.attack.config.AttackConfig` fields (steps, seed, mode, batch, loss, weights of the
+    regularisers, ...; None values are left to the config's defaults), checked by the config."""
+
+    scene: str
+    model: str = "gtsrb-cnn"
+    weights: str | None = None
+    labels: str | None = None
+    detector: bool = False
+    defence: str | None = None
+    target: str | int | None = "speed_limit_80"
+    true_class: str | int | None = None
+    printer: str | None = None
+    dpi: float = 300.0
+    paper: str = "A4"
+    sim_to_real: bool = True
+    device: str | None = "auto"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
 @writes_folder("attack", ("sticker.png", "sticker_as_printed.png", "sign.png", "sticker.pdf", "attack.json",
                           "curves.png", "checkpoint.pt", "print.pdf", "report.html") + PHOTO_SHEETS, resumable=True)
-def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weights: str | None = None,
-               labels: str | None = None, target: str | int | None = "speed_limit_80", true_class=None,
-               resume: bool = False, printer: str | None = None, dpi: float = 300.0, paper: str = "A4",
-               progress: bool = True, sim_to_real: bool = True, force: bool = False, device: str | None = "auto",
-               detector: bool = False, defence: str | None = None, **overrides) -> AttackRecord:
-    """Run an EOT attack and export it. ``target=None`` is untargeted (for a detector: the goal
-    ``disappear``); ``detector`` marks a model file as a detector (shipped detectors are known by name). ``overrides`` are
-    :class:`AttackConfig` fields (steps, seed, mode, batch, loss, weights of the regularisers, ...).
-    With ``sim_to_real`` the record gets the sim-to-real table (:mod:`patchsim.evaluate.sim_to_real`). ``defence``:
-    attack the classifier behind it (:func:`patchsim.defences.wrap`): an adaptive attack, scored through the
-    defence everywhere."""
+def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force: bool = False,
+               progress: bool = True) -> AttackRecord:
+    """Run the EOT attack ``req`` and export it into ``out`` (``resume``: continue from its checkpoint;
+    ``force``: replace an earlier run's outputs)."""
     t0 = time.time()
-    scene = load_scene(scene_path)
+    scene = load_scene(req.scene)
+    model, weights, target, defence = req.model, req.weights, req.target, req.defence
     from patchsim.defences import load_defended
 
-    net = freeze(load_defended(model, weights=weights, labels=labels, detector=detector, defence=defence))
+    net = freeze(load_defended(model, weights=weights, labels=req.labels, detector=req.detector, defence=defence))
+    overrides = req.settings
     if overrides.get("goal") == "create":  # a board, not a sign: only the target class matters
         from patchsim.objectives.goals import creation_classes
 
         true_idx, target_idx = creation_classes(net.classes, target)
     else:
-        goal = Goal.for_scene(scene, net.classes, target, true_class)
+        goal = Goal.for_scene(scene, net.classes, target, req.true_class)
         true_idx, target_idx = goal.true_class, goal.target
     settings = {**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx, "true_class": true_idx}
-    if detector or getattr(net, "is_detector", False):
+    if net.is_detector:
         if settings.get("goal", "auto") == "auto":
             settings["goal"] = "disappear" if target_idx is None else "misclassify"
     cfg = from_data(AttackConfig, settings, "attack config")
     if cfg.init_sticker is not None:  # a readable square image, said before any optimising
-        from patchsim.errors import PatchsimError
-        from patchsim.io.stickers import load_sticker
-
         try:
             load_sticker(cfg.init_sticker, 16)
         except PatchsimError as e:
             raise PatchsimError(f"--init-sticker: {e}") from None
-    pm = printer_from_spec(printer)
+    pm = printer_from_spec(req.printer)
     real = None
     if cfg.real_fraction > 0:
         from patchsim.realphoto.batches import prepare_real_photos
 
         real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin, relight=cfg.real_relight)
-    attack = EOTAttack(scene, net, cfg, printer=pm, real=real, device=device)
+    attack = EOTAttack(scene, net, cfg, printer=pm, real=real, device=req.device)
     out = Path(out)
     clean_rate, _ = attack.score(None, attack.val_cond)
     kind = cfg.goal if cfg.goal != "auto" else ("targeted" if target_idx is not None else "untargeted")
     log.info("%s on %s: %s success of the clean sign on the validation set: %.3f", model, scene.name, kind, clean_rate)
     result = attack.run(checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
     table, preview = None, None
-    if sim_to_real:
+    if req.sim_to_real:
         from patchsim.printing.export import PREVIEW_PX, images_at
         from patchsim.attack.eot import held_out_success
         from patchsim.evaluate.sim_to_real import format_table
@@ -92,7 +117,7 @@ def run_attack(scene_path: str, out: str | Path, model: str = "gtsrb-cnn", weigh
     what = cfg.goal if cfg.goal != "auto" else (target_name or "untargeted")
     if cfg.goal == "misclassify":
         what = f"{net.classes[true_idx]} read as {target_name}"
-    info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=dpi, paper=paper, printer=pm,
+    info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=req.dpi, paper=req.paper, printer=pm,
                          preview=preview, title=f"{net.name if defence else model} -> {what}")
     record = AttackRecord(
         scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,

@@ -21,6 +21,7 @@ from patchsim.printing.export import ExportInfo
 from patchsim.printing.printer import PrinterProfile
 from patchsim.records import Schema, from_versioned, versioned_bytes
 from patchsim.scene import Scene, parse_scene
+from patchsim.io.images import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,6 @@ ATTACK_SCHEMA = Schema("attack.json", 2, {1: _from_v1})
 
 def write_attack_record(path: str | Path, record: AttackRecord) -> None:
     """Write attack.json atomically, ``schema_version`` first (:data:`ATTACK_SCHEMA`)."""
-    from patchsim.io.images import atomic_write_bytes
 
     atomic_write_bytes(Path(path), versioned_bytes(record, ATTACK_SCHEMA))
 

@@ -17,6 +17,11 @@ import torch
 from tqdm import tqdm
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import check_number
+from patchsim.device import resolve_device
+from patchsim.io.images import atomic_write_bytes
+from patchsim.io.outputs import check_output_file
+from patchsim.records import json_bytes
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +68,10 @@ def run_certify(model: str, out: str | Path, patch_frac: float = 0.1, per_axis: 
     """Certify ``model`` with PatchCleanser (``patch_frac``, ``per_axis`` masks per axis) on every
     ``every``-th GTSRB test image and on ``scene``'s clean drive-by crops (None: skip); writes
     ``out`` (certify.json) and returns it."""
-    from patchsim.checks import check_number
     from patchsim.defences import PatchCleanser
-    from patchsim.device import resolve_device
-    from patchsim.io.images import atomic_write_bytes
     from patchsim.models import freeze, load
     from patchsim.models.classes import resolve_class
     from patchsim.models.train import default_data_dir, load_gtsrb
-    from patchsim.io.outputs import check_output_file
-    from patchsim.records import json_bytes
     from patchsim.scene import load_scene
 
     t0 = time.time()

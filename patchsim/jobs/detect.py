@@ -15,10 +15,11 @@ import cv2
 import numpy as np
 
 from patchsim.errors import PatchsimError
-from patchsim.io.images import IMAGE_SUFFIXES, image_files
+from patchsim.io.images import IMAGE_SUFFIXES, atomic_write_bytes, image_files, image_size, read_image, write_jpeg
 from patchsim.io.outputs import writes_folder
 from patchsim.models.detectors.core import Detection
 from patchsim.records import Schema, from_versioned, versioned_bytes
+from patchsim.device import resolve_device
 
 log = logging.getLogger(__name__)
 MAX_IMAGES = 100_000
@@ -116,8 +117,6 @@ def detect_job(model: str, inputs: list[str], out: str | Path, weights: str | No
                device: str | None = "auto", batch: int = 8) -> list[ImageDetections]:
     """Run detector ``model`` (see :func:`patchsim.models.detectors.load_detector`) on ``inputs`` and write
     ``detections.json`` and ``annotated/`` to ``out``. Returns the records."""
-    from patchsim.device import resolve_device
-    from patchsim.io.images import atomic_write_bytes, image_size, read_image, write_jpeg
     from patchsim.models.detectors import load_detector
 
     files = collect_images(inputs)

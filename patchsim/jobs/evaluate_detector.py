@@ -15,6 +15,9 @@ import torch
 from patchsim.evaluate.detection import (DET_RUNS, DetectionFrame, DetectionSequence, disappearance_rate,
                                          evaluate_detection_frames, summarise_detection)
 from patchsim.evaluate.records import EvaluationHeader, write_metrics
+from patchsim.device import resolve_device
+from patchsim.io.images import write_png
+from patchsim.io.stickers import load_sticker_rgba, printed_rgba
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,6 @@ def sticker_goal(sticker: str | None) -> tuple[str | None, str | None]:
 
 def run_detection_evaluation(req, out: Path, progress: bool = True) -> DetectionEvaluation:
     """The detector branch of :func:`patchsim.jobs.evaluate.run_evaluate` (``out`` already claimed)."""
-    from patchsim.device import resolve_device
     from patchsim.evaluate import report
     from patchsim.evaluate.runner import bin_edges
     from patchsim.models import freeze
@@ -56,7 +58,6 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
     from patchsim.objectives.goals import DetectionGoal, Goal
     from patchsim.render import sample_driveby, sample_grid
     from patchsim.printing.printer import printer_from_spec
-    from patchsim.io.stickers import load_sticker_rgba, printed_rgba
 
     t0 = time.time()
     scene = req.scene
@@ -169,7 +170,6 @@ def write_detection_sheet(path: Path, thumbs: list) -> None:
     import cv2
 
     from patchsim.jobs.detect import draw_detections
-    from patchsim.io.images import write_png
     from patchsim.models.detectors import Detection
 
     CELL = 220  # noqa: N806 - pixels of each cell

@@ -23,6 +23,7 @@ from patchsim.io.outputs import writes_folder
 from patchsim.objectives.goals import Goal
 from patchsim.printing.printer import printer_from_spec
 from patchsim.io.stickers import load_sticker_rgba, printed_rgba
+from patchsim.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ def run_evaluate_photos(source: str, sticker: str | None, model_name: str, out: 
     st = load_sticker_rgba(sticker) if sticker else None
     if st is not None and st.shape[0] > 2048:  # a 300-DPI print image is far finer than any photo of it
         st = cv2.resize(st, (2048, 2048), interpolation=cv2.INTER_AREA)
-    from patchsim.device import resolve_device
 
     model = freeze(load_defended(model_name, weights=weights, labels=labels, defence=defence)).to(resolve_device(device))
     if untargeted and target is not None:

@@ -7,12 +7,13 @@ import logging
 from pathlib import Path
 
 from patchsim.errors import PatchsimError
-from patchsim.evaluate.records import write_metrics
+from patchsim.evaluate.records import RealSequenceSummary, TracksSummary, write_metrics
 from patchsim.evaluate import real, report
 from patchsim.objectives.goals import Goal
 from patchsim.io.images import resize
 from patchsim.defences import load_defended
 from patchsim.io.outputs import writes_folder
+from patchsim.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +21,11 @@ log = logging.getLogger(__name__)
 @writes_folder("evaluate-real", ("metrics.json", "frames.csv", "tracks.csv", "report.html"))
 def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
              weights: str | None = None, labels: str | None = None, data_dir: str | None = None,
-             force: bool = False, device: str | None = "auto", defence: str | None = None) -> dict:
+             force: bool = False, device: str | None = "auto",
+             defence: str | None = None) -> RealSequenceSummary | TracksSummary:
     """Score ``source``: a folder of sign images, a video of a sign filling the frame, or ``gtsrb`` (the
     real tracks of ``train.npz``). Writes metrics.json and frames.csv plus report.html into ``out``; for
     gtsrb metrics.json and tracks.csv."""
-    from patchsim.device import resolve_device
 
     model = load_defended(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
     out = Path(out)
@@ -32,13 +33,14 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
         from patchsim.models.train import default_data_dir, load_gtsrb
 
         data = load_gtsrb(data_dir or default_data_dir(), "train")
-        summary = real.gtsrb_tracks(model, data)
-        per = summary.pop("per_track")
-        write_metrics(out / "metrics.json", {"source": "gtsrb train tracks", "model": model_name, **summary})
+        stats = real.gtsrb_tracks(model, data)
+        per = stats.pop("per_track")
+        tracks = TracksSummary(source="gtsrb train tracks", model=model_name, **stats)
+        write_metrics(out / "metrics.json", tracks)
         report.write_frames_csv(out / "tracks.csv", per)
-        log.info("GTSRB tracks: %.1f%% flicker, mean flip rate %.4f", 100 * summary["tracks_that_flicker"],
-                 summary["mean_flip_rate"])
-        return summary
+        log.info("GTSRB tracks: %.1f%% flicker, mean flip rate %.4f", 100 * tracks.tracks_that_flicker,
+                 tracks.mean_flip_rate)
+        return tracks
     src = Path(source)
     if src.is_dir():
         frames, fps = real.folder_frames(src), None
@@ -53,7 +55,7 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
         crops.append(resize(img, size, size))
     goal = Goal.from_classes(model.classes, true_class, target)
     records, metrics = real.sequence_from_crops(model, names, crops, goal, fps)
-    summary = {"source": str(source), "model": model_name, "fps": fps, "frames": len(names), "metrics": metrics}
+    summary = RealSequenceSummary(str(source), model_name, fps, len(names), metrics)
     write_metrics(out / "metrics.json", summary)
     report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
     report.write_html(out / "report.html", f"patchsim evaluate-real: {source}, {model_name}", [],

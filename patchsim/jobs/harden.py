@@ -31,6 +31,7 @@ from patchsim.io.images import atomic_write_bytes
 from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.io.outputs import check_output_file
 from patchsim.records import json_bytes
+from patchsim.device import model_device, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,6 @@ def roa_accuracy(model, x: np.ndarray, y: np.ndarray, side: int, steps: int = 10
     rectangular occlusion attack (:func:`roa_attack`, ``steps`` steps, untargeted, seeded): the
     robustness measure of the model card."""
     from patchsim.defences.occlusion import roa_attack
-    from patchsim.device import model_device
 
     dev = model_device(model)
     g = torch.Generator().manual_seed(seed)
@@ -98,7 +98,6 @@ def clean_render_accuracy(model, scene, n: int = 512, seed: int = 7) -> float:
     """Fraction of ``n`` clean EOT renders of ``scene``'s sign (the scene's ranges, its crop) that
     ``model`` reads as the sign's class."""
     from patchsim.render import draw_visible
-    from patchsim.device import model_device
     from patchsim.models.classes import resolve_class
     from patchsim.render import Renderer
 
@@ -125,7 +124,6 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
 
     from patchsim.defences.occlusion import cutout, roa_attack
     from patchsim.defences.sticker_bank import BankEntry, StickerBank
-    from patchsim.device import resolve_device
     from patchsim.models import fingerprint, load
     from patchsim.models.train import augmentation, checkpoint_path, default_data_dir, evaluate, load_gtsrb, split_tracks
     from patchsim.printing.printer import printer_from_spec

@@ -15,12 +15,13 @@ from patchsim.defences.data_inspection import activation_clusters, cluster_flags
 from patchsim.errors import PatchsimError
 from patchsim.io.images import atomic_write_bytes
 from patchsim.records import json_bytes
+from patchsim.device import model_device, resolve_device
+from patchsim.io.outputs import check_output_file
 
 
 def penultimate_features(model: nn.Module, x: np.ndarray, batch: int = 1024) -> torch.Tensor:
     """float32 ``(N, D)``: the input of the model's last linear layer (its penultimate features) for
     uint8 images ``x`` ``(N, H, W, 3)``, in eval mode."""
-    from patchsim.device import model_device
 
     last = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not last:
@@ -99,12 +100,10 @@ def run_inspect(model: str, data: str | Path, weights=None, labels=None, eps: fl
     when given. Returns the result."""
     from patchsim.models import load_model
     from patchsim.models.classes import resolve_class
-    from patchsim.io.outputs import check_output_file
 
     if out is not None:
         check_output_file(out)
     split = load_training_split(data)
-    from patchsim.device import resolve_device
 
     net = load_model(model, weights, labels).to(resolve_device(device))
     names = list(getattr(net, "classes", []))

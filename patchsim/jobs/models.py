@@ -7,6 +7,7 @@ import torch
 from patchsim.io.images import read_image, resize, to_tensor
 from patchsim.models import card, get_model_spec, list_models, load
 from patchsim.models.detectors import detector_card
+from patchsim.device import resolve_device
 
 
 def models_table() -> str:
@@ -38,7 +39,6 @@ def load_input_image(path: str, size: tuple[int, int]) -> torch.Tensor:
 def classify(model_name: str, images: list[str], weights: str | None = None, labels: str | None = None,
              top: int = 3, device: str | None = "auto") -> list[tuple[str, list[tuple[str, float]]]]:
     """Top-``top`` (class, probability) for each image file, the model on ``device``."""
-    from patchsim.device import resolve_device
 
     dev = resolve_device(device)
     model = load(model_name, weights=weights, labels=labels).to(dev)

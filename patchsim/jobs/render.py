@@ -16,6 +16,7 @@ from patchsim.render import Renderer, sample_driveby, sample_eot, sample_grid
 from patchsim.render.conditions import Conditions
 from patchsim.scene import load_scene
 from patchsim.io.stickers import load_sticker
+from patchsim.device import resolve_device
 
 log = logging.getLogger(__name__)
 CHUNK = 4  # full frames rendered per batch
@@ -39,7 +40,6 @@ def render_job(scene_path: str, out: str | Path, n: int = 8, seed: int = 0, stic
     """Render ``n`` conditions of a scene into ``out``: ``frames/NNNN.png``, ``crops/NNNN.png``,
     ``conditions.json`` (every frame's conditions and its 4 projected face corners in pixels, TL, TR,
     BR, BL) and ``contact_sheet.png``, rendering on ``device``. Returns the output folder."""
-    from patchsim.device import resolve_device
 
     dev = resolve_device(device)
     if n < 1:

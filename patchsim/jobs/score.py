@@ -14,11 +14,12 @@ from patchsim.evaluate import real, report
 from patchsim.evaluate.records import RealFrameRecord
 from patchsim.objectives.goals import Goal
 from patchsim.render.crop import detector_crop, square_box
-from patchsim.io.images import read_image
+from patchsim.io.images import read_image, write_png
 from patchsim.defences import load_defended
 from patchsim.io.images import VIDEO_SUFFIXES
 from patchsim.io.outputs import writes_folder
 from patchsim.realphoto.find_sign import load_corners, locate
+from patchsim.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
     ``find_with``: a detector (see :func:`patchsim.models.detectors.load_detector`) finds the sign in each
     frame instead of the corners file, markers or the red octagon; a frame where it finds none counts as
     without a sign (for a detector pipeline, the sign was missed)."""
-    from patchsim.device import resolve_device
 
     model = load_defended(model_name, weights=weights, labels=labels, defence=defence).to(resolve_device(device))
     goal = Goal.from_classes(model.classes, sign, target, "--sign")
@@ -100,8 +100,6 @@ def locate_with(detector, img: np.ndarray, sign: str) -> tuple[np.ndarray | None
 
 def _crop_sheet(path: Path, crops: list[np.ndarray], rows: list[RealFrameRecord], limit: int = 24) -> None:
     import cv2
-
-    from patchsim.io.images import write_png
 
     tiles = []
     for crop, r in list(zip(crops, rows))[:limit]:

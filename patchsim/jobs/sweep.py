@@ -9,8 +9,9 @@ from pathlib import Path
 
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
-from patchsim.io.images import pyplot, save_figure
+from patchsim.io.images import image_size, pyplot, save_figure
 from patchsim.io.outputs import writes_folder
+from patchsim.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
               mode: str = "driveby", ray_address: str | None = None, force: bool = False,
               device: str | None = "auto") -> list[dict]:
     """Run the grid of evaluations; writes ``results.csv`` and ``summary.png`` into ``out``."""
-    from patchsim.io.images import image_size
     from patchsim.scene import load_scene
 
     out = Path(out)
@@ -54,7 +54,6 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
             if not Path(st).is_file():
                 raise PatchsimError(f"--stickers {st}: file not found")
             image_size(st)
-    from patchsim.device import resolve_device
 
     resolve_device(device)  # checked here, before the first run (each worker resolves it again)
     args = [(sc, mo, st, sd, str(out / f"run{i:03d}"), mode, device or "auto")

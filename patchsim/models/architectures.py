@@ -13,6 +13,7 @@ from torch import nn
 
 from patchsim.checks import check_shape
 from patchsim.errors import ShapeError
+from patchsim.models.target import CLASSIFIER_GOALS
 
 
 class GtsrbCNN(nn.Module):
@@ -94,7 +95,11 @@ class Classifier(nn.Module):
     """Wraps a network: checks input ``(B, 3, H, W)`` float in [0, 1] at ``input_size``, applies the
     network's normalisation ``(x - mean) / std`` and returns logits ``(B, len(classes))``.
 
-    Attributes: ``classes`` (list of names), ``input_size`` ((H, W)), ``name``, ``card`` (dict)."""
+    Attributes: ``classes`` (list of names), ``input_size`` ((H, W)), ``name``, ``card`` (dict). A
+    :class:`~patchsim.models.target.Target`: an attack differentiates through the model itself."""
+
+    is_detector = False
+    goals = CLASSIFIER_GOALS
 
     def __init__(self, net: nn.Module, classes: Sequence[str], input_size: tuple[int, int] = (32, 32),
                  mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
@@ -118,3 +123,7 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         return self.net((x - self.mean) / self.std)
+
+    def attack_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The attack's differentiable path: the classifier itself."""
+        return self(x)

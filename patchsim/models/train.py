@@ -22,6 +22,7 @@ from patchsim.io.images import atomic_write_bytes
 from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.io.outputs import check_output_file
 from patchsim.records import json_bytes
+from patchsim.device import model_device, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,6 @@ def augmentation(seed: int):
 
 def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> float:
     """Top-1 accuracy of ``model`` (on its device) on uint8 images ``x`` (N, 32, 32, 3) with labels ``y``."""
-    from patchsim.device import model_device
 
     dev = model_device(model)
     model.eval()
@@ -115,7 +115,6 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     returns ``(x, y, info)``: the images and labels to train on (e.g. poisoned, :mod:`patchsim.poison`);
     ``info`` goes into the card as ``data_changes`` and into the resume check. ``card_extra``: more card
     fields (they replace the defaults of the same name)."""
-    from patchsim.device import resolve_device
 
     dev = resolve_device(device)
     from safetensors.torch import save

@@ -1,6 +1,6 @@
 """The protocol shared by the optimiser, the independent simulator and the photo scorer: what counts as
-fooled (:class:`Goal` for classifiers, :class:`DetectionGoal` for detectors, the goal names once in
-:data:`CLASSIFIER_GOALS` and :data:`DETECTION_GOALS`) and the classification of crops. The detector's box
+fooled (:class:`Goal` for classifiers, :class:`DetectionGoal` for detectors; the goal names are
+:data:`patchsim.models.target.CLASSIFIER_GOALS` and ``DETECTION_GOALS``) and the classification of crops. The detector's box
 and the crop it hands the classifier are :mod:`patchsim.render.crop`.
 
 Crops are uint8 ``(S, S, 3)``."""
@@ -12,6 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from patchsim.device import model_device
+from patchsim.errors import PatchsimError
+from patchsim.models.target import CLASSIFIER_GOALS, DETECTION_GOALS
+
 
 @dataclass(frozen=True)
 class Goal:
@@ -19,6 +23,12 @@ class Goal:
 
     true_class: int
     target: int | None = None
+    detection = False  # a classifier's goal (DetectionGoal: True)
+
+    @property
+    def kind(self) -> str:
+        """"targeted" or "untargeted" (:data:`~patchsim.models.target.CLASSIFIER_GOALS`)."""
+        return CLASSIFIER_GOALS[0] if self.target is not None else CLASSIFIER_GOALS[1]
 
     def fooled(self, pred):
         """Per-prediction bool for class ids ``pred`` ``(N,)``: a torch tensor in, a torch tensor out
@@ -51,7 +61,6 @@ class Goal:
 def classify_crops(model, crops: list[np.ndarray]) -> np.ndarray:
     """Softmax probabilities ``(N, K)`` float32 of uint8 ``(S, S, 3)`` crops already at the model's input
     size, computed on the model's device."""
-    from patchsim.device import model_device
 
     dev = model_device(model)
     x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
@@ -60,7 +69,6 @@ def classify_crops(model, crops: list[np.ndarray]) -> np.ndarray:
                           for i in range(0, len(x), 256)]).numpy()
 
 
-DETECTION_GOALS = ("disappear", "misclassify", "create")
 MATCH_IOU = 0.5  # a detection is "of the sign" when its box overlaps the sign's box by this much
 
 
@@ -68,20 +76,18 @@ MATCH_IOU = 0.5  # a detection is "of the sign" when its box overlaps the sign's
 class DetectionGoal:
     """What counts as fooled for a detector, judged on one image's decoded detections against the sign's
     true box (IoU >= :data:`MATCH_IOU`, score >= ``score_threshold``):
-
     * ``disappear``: no detection of ``sign_class`` at the sign;
     * ``misclassify``: no detection of ``sign_class`` at the sign, and one of ``target`` there;
     * ``create``: a detection of ``target`` at the board (the patch makes a sign appear).
     """
 
+    detection = True  # a detector's goal (Goal: False)
     kind: str
     sign_class: int
     target: int | None = None
     score_threshold: float = 0.3
 
     def __post_init__(self) -> None:
-        from patchsim.errors import PatchsimError
-
         if self.kind not in DETECTION_GOALS:
             raise PatchsimError(f"--goal {self.kind!r} is invalid for a detector: must be one of {', '.join(DETECTION_GOALS)}")
         if self.kind in ("misclassify", "create") and self.target is None:
@@ -123,7 +129,6 @@ def creation_classes(classes: list[str], target) -> tuple[int, int]:
     """(stand-in sign class, target) indices for the detector goal ``create``: the scene shows a board that
     is no class of the model, so the sign class is only a placeholder (the first class that is not the
     target; :class:`DetectionGoal` ignores it for ``create``) and the target is required."""
-    from patchsim.errors import PatchsimError
     from patchsim.models.classes import resolve_class
 
     if target is None:

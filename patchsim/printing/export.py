@@ -20,6 +20,7 @@ from patchsim.errors import PatchsimError
 from patchsim.printing.pieces import find_pieces
 from patchsim.io.images import pyplot, save_figure, write_png
 from patchsim.signs import load_face, sticker_alpha
+from patchsim.io.stickers import printed_rgba
 
 log = logging.getLogger(__name__)
 MAX_PRINT_PX = 12000
@@ -196,7 +197,6 @@ def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mo
     ``sticker_as_printed.png`` and the gamut check; None: identity). ``preview``: :func:`images_at`'s
     output at the preview size when the caller has it already. Returns what was written."""
     from patchsim.printing.printer import PrinterModel
-    from patchsim.io.stickers import printed_rgba
 
     printer = printer or PrinterModel(name="identity")
     out = Path(out)

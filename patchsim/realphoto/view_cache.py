@@ -23,6 +23,7 @@ from patchsim.errors import PatchsimError
 from patchsim.realphoto.placement import SignLight
 from patchsim.realphoto.relight import Relight
 from patchsim.records import from_data, json_bytes
+from patchsim.io.images import atomic_write_bytes
 
 # the modules whose code decides the cached values
 _SOURCES = ("realphoto/placement.py", "realphoto/relight.py", "realphoto/octagon.py", "realphoto/find_sign.py", "realphoto/views.py",
@@ -86,7 +87,6 @@ def load_view(key: str):
 def store_view(key: str, view) -> None:
     """Store (img_from_face, located_by, SignLight) or a skip reason; a full disk or a read-only home
     only costs the next run the time to recompute."""
-    from patchsim.io.images import atomic_write_bytes
 
     d = cache_dir()
     if d is None:

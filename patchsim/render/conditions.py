@@ -16,6 +16,7 @@ import torch
 
 from patchsim.errors import PatchsimError
 from patchsim.records import Schema, from_data, to_data, versioned_bytes
+from patchsim.io.images import atomic_write_bytes
 
 CONDITIONS_SCHEMA = Schema("conditions.json", 2, {1: lambda data: data})  # 2: schema_version added, nothing else
 INT64 = {"dtype": "int64"}  # field metadata of the integer fields (records.from_data reads it)
@@ -132,7 +133,6 @@ class Conditions:
 
     def save_json(self, path: str | Path, extra: dict | None = None) -> None:
         """Write ``{"schema_version", "conditions": to_data(self), **extra}`` atomically as JSON (:data:`CONDITIONS_SCHEMA`)."""
-        from patchsim.io.images import atomic_write_bytes
 
         doc = {"conditions": to_data(self), **(extra or {})}
         atomic_write_bytes(path, versioned_bytes(doc, CONDITIONS_SCHEMA))

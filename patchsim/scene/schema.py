@@ -25,6 +25,7 @@ from patchsim.scene.types import (
     RealismConfig,
     StickerRegion,
 )
+from patchsim.checks import shorten
 
 INF = math.inf
 
@@ -44,8 +45,6 @@ class _Ctx:
         self.file = file
 
     def fail(self, path: str, value: Any, allowed: str) -> SceneError:
-        from patchsim.checks import shorten
-
         return SceneError(f"{self.file}: field '{path}' = {shorten(value)} is invalid: {allowed}")
 
     def mapping(self, data: Any, path: str, allowed: set[str]) -> dict:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from patchsim.errors import PatchsimError
-from patchsim.io.images import jpeg_round_trip
+from patchsim.io.images import jpeg_round_trip, read_image
 from patchsim.render.crop import square_box
 
 ROI_PAD = 24  # pixels of context kept around the detector box for blur and flow
@@ -155,8 +155,6 @@ class CameraSimulator:
         if seed in self._bg_cache:
             return self._bg_cache[seed]
         if self.scene.background.kind == "images":
-            from patchsim.io.images import read_image
-
             paths = self.scene.background.images
             img = read_image(self.scene.resolve(paths[seed % len(paths)])).astype(np.float32) / 255
             lin = _srgb_to_linear(cv2.resize(img, (self.w, self.h), interpolation=cv2.INTER_AREA))

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from patchsim.errors import PatchsimError
+from patchsim.models.target import DETECTION_GOALS
 
 LETTERBOX_GREY = 114 / 255  # the padding colour ultralytics uses
 
@@ -162,7 +163,11 @@ class Detector(nn.Module):
     """Base of every detector. Subclasses implement :meth:`dense`; ``classes`` are the class names,
     ``input_size`` (H, W) the input images are fitted into, ``fixed_size`` whether the network needs
     exactly that size (else any multiple of ``multiple`` pixels up to it), ``score_threshold`` and
-    ``iou_threshold`` the decoding defaults."""
+    ``iou_threshold`` the decoding defaults. A :class:`~patchsim.models.target.Target`: an attack
+    differentiates through the dense candidates."""
+
+    is_detector = True
+    goals = DETECTION_GOALS
 
     def __init__(self, classes: Sequence[str], input_size: tuple[int, int], name: str, score_threshold: float = 0.3,
                  iou_threshold: float = 0.5, fixed_size: bool = True, multiple: int = 32):
@@ -189,6 +194,10 @@ class Detector(nn.Module):
             raise PatchsimError(f"detector {self.name} takes {self.input_size[0]} x {self.input_size[1]} inputs, "
                                 f"got {x.shape[2]} x {x.shape[3]}")
         return self.dense(x)
+
+    def attack_forward(self, x: torch.Tensor) -> DenseDetections:
+        """The attack's differentiable path: the dense candidates themselves."""
+        return self(x)
 
     def detect(self, x: torch.Tensor, score_threshold: float | None = None,
                iou_threshold: float | None = None) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from patchsim.models.detectors.core import DenseDetections, Detector
+from patchsim.errors import PatchsimError
 
 STRIDE = 4
 SIZE_UNIT = 16.0  # box side = SIZE_UNIT * exp(size head), pixels
@@ -92,8 +93,6 @@ class SignDet(Detector):
         self.scales = scales
 
     def _check(self, x: torch.Tensor) -> None:
-        from patchsim.errors import PatchsimError
-
         if x.shape[2] % 32 or x.shape[3] % 32:
             raise PatchsimError(f"sign-det takes inputs whose sides are multiples of 32, got {x.shape[2]} x {x.shape[3]}")
 

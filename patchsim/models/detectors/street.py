@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from patchsim.errors import PatchsimError
+from patchsim.io.images import read_image
 
 SCORING_SETS = {"asadi": None, "praveen": {"test", "valid"}}
 
@@ -65,7 +66,6 @@ def match_stop(found: list[tuple[np.ndarray, float]], truth: np.ndarray, min_iou
 def score_stop_detection(detector, images: list[StreetImage], thresholds=(0.2, 0.3, 0.4, 0.5)) -> dict:
     """Stop recall (IoU >= 0.5) and false stop detections per image of ``detector`` on ``images``, at
     each score threshold. Returns ``{"images", "stops", "by_threshold": {thr: {"recall", "false_per_image"}}}``."""
-    from patchsim.io.images import read_image
 
     stop = detector.classes.index("stop")
     lo = min(thresholds)

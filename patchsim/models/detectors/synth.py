@@ -17,6 +17,7 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.models.detectors.signdet import SIGN_DET_CLASSES
+from patchsim.io.images import read_image
 
 # GTSRB class id -> sign-det class; silhouette of each GTSRB class
 GTSRB_TO_DET = {14: "stop", 13: "yield", 17: "no_entry", 12: "priority_road", **{i: "speed_limit" for i in range(9)}}
@@ -61,8 +62,6 @@ class SignTextures:
             for name in names:
                 faces[det].append(draw_face_array(name, 192))
         if photo_stop is not None and photo_stop.is_file():
-            from patchsim.io.images import read_image
-
             img = cv2.resize(read_image(photo_stop), (192, 192), interpolation=cv2.INTER_AREA)
             faces["stop"].append(np.concatenate([img, draw_face_array("stop", 192)[..., 3:]], 2))
         if gtsrb_dir is not None:
@@ -96,7 +95,6 @@ class SignTextures:
 def real_backgrounds(street_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """The attacker street photos (``praveen`` split ``train``) with their stop boxes ``(K, 4)``, each
     downscaled so its longest side is at most 832 px."""
-    from patchsim.io.images import read_image
     from patchsim.models.detectors.street import street_images
 
     out = []

@@ -20,6 +20,7 @@ from patchsim.io.images import atomic_write_bytes
 from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.io.outputs import check_output_file
 from patchsim.records import json_bytes
+from patchsim.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
     street-photo scores). Returns the card."""
     from safetensors.torch import save
 
-    from patchsim.device import resolve_device
     from patchsim.models.detectors.signdet import SignDet, centernet_loss
     from patchsim.models.detectors.synth import FrameSynth, SignTextures, real_backgrounds
     from patchsim.models.train import checkpoint_path

@@ -131,7 +131,7 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
     out = tmp_path / "attack"
     assert main(["attack", str(scene), "--model", str(model), "--labels", str(labels), "--detector", "--steps", "2",
                  "--batch", "2", "--val-size", "4", "--val-every", "1", "--early-stop", "1", "--out", str(out),
-                 "--no-sim-to-real"]) == 0  # the detector's photo rows: tests/test_sign_det.py
+                 "--no-sim-to-real"]) == 0  # the detector's photo rows: tests/test_models_sign_det.py
     rec = json.loads((out / "attack.json").read_text())
     assert rec["config"]["goal"] == "disappear" and rec["steps_run"] == 2
     ev = tmp_path / "eval"

@@ -13,7 +13,7 @@ from patchsim.errors import PatchsimError
 from patchsim.io.images import write_png
 
 from identity import identity_conditions
-from test_photo_placement import PERSPECTIVE, perspective_photo
+from test_realphoto_placement import PERSPECTIVE, perspective_photo
 
 
 @pytest.fixture(scope="module")
