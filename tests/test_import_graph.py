@@ -72,7 +72,7 @@ def test_package_import_graph_has_no_cycle():
 # The pipeline's layers, lowest first: a module may import its own layer and those below, never above.
 LAYERS = [
     {"errors", "checks", "records", "device", "io"},  # foundations
-    {"signs", "scene"},  # what the world is
+    {"signs", "scene", "effects"},  # what the world is, and what it does to light (one module per physical effect)
     {"render", "simulator", "realphoto", "printing"},  # imaging: the renderer, the independent simulator, real photos, printing
     {"models", "objectives"},  # what reads the images, and what counts as fooled
     {"attack", "evaluate", "defences", "poison"},  # engines: none imports another

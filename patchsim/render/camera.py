@@ -7,6 +7,8 @@ unchanged apart from clipping to [0, 1]."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import math
 
 import torch
@@ -96,14 +98,14 @@ def sensor_noise(img: torch.Tensor, noise_std: torch.Tensor, seeds: torch.Tensor
 
 
 def tone(img: torch.Tensor, exposure_ev: torch.Tensor, gamma: torch.Tensor, black_level: torch.Tensor | None = None,
-         wb_red: torch.Tensor | None = None, wb_blue: torch.Tensor | None = None) -> torch.Tensor:
-    """Linear ``(B, 3, H, W)`` -> sRGB: white-balance gains (red and blue relative to green, ``(B,)``,
-    None = 1), exposure (x 2^EV), clip to [0, 1], sRGB encoding, ``** gamma``, then the black level
-    ``b`` ``(B,)``: ``clip(b + (1 - b) * y)`` (None = 0; a negative level is a contrast stretch that crushes
-    the darks, as many cameras' tone curves do)."""
+         linear_effects: Sequence[Callable[[torch.Tensor], torch.Tensor]] = ()) -> torch.Tensor:
+    """Linear ``(B, 3, H, W)`` -> sRGB: exposure (x 2^EV, ``(B,)``), the ``linear_effects`` in order (each
+    linear RGB -> linear RGB, e.g. white balance, :mod:`patchsim.effects`), clip to [0, 1], sRGB encoding,
+    ``** gamma``, then the black level ``b`` ``(B,)``: ``clip(b + (1 - b) * y)`` (None = 0; a negative
+    level is a contrast stretch that crushes the darks, as many cameras' tone curves do)."""
     x = img * _col(torch.exp2(exposure_ev).to(img))
-    if wb_red is not None and not bool(((wb_red == 1) & (wb_blue == 1)).all()):
-        x = x * torch.stack([wb_red, torch.ones_like(wb_red), wb_blue], 1).to(img)[:, :, None, None]
+    for effect in linear_effects:
+        x = effect(x)
     y = linear_rgb_to_rgb(x.clamp(0.0, 1.0))
     if not bool((gamma == 1).all()):
         y = y.clamp(min=1e-6) ** _col(gamma.to(img))

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from patchsim.effects import EFFECTS, effect_field_names
 from patchsim.errors import PatchsimError
 from patchsim.records import Schema, from_data, to_data, versioned_bytes
 from patchsim.io.images import atomic_write_bytes
@@ -24,7 +25,7 @@ INT_FIELDS = ("noise_seed", "background_seed", "response_id")
 
 
 @dataclass(frozen=True)
-class Conditions:
+class _ConditionsBase:
     """Per-frame physical conditions, each field a ``(B,)`` tensor (float32 unless noted).
 
     Pose of the sign centre in the camera frame (x right, y down, z forward):
@@ -38,12 +39,12 @@ class Conditions:
         shadow_angle_deg, shadow_offset (edge position, face fraction from centre), shadow_softness,
         color_temp_k (K).
     Camera: exposure_ev (stops), gamma, noise_std, jpeg_quality (1..100), defocus_px (extra sigma,
-        frame px), exposure_s (s), black_level (fraction of full scale),
-        wb_red, wb_blue (white-balance gains relative to green), response_id (int64: the real photo
+        frame px), exposure_s (s), black_level (fraction of full scale), response_id (int64: the real photo
         whose colour response the frame takes, -1 none; see :mod:`patchsim.render.photo_response`),
         noise_seed (int64).
     Detector crop: jitter_x, jitter_y (fraction of box size), jitter_scale (relative).
     Background: background_seed (int64).
+    Then one field per field of every registered effect (:mod:`patchsim.effects`), in registry order.
     """
 
     distance_m: torch.Tensor
@@ -73,8 +74,6 @@ class Conditions:
     defocus_px: torch.Tensor
     exposure_s: torch.Tensor
     black_level: torch.Tensor
-    wb_red: torch.Tensor
-    wb_blue: torch.Tensor
     response_id: torch.Tensor = dataclasses.field(metadata=INT64)
     noise_seed: torch.Tensor = dataclasses.field(metadata=INT64)
     jitter_x: torch.Tensor
@@ -148,6 +147,20 @@ class Conditions:
         if "conditions" not in doc:
             raise PatchsimError(f"{path}: no 'conditions' key")
         return from_data(Conditions, doc["conditions"], f"{path}: conditions")
+
+
+def _with_effect_fields(base: type) -> type:
+    """``base`` with a ``(B,)`` float32 field per field of every registered effect, appended in
+    registry order: the frozen :class:`Conditions` record."""
+    extra = [(name, torch.Tensor) for name in effect_field_names()]
+    cls = dataclasses.make_dataclass("Conditions", extra, bases=(base,), frozen=True)
+    cls.__module__, cls.__qualname__ = __name__, "Conditions"
+    cls.__doc__ = base.__doc__ + "".join(f"    {e.name}: {', '.join(e.field_names())} ({e.doc}).\n"
+                                         for e in EFFECTS)
+    return cls
+
+
+Conditions = _with_effect_fields(_ConditionsBase)
 
 
 def _describe(v: Any) -> str:

@@ -6,6 +6,8 @@ over the background -> area downsampling of the supersampled grid -> camera effe
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +16,7 @@ from kornia.color import rgb_to_linear_rgb
 from torch import nn
 
 from patchsim.checks import check_finite, check_shape
+from patchsim.effects import effects_in
 from patchsim.errors import SignNotVisibleError
 from patchsim.render import camera as cam
 from patchsim.render import geometry as geo
@@ -160,7 +163,9 @@ class Renderer(nn.Module):
         x = cam.defocus_blur(radiance, geo.defocus_sigma_px(cond, self.camera) * scale)
         x = cam.motion_blur(x, geo.image_motion_px(cond, self.camera, self.size_m) * scale[:, None])
         x = cam.sensor_noise(x, cond.noise_std / frame_px_per_out_px.clamp(min=1.0), cond.noise_seed)
-        y = cam.tone(x, cond.exposure_ev, cond.gamma, cond.black_level, cond.wb_red, cond.wb_blue)
+        linear = [functools.partial(e.render, **{f: getattr(cond, f) for f in e.field_names()})
+                  for e in effects_in(stage="linear")]
+        y = cam.tone(x, cond.exposure_ev, cond.gamma, cond.black_level, linear)
         return cam.jpeg(apply_photo_response(y, cond.response_id), cond.jpeg_quality)
 
     def render_crops(self, cond: Conditions, sticker: torch.Tensor | None = None, size: int | None = None) -> RenderOutput:

@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from patchsim.effects import effects_in
 from patchsim.errors import PatchsimError, SignNotVisibleError
 from patchsim.render.conditions import Conditions
 from patchsim.scene import Scene
@@ -27,7 +28,8 @@ def _seeds(n: int, g: torch.Generator) -> torch.Tensor:
     return torch.randint(0, SEED_MAX, (n,), generator=g, dtype=torch.int64)
 
 
-REALISM_FIELDS = ("black_level", "wb_red", "wb_blue")  # drawn last, and only when their range is not a point
+# drawn last, and only when their range is not a point: the black level, then every realism effect's fields
+REALISM_FIELDS = ("black_level",) + tuple(f for e in effects_in(realism=True) for f in e.field_names())
 
 
 def draw_ranges(ranges, n: int, g: torch.Generator, skip: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
@@ -57,7 +59,7 @@ def _environment(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Te
 
 
 def _realism(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
-    """Black level, white-balance error and the real photo response: drawn after everything else and
+    """Black level, the realism effects (white-balance error) and the real photo response: drawn after everything else and
     only where the scene asks for them, so a scene without them replays exactly as before they existed."""
     out = {}
     for name in REALISM_FIELDS:
@@ -72,10 +74,10 @@ def _realism(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor
         take = torch.rand(n, generator=g, dtype=torch.float64) < p
         ids = torch.randint(0, k, (n,), generator=g, dtype=torch.int64)
         out["response_id"] = torch.where(take, ids, out["response_id"])
-        # a real photo's response already holds its black level and white balance
+        # a real photo's response already holds its black level and the realism effects (white balance)
         out["black_level"] = torch.where(take, torch.zeros(n), out["black_level"])
-        out["wb_red"] = torch.where(take, torch.ones(n), out["wb_red"])
-        out["wb_blue"] = torch.where(take, torch.ones(n), out["wb_blue"])
+        for f in (f for e in effects_in(realism=True) for f in e.fields):
+            out[f.name] = torch.where(take, torch.full((n,), f.identity), out[f.name])
     return out
 
 

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from patchsim.effects import effects_in
+
 
 Range = tuple[float, float]
 __all__ = ["FaceSource", "SignConfig", "StickerRegion", "StickerConfig", "CameraConfig", "DriveByConfig", "GridConfig",
@@ -148,13 +150,13 @@ class LightingRanges:
 
 
 @dataclass(frozen=True)
-class EffectRanges:
+class _CameraEffectRanges:
     """Camera-effect ranges (lo, hi): exposure in EV stops, extra display gamma, sensor read-noise
     std (fraction of full scale), JPEG quality (1..100), extra defocus blur sigma in frame pixels,
     exposure time in seconds (motion blur), black level (flare and haze lifting the darks: output =
-    black + (1 - black) * signal, fraction of full scale) and white-balance error (linear gains of the
-    red and blue channels relative to green). The last three default to the identity; REAP-style
-    ranges fitted to real photographed signs come from ``bench/fit_realism.py``."""
+    black + (1 - black) * signal, fraction of full scale; defaults to the identity), then every
+    registered effect of the ``camera_effects`` section (:mod:`patchsim.effects`). REAP-style ranges
+    fitted to real photographed signs come from ``bench/fit_realism.py``."""
 
     exposure_ev: Range = bounded((-0.5, 0.5), -5, 5)
     gamma: Range = bounded((0.9, 1.1), 0.2, 5)
@@ -163,8 +165,19 @@ class EffectRanges:
     defocus_px: Range = bounded((0.0, 1.0), 0, 20)
     exposure_s: Range = bounded((0.001, 0.01), 0, 0.5)
     black_level: Range = bounded((0.0, 0.0), -0.5, 0.5)
-    wb_red: Range = bounded((1.0, 1.0), 0.3, 3)
-    wb_blue: Range = bounded((1.0, 1.0), 0.3, 3)
+
+
+def _with_effects(base: type, name: str, section: str) -> type:
+    """``base`` with one range field per field of every registered effect of scene ``section``
+    (:mod:`patchsim.effects`), appended in registry order, bounds in the field metadata."""
+    extra = [(f.name, Range, bounded(f.default, *f.bounds)) for e in effects_in(section) for f in e.fields]
+    cls = dataclasses.make_dataclass(name, extra, bases=(base,), frozen=True)
+    cls.__module__, cls.__qualname__ = __name__, name
+    cls.__doc__ = base.__doc__ + "".join(f"\n    {e.name}: {e.doc}." for e in effects_in(section))
+    return cls
+
+
+EffectRanges = _with_effects(_CameraEffectRanges, "EffectRanges", "camera_effects")
 
 
 @dataclass(frozen=True)

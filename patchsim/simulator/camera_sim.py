@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from patchsim.effects import effect_field_names, effects_in
 from patchsim.errors import PatchsimError
 from patchsim.io.images import jpeg_round_trip, read_image
 from patchsim.render.crop import square_box
@@ -41,13 +42,15 @@ def _tone_lut(gamma: float, n: int = 16384) -> np.ndarray:
 
 
 def _tone(lin: np.ndarray, c: dict) -> np.ndarray:
-    """Exposure (x 2^EV), clip, sRGB encoding and extra gamma: linear float -> uint8 sRGB, through a
+    """The linear-stage effects (white balance, :mod:`patchsim.effects`, their numpy implementations),
+    exposure (x 2^EV), clip, sRGB encoding and extra gamma: linear float -> uint8 sRGB, through a
     16384-entry table (finer than 8-bit output needs everywhere above the darkest 0.1%)."""
     n = 16384
     lut = _tone_lut(float(c["gamma"]), n)
     scale = np.float32((n - 1) * 2.0 ** c["exposure_ev"])
-    wb = np.array([c["wb_red"], 1.0, c["wb_blue"]], np.float32)
-    idx = np.clip(lin * (scale * wb if (wb != 1).any() else scale) + 0.5, 0, n - 1).astype(np.int32)
+    for e in effects_in(stage="linear"):
+        lin = e.simulate(lin, **{f: c[f] for f in e.field_names()})
+    idx = np.clip(lin * scale + 0.5, 0, n - 1).astype(np.int32)
     out = lut[idx]
     black = float(c["black_level"])
     if black:
@@ -202,7 +205,7 @@ class CameraSimulator:
         """uint8 background under the frame's light and tone; the last one is cached (a drive-by keeps
         its light for the whole approach)."""
         key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"], c["black_level"],
-               c["wb_red"], c["wb_blue"], int(c["response_id"]))
+               tuple(c[f] for f in effect_field_names()), int(c["response_id"]))
         if self._toned_key != key:
             self._toned = _tone(bg * gains, c)
             if int(c["response_id"]) >= 0:
