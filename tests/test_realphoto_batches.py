@@ -103,19 +103,22 @@ def test_relight_colours_is_the_fitted_map():
 def test_realism_fields_identity_and_black_level():
     from functools import partial
 
-    from patchsim.effects import white_balance
+    from patchsim.effects import black_level, white_balance
     from patchsim.render.camera import tone
 
     img = torch.rand(2, 3, 8, 8)
     cond = identity_conditions(2)
     base = tone(img, cond.exposure_ev, cond.gamma)
     wb = [partial(white_balance.render, wb_red=cond.wb_red, wb_blue=cond.wb_blue)]
-    assert torch.equal(tone(img, cond.exposure_ev, cond.gamma, cond.black_level, wb), base)
-    lifted = tone(img, cond.exposure_ev, cond.gamma, torch.full((2,), 0.1), wb)
+    def black(b):
+        return [partial(black_level.render, black_level=b)]
+
+    assert torch.equal(tone(img, cond.exposure_ev, cond.gamma, wb, black(cond.black_level)), base)
+    lifted = tone(img, cond.exposure_ev, cond.gamma, wb, black(torch.full((2,), 0.1)))
     assert torch.allclose(lifted, 0.1 + 0.9 * base)
-    stretched = tone(img, cond.exposure_ev, cond.gamma, torch.full((2,), -0.4), wb)
+    stretched = tone(img, cond.exposure_ev, cond.gamma, wb, black(torch.full((2,), -0.4)))
     assert stretched.min() >= 0 and stretched.max() <= 1 and torch.allclose(stretched, (1.4 * base - 0.4).clamp(0, 1))
-    red = tone(img, cond.exposure_ev, cond.gamma, None,
+    red = tone(img, cond.exposure_ev, cond.gamma,
                [partial(white_balance.render, wb_red=torch.full((2,), 1.5), wb_blue=torch.ones(2))])
     assert (red[:, 0] >= base[:, 0] - 1e-6).all() and torch.equal(red[:, 1:], base[:, 1:])
 

@@ -14,12 +14,12 @@ light that reaches the camera, and the scene types are built from these declarat
 
 from __future__ import annotations
 
-from patchsim.effects import white_balance
+from patchsim.effects import black_level, white_balance
 from patchsim.effects.spec import STAGES, Effect, EffectField
 
 __all__ = ["EFFECTS", "STAGES", "Effect", "EffectField", "effect_field_names", "effects_in"]
 
-EFFECTS: tuple[Effect, ...] = (white_balance.EFFECT,)  # registry order is draw and application order
+EFFECTS: tuple[Effect, ...] = (black_level.EFFECT, white_balance.EFFECT)  # registry order is draw and application order
 
 
 def effects_in(section: str | None = None, stage: str | None = None, realism: bool | None = None) -> tuple[Effect, ...]:

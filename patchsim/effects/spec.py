@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-STAGES = ("linear",)  # linear: on the linear-light frame after exposure, before clipping and sRGB encoding
+STAGES = ("linear", "srgb")
+# linear: on the linear-light frame after exposure, before clipping and sRGB encoding (torch and numpy: float
+# linear RGB); srgb: on the displayed signal after the tone curve and gamma, before a real photo's colour
+# response and JPEG (torch: float sRGB in [0, 1]; numpy: uint8 sRGB)
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,8 @@ class Effect:
     drawn after everything else and only when its range is not a point (so a scene that does not ask
     for it replays exactly as before it existed), and reset to its identity when a frame takes a real
     photo's colour response (which already holds it). ``render(x, **params)``: torch, ``x`` ``(B, 3, H, W)``
-    float32 linear RGB, each parameter a ``(B,)`` tensor, differentiable; ``simulate(x, **params)``:
-    numpy, ``x`` ``(H, W, 3)`` float32 linear RGB, each parameter a float."""
+    in the stage's representation, each parameter a ``(B,)`` tensor, differentiable; ``simulate(x,
+    **params)``: numpy, ``x`` ``(H, W, 3)`` in the stage's representation, each parameter a float."""
 
     name: str
     section: str

@@ -97,21 +97,20 @@ def sensor_noise(img: torch.Tensor, noise_std: torch.Tensor, seeds: torch.Tensor
     return img + _col(noise_std.to(img)) * torch.sqrt(0.3 + 0.7 * img.clamp(min=0)) * n
 
 
-def tone(img: torch.Tensor, exposure_ev: torch.Tensor, gamma: torch.Tensor, black_level: torch.Tensor | None = None,
-         linear_effects: Sequence[Callable[[torch.Tensor], torch.Tensor]] = ()) -> torch.Tensor:
+def tone(img: torch.Tensor, exposure_ev: torch.Tensor, gamma: torch.Tensor,
+         linear_effects: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+         srgb_effects: Sequence[Callable[[torch.Tensor], torch.Tensor]] = ()) -> torch.Tensor:
     """Linear ``(B, 3, H, W)`` -> sRGB: exposure (x 2^EV, ``(B,)``), the ``linear_effects`` in order (each
     linear RGB -> linear RGB, e.g. white balance, :mod:`patchsim.effects`), clip to [0, 1], sRGB encoding,
-    ``** gamma``, then the black level ``b`` ``(B,)``: ``clip(b + (1 - b) * y)`` (None = 0; a negative
-    level is a contrast stretch that crushes the darks, as many cameras' tone curves do)."""
+    ``** gamma``, then the ``srgb_effects`` in order (each sRGB -> sRGB in [0, 1], e.g. the black level)."""
     x = img * _col(torch.exp2(exposure_ev).to(img))
     for effect in linear_effects:
         x = effect(x)
     y = linear_rgb_to_rgb(x.clamp(0.0, 1.0))
     if not bool((gamma == 1).all()):
         y = y.clamp(min=1e-6) ** _col(gamma.to(img))
-    if black_level is not None and bool((black_level != 0).any()):
-        b = _col(black_level.to(img))
-        y = (b + (1 - b) * y).clamp(0.0, 1.0)
+    for effect in srgb_effects:
+        y = effect(y)
     return y
 
 

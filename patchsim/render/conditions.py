@@ -39,7 +39,7 @@ class _ConditionsBase:
         shadow_angle_deg, shadow_offset (edge position, face fraction from centre), shadow_softness,
         color_temp_k (K).
     Camera: exposure_ev (stops), gamma, noise_std, jpeg_quality (1..100), defocus_px (extra sigma,
-        frame px), exposure_s (s), black_level (fraction of full scale), response_id (int64: the real photo
+        frame px), exposure_s (s), response_id (int64: the real photo
         whose colour response the frame takes, -1 none; see :mod:`patchsim.render.photo_response`),
         noise_seed (int64).
     Detector crop: jitter_x, jitter_y (fraction of box size), jitter_scale (relative).
@@ -73,7 +73,6 @@ class _ConditionsBase:
     jpeg_quality: torch.Tensor
     defocus_px: torch.Tensor
     exposure_s: torch.Tensor
-    black_level: torch.Tensor
     response_id: torch.Tensor = dataclasses.field(metadata=INT64)
     noise_seed: torch.Tensor = dataclasses.field(metadata=INT64)
     jitter_x: torch.Tensor

@@ -163,9 +163,9 @@ class Renderer(nn.Module):
         x = cam.defocus_blur(radiance, geo.defocus_sigma_px(cond, self.camera) * scale)
         x = cam.motion_blur(x, geo.image_motion_px(cond, self.camera, self.size_m) * scale[:, None])
         x = cam.sensor_noise(x, cond.noise_std / frame_px_per_out_px.clamp(min=1.0), cond.noise_seed)
-        linear = [functools.partial(e.render, **{f: getattr(cond, f) for f in e.field_names()})
-                  for e in effects_in(stage="linear")]
-        y = cam.tone(x, cond.exposure_ev, cond.gamma, cond.black_level, linear)
+        stage = {s: [functools.partial(e.render, **{f: getattr(cond, f) for f in e.field_names()})
+                     for e in effects_in(stage=s)] for s in ("linear", "srgb")}
+        y = cam.tone(x, cond.exposure_ev, cond.gamma, stage["linear"], stage["srgb"])
         return cam.jpeg(apply_photo_response(y, cond.response_id), cond.jpeg_quality)
 
     def render_crops(self, cond: Conditions, sticker: torch.Tensor | None = None, size: int | None = None) -> RenderOutput:

@@ -28,8 +28,8 @@ def _seeds(n: int, g: torch.Generator) -> torch.Tensor:
     return torch.randint(0, SEED_MAX, (n,), generator=g, dtype=torch.int64)
 
 
-# drawn last, and only when their range is not a point: the black level, then every realism effect's fields
-REALISM_FIELDS = ("black_level",) + tuple(f for e in effects_in(realism=True) for f in e.field_names())
+# drawn last, and only when their range is not a point: every realism effect's fields, in registry order
+REALISM_FIELDS = tuple(f for e in effects_in(realism=True) for f in e.field_names())
 
 
 def draw_ranges(ranges, n: int, g: torch.Generator, skip: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
@@ -59,7 +59,7 @@ def _environment(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Te
 
 
 def _realism(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
-    """Black level, the realism effects (white-balance error) and the real photo response: drawn after everything else and
+    """The realism effects (black level, white-balance error) and the real photo response: drawn after everything else and
     only where the scene asks for them, so a scene without them replays exactly as before they existed."""
     out = {}
     for name in REALISM_FIELDS:
@@ -74,8 +74,7 @@ def _realism(scene: Scene, n: int, g: torch.Generator) -> dict[str, torch.Tensor
         take = torch.rand(n, generator=g, dtype=torch.float64) < p
         ids = torch.randint(0, k, (n,), generator=g, dtype=torch.int64)
         out["response_id"] = torch.where(take, ids, out["response_id"])
-        # a real photo's response already holds its black level and the realism effects (white balance)
-        out["black_level"] = torch.where(take, torch.zeros(n), out["black_level"])
+        # a real photo's response already holds the realism effects (black level, white balance)
         for f in (f for e in effects_in(realism=True) for f in e.fields):
             out[f.name] = torch.where(take, torch.full((n,), f.identity), out[f.name])
     return out

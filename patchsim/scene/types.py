@@ -153,9 +153,8 @@ class LightingRanges:
 class _CameraEffectRanges:
     """Camera-effect ranges (lo, hi): exposure in EV stops, extra display gamma, sensor read-noise
     std (fraction of full scale), JPEG quality (1..100), extra defocus blur sigma in frame pixels,
-    exposure time in seconds (motion blur), black level (flare and haze lifting the darks: output =
-    black + (1 - black) * signal, fraction of full scale; defaults to the identity), then every
-    registered effect of the ``camera_effects`` section (:mod:`patchsim.effects`). REAP-style ranges
+    exposure time in seconds (motion blur), then every registered effect of the ``camera_effects``
+    section (:mod:`patchsim.effects`). REAP-style ranges
     fitted to real photographed signs come from ``bench/fit_realism.py``."""
 
     exposure_ev: Range = bounded((-0.5, 0.5), -5, 5)
@@ -164,7 +163,6 @@ class _CameraEffectRanges:
     jpeg_quality: Range = bounded((60.0, 95.0), 1, 100)
     defocus_px: Range = bounded((0.0, 1.0), 0, 20)
     exposure_s: Range = bounded((0.001, 0.01), 0, 0.5)
-    black_level: Range = bounded((0.0, 0.0), -0.5, 0.5)
 
 
 def _with_effects(base: type, name: str, section: str) -> type:

@@ -44,7 +44,8 @@ def _tone_lut(gamma: float, n: int = 16384) -> np.ndarray:
 def _tone(lin: np.ndarray, c: dict) -> np.ndarray:
     """The linear-stage effects (white balance, :mod:`patchsim.effects`, their numpy implementations),
     exposure (x 2^EV), clip, sRGB encoding and extra gamma: linear float -> uint8 sRGB, through a
-    16384-entry table (finer than 8-bit output needs everywhere above the darkest 0.1%)."""
+    16384-entry table (finer than 8-bit output needs everywhere above the darkest 0.1%); then the
+    srgb-stage effects (the black level) on the uint8 signal."""
     n = 16384
     lut = _tone_lut(float(c["gamma"]), n)
     scale = np.float32((n - 1) * 2.0 ** c["exposure_ev"])
@@ -52,9 +53,8 @@ def _tone(lin: np.ndarray, c: dict) -> np.ndarray:
         lin = e.simulate(lin, **{f: c[f] for f in e.field_names()})
     idx = np.clip(lin * scale + 0.5, 0, n - 1).astype(np.int32)
     out = lut[idx]
-    black = float(c["black_level"])
-    if black:
-        out = np.clip(np.round(black * 255 + (1 - black) * out.astype(np.float32)), 0, 255).astype(np.uint8)
+    for e in effects_in(stage="srgb"):
+        out = e.simulate(out, **{f: c[f] for f in e.field_names()})
     return out
 
 
@@ -204,7 +204,7 @@ class CameraSimulator:
     def _toned_background(self, bg: np.ndarray, gains: np.ndarray, c: dict) -> np.ndarray:
         """uint8 background under the frame's light and tone; the last one is cached (a drive-by keeps
         its light for the whole approach)."""
-        key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"], c["black_level"],
+        key = (id(bg), tuple(np.round(gains, 7)), c["exposure_ev"], c["gamma"],
                tuple(c[f] for f in effect_field_names()), int(c["response_id"]))
         if self._toned_key != key:
             self._toned = _tone(bg * gains, c)
