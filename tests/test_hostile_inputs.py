@@ -187,3 +187,32 @@ def test_unexpected_failures_are_one_line_with_exit_1(tmp_path, capsys, monkeypa
     assert main(["render", "stop_driveby", "--n", "1", "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("patchsim render: error: file system: No space left on device") and "\n" not in err
+
+
+def test_a_crafted_attack_json_cannot_make_evaluate_run_code(tmp_path, monkeypatch, capsys):
+    """An attack folder whose attack.json names a module:factory (or a TorchScript file) as its model:
+    ``evaluate DIR`` refuses before importing anything; the same reference given with --model, or
+    --trust-model-code, is the user's own choice."""
+    import json
+    from pathlib import Path
+
+    from patchsim.cli import main
+    from patchsim.models import runs_code
+
+    (tmp_path / "evil_factory.py").write_text(
+        "from pathlib import Path\n\ndef boom():\n    Path(__file__).with_name('ran').write_text('code ran')\n    raise RuntimeError('no model here')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rec = json.loads((Path(__file__).parent / "data" / "attack_v1_main_364db8c.json").read_text())
+    for model in ("evil_factory:boom", str(tmp_path / "net.pt")):
+        folder = tmp_path / ("a" + str(len(model)))
+        folder.mkdir()
+        (folder / "attack.json").write_text(json.dumps({**rec, "model": model}))
+        (folder / "sticker.png").write_bytes((Path(__file__).parent / "data" / "attack_v1_main_364db8c.json").read_bytes()[:0])
+        assert main(["evaluate", str(folder), "--out", str(tmp_path / "ev")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "runs code" in err and "--trust-model-code" in err and model in err
+        assert not (tmp_path / "ran").exists() and not (tmp_path / "ev").exists()
+    assert runs_code("evil_factory:boom") and runs_code("x.pt") and not runs_code("gtsrb-cnn") and not runs_code("m.onnx")
+    folder = tmp_path / ("a" + str(len("evil_factory:boom")))
+    assert main(["evaluate", str(folder), "--trust-model-code", "--out", str(tmp_path / "ev")]) != 0
+    assert (tmp_path / "ran").read_text() == "code ran"  # trusted: the user's choice, and it ran

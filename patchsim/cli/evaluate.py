@@ -20,6 +20,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--sticker", help="sticker.png from patchsim attack (omit to score the clean sign only)")
     model_args(p, default=None, shown="default: the attack's model for an attack folder, else gtsrb-cnn", detectors=True)
     p.add_argument("--target", help="target class (default: the attack's target from attack.json beside the sticker)")
+    p.add_argument("--trust-model-code", action="store_true", help="with an attack folder: load its recorded model "
+                   "even when that runs code (a module:factory or TorchScript file named in attack.json)")
     p.add_argument("--goal", choices=["auto", *DETECTION_GOALS], default="auto",
                    help="detectors: what counts as fooled (default: the sticker's attack's goal, else disappear)")
     p.add_argument("--mode", choices=["driveby", "grid"], default="driveby")
@@ -42,6 +44,9 @@ def _cmd_evaluate(args) -> int:
         rec = load_attack_dir(args.scene)
         scene, sticker = rec.scene, sticker or str(rec.sticker)
         if model is None:
+            from patchsim.models import check_recorded_model
+
+            check_recorded_model(rec.model, str(rec.path / "attack.json"), args.trust_model_code)
             model, weights = rec.model, weights or rec.weights
         target = target or rec.target
         printer = printer or rec.printer

@@ -13,8 +13,8 @@ from patchsim.models.classes import resolve_class
 from patchsim.models.detectors import SHIPPED_DETECTORS
 from patchsim.models.registry import SHIPPED, ModelSpec, card, fingerprint, freeze, load_shipped
 
-__all__ = ["Classifier", "ModelSpec", "SHIPPED", "card", "fingerprint", "freeze", "get_model_spec", "is_detector", "list_models",
-           "load", "load_model", "resolve_class"]
+__all__ = ["CODE_SUFFIXES", "Classifier", "ModelSpec", "SHIPPED", "card", "check_recorded_model", "fingerprint", "freeze",
+           "get_model_spec", "is_detector", "list_models", "load", "load_model", "resolve_class", "runs_code"]
 
 MODELS: dict[str, ModelSpec] = {**SHIPPED, **SHIPPED_DETECTORS}  # every shipped model, classifiers then detectors
 
@@ -31,6 +31,31 @@ def get_model_spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise PatchsimError(f"unknown model {name!r}; shipped models: {', '.join(MODELS)}")
     return MODELS[name]
+
+
+CODE_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")  # TorchScript: a program, not just weights
+
+
+def runs_code(name_or_path: str | Path) -> bool:
+    """Whether loading ``name_or_path`` as a model runs code from outside patchsim: a
+    ``package.module:factory`` (imported and called) or a TorchScript file (a serialised program). Shipped
+    names, ONNX files and weights files do not."""
+    s = str(name_or_path)
+    if s in MODELS:
+        return False
+    if ":" in s and not Path(s).exists():
+        return True
+    return Path(s).suffix.lower() in CODE_SUFFIXES
+
+
+def check_recorded_model(name: str, where: str, trusted: bool) -> None:
+    """A model reference read from a record on disk (``where``: the file) is loaded only when it runs no
+    code (:func:`runs_code`), or the user said so (``trusted``: ``--trust-model-code``, or the same
+    reference given on the command line). Otherwise a one-line error naming both ways."""
+    if runs_code(name) and not trusted:
+        raise PatchsimError(f"{where} names the model {name!r}, which runs code when loaded (a module:factory or a "
+                            f"TorchScript file); a record on disk never runs code on its own: pass --model {name} "
+                            "yourself, or add --trust-model-code")
 
 
 def is_detector(name_or_path: str | Path, flagged: bool = False) -> bool:
