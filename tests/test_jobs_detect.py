@@ -2,6 +2,7 @@
 heavy work."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -58,3 +59,14 @@ def test_train_detector_bad_data_folder_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--data" in err and "gtsrb" in err and len(err.splitlines()) == 1
     assert main(["train-detector", "--out", str(tmp_path / "w.safetensors"), "--steps", "0"]) == 2
+
+
+def test_detect_never_writes_one_annotated_image_over_another(tmp_path):
+    """a.png and a.jpg share a stem: each gets its own annotated image."""
+    from patchsim.jobs.detect import annotated_names
+
+    a, b = _img(tmp_path / "a.png"), _img(tmp_path / "a.jpg", (90, 90, 3))
+    out = tmp_path / "out"
+    assert main(["detect", "sign-det", str(a), str(b), "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "annotated").iterdir()) == ["a_jpg.jpg", "a_png.jpg"]
+    assert annotated_names([Path("x/a.png"), Path("y/b.PNG"), Path("a.JPG")]) == ["a_png.jpg", "b.jpg", "a_jpg.jpg"]

@@ -1,8 +1,9 @@
 """``patchsim detect MODEL IMAGE_OR_DIR... --out DIR``: detections of any detector on image files.
 
-Writes ``detections.json`` (a list of ``{"file": NAME, "detections": [{"box": [x1, y1, x2, y2], "score":
-S, "class": NAME}]}``, boxes in each image's own pixels, best first) and ``annotated/NAME.jpg`` with
-the boxes drawn."""
+Writes ``detections.json`` (``{"schema_version": 2, "images": [{"file": NAME, "detections": [{"box": [x1,
+y1, x2, y2], "score": S, "label": CLASS}]}]}``, boxes in each image's own pixels, best first; see
+docs/file-formats.md) and ``annotated/STEM.jpg`` with the boxes drawn (``STEM_EXT.jpg`` when two inputs
+share a stem, e.g. ``a.png`` and ``a.jpg``, so neither is written over the other)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,17 @@ def collect_images(inputs: list[str]) -> list[Path]:
     return out
 
 
+def annotated_names(files: list[Path]) -> list[str]:
+    """The annotated image's file name for each input: ``STEM.jpg``, or ``STEM_EXT.jpg`` for inputs whose
+    stem another input shares (``a.png`` and ``a.jpg`` -> ``a_png.jpg``, ``a_jpg.jpg``); all distinct."""
+    stems = [f.stem for f in files]
+    names = [f"{f.stem}_{f.suffix[1:].lower()}.jpg" if stems.count(f.stem) > 1 else f"{f.stem}.jpg" for f in files]
+    if len(set(names)) != len(names):  # e.g. a.png, a.jpg and a_png.jpg
+        dup = sorted({n for n in names if names.count(n) > 1})[0]
+        raise PatchsimError(f"two input images would both be annotated as {dup}: rename one")
+    return names
+
+
 def draw_detections(img: np.ndarray, dets, colours: dict[str, tuple[int, int, int]] | None = None) -> np.ndarray:
     """A copy of uint8 RGB ``img`` with each detection's box and ``class score`` drawn."""
     out = img.copy()
@@ -120,6 +132,7 @@ def detect_job(model: str, inputs: list[str], out: str | Path, weights: str | No
     from patchsim.models.detectors import load_detector
 
     files = collect_images(inputs)
+    shown = dict(zip(files, annotated_names(files)))  # distinct, said before any model runs
     for f in files:
         image_size(f)  # every header readable before any model runs
     dev = resolve_device(device)
@@ -131,7 +144,7 @@ def detect_job(model: str, inputs: list[str], out: str | Path, weights: str | No
         imgs = [read_image(f) for f in chunk]
         for f, img, dets in zip(chunk, imgs, det.detect_images(imgs)):
             records.append(ImageDetections(f.name, tuple(rounded(d) for d in dets)))
-            write_jpeg(out / "annotated" / (f.stem + ".jpg"), draw_detections(img, dets))
+            write_jpeg(out / "annotated" / shown[f], draw_detections(img, dets))
     atomic_write_bytes(out / "detections.json", versioned_bytes(DetectionsFile(tuple(records)), DETECTIONS_SCHEMA))
     n = sum(len(r.detections) for r in records)
     log.info("%s: %d detections in %d images -> %s", det.name, n, len(records), out)
