@@ -149,7 +149,8 @@ def test_a_second_run_cannot_write_into_a_locked_folder(tmp_path, capsys):
     (out / ".patchsim.lock").write_text("999999999 attack\n")  # its process is gone: taken over
     (out / ".frame.png.tmp").write_bytes(b"half")  # an orphaned temporary file: cleaned
     assert main(["render", "stop_driveby", "--n", "1", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["conditions.json", "contact_sheet.png", "crops", "frames"]
+    assert sorted(p.name for p in out.iterdir()) == [".patchsim.manifest", "conditions.json", "contact_sheet.png",
+                                                     "crops", "frames"]
 
 
 def test_force_replaces_only_the_commands_own_stale_outputs(tmp_path, capsys):
@@ -162,6 +163,14 @@ def test_force_replaces_only_the_commands_own_stale_outputs(tmp_path, capsys):
     assert len(list((out / "frames").iterdir())) == 1  # no frames 1-3 left from the 4-frame run
     assert len(json.loads((out / "conditions.json").read_text())["conditions"]["distance_m"]) == 1
     assert (out / "my_notes.txt").read_text() == "mine"  # not the command's: left alone
+    (out / "frames" / "keep.png").write_bytes(b"my own picture")  # inside an output folder, still not its
+    (out / "crops" / "notes.txt").write_text("mine too")
+    assert main(["render", "stop_driveby", "--n", "2", "--out", str(out), "--force"]) == 0
+    assert (out / "frames" / "keep.png").read_bytes() == b"my own picture"
+    assert (out / "crops" / "notes.txt").read_text() == "mine too"
+    assert sorted(p.name for p in (out / "frames").iterdir()) == ["0000.png", "0001.png", "keep.png"]
+    manifest = (out / ".patchsim.manifest").read_text().splitlines()
+    assert manifest[0] == "#patchsim render" and "frames/0001.png" in manifest and "frames/keep.png" not in manifest
 
 
 def test_ray_address_that_does_not_answer_fails_fast():
@@ -216,3 +225,53 @@ def test_a_crafted_attack_json_cannot_make_evaluate_run_code(tmp_path, monkeypat
     folder = tmp_path / ("a" + str(len("evil_factory:boom")))
     assert main(["evaluate", str(folder), "--trust-model-code", "--out", str(tmp_path / "ev")]) != 0
     assert (tmp_path / "ran").read_text() == "code ran"  # trusted: the user's choice, and it ran
+
+
+def test_force_never_deletes_an_input_of_the_same_run(tmp_path, capsys):
+    """--init-sticker inside the --out folder an earlier attack wrote: --force would delete it before it is
+    read, so the run is refused and the file stays (with and without the folder's manifest)."""
+    from patchsim.cli import main
+
+    out = tmp_path / "o"
+    out.mkdir()
+    png = out / "sticker.png"
+    png.write_bytes(b"an earlier attack's sticker")
+    for manifest in (None, "#patchsim attack\nsticker.png\n"):
+        if manifest:
+            (out / ".patchsim.manifest").write_text(manifest)
+        assert main(["attack", "stop_driveby", "--init-sticker", str(png), "--out", str(out), "--force"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is an input of this run" in err
+        assert png.read_bytes() == b"an earlier attack's sticker"
+
+
+def test_no_command_writes_over_its_own_input_or_a_shipped_file(tmp_path, capsys):
+    """Output files checked before any work: not an input of the run (symlinks and hard links too), not
+    a file written beside the output (a model card), not inside the installed package, not a FIFO."""
+    import os
+
+    from patchsim.cli import main
+    from patchsim.io.outputs import PACKAGE_ROOT
+
+    photo = tmp_path / "chart.jpg"
+    photo.write_bytes(b"not really a photo")
+    link = tmp_path / "hard.json"
+    os.link(photo, link)
+    fifo = tmp_path / "pipe.pdf"
+    os.mkfifo(fifo)
+    shipped = PACKAGE_ROOT / "models" / "weights" / "gtsrb-cnn.safetensors"
+    before = shipped.read_bytes()
+    cases = [
+        (["calibrate", str(photo), "--out", str(photo)], "an input of this run"),
+        (["calibrate", str(photo), "--out", str(link)], "an input of this run"),  # a hard link of the photo
+        (["train", "gtsrb-cnn", "--out", str(tmp_path / "w.json")], "would replace it"),  # the card over the weights
+        (["train", "gtsrb-cnn", "--out", str(shipped)], "inside the installed patchsim package"),
+        (["harden", "gtsrb-cnn", "--out", str(shipped)], "inside the installed patchsim package"),
+        (["print", str(tmp_path / "s.png"), "--scene", "stop_driveby", "--out", str(fifo)], "not a regular file"),
+    ]
+    (tmp_path / "s.png").write_bytes(b"")
+    for argv, said in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err, (argv, err)
+    assert photo.read_bytes() == b"not really a photo" and shipped.read_bytes() == before

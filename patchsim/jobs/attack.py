@@ -59,7 +59,8 @@ class AttackRequest:
 
 
 @writes_folder("attack", ("sticker.png", "sticker_as_printed.png", "sign.png", "sticker.pdf", "attack.json",
-                          "curves.png", "checkpoint.pt", "print.pdf", "report.html") + PHOTO_SHEETS, resumable=True)
+                          "curves.png", "checkpoint.pt", "print.pdf", "report.html") + PHOTO_SHEETS, resumable=True,
+               inputs=lambda a: [a["req"].settings.get("init_sticker")])
 def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force: bool = False,
                progress: bool = True) -> AttackRecord:
     """Run the EOT attack ``req`` and export it into ``out`` (``resume``: continue from its checkpoint;

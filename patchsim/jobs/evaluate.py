@@ -63,7 +63,7 @@ class EvaluateRequest:
 
 @writes_folder("evaluate", ("metrics.json", "frames.csv", "success_vs_distance.png", "heatmap.png", "filters.png",
                             "timeline.png", "driveby.webm", "driveby.mp4", "report.html", "detection_vs_distance.png",
-                            "detections.png"))
+                            "detections.png"), inputs=lambda a: [a["req"].sticker])
 def run_evaluate(req: EvaluateRequest, out: str | Path, progress: bool = True, force: bool = False):
     """Evaluate and write metrics.json (:class:`EvaluationRecord`), frames.csv (one
     :class:`FrameRecord` per row), plots, the drive-by video and report.html into ``out``. With a

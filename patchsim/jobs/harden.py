@@ -131,7 +131,8 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
 
     recipe = recipe or HardenRecipe()
     dev = resolve_device(device)
-    out = check_output_file(out)
+    out = check_output_file(out, inputs=(weights, model if Path(str(model)).suffix else None),
+                            sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)))
     if resume and not checkpoint_path(out).is_file():  # said before any heavy work
         raise PatchsimError(f"--resume: no checkpoint at {checkpoint_path(out)}")
     sc = load_scene(scene)

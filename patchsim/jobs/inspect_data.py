@@ -102,7 +102,7 @@ def run_inspect(model: str, data: str | Path, weights=None, labels=None, eps: fl
     from patchsim.models.classes import resolve_class
 
     if out is not None:
-        check_output_file(out)
+        check_output_file(out, inputs=(data, weights, labels))
     split = load_training_split(data)
 
     net = load_model(model, weights, labels).to(resolve_device(device))

@@ -28,12 +28,14 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
         if scene is None:
             raise PatchsimError(f"print {src}: a sticker image needs --scene (the scene whose sign size it is printed for)")
         scene = load_scene(scene)
-        path = check_output_file(Path(out) if out else src.with_suffix(".pdf"))
+        path = check_output_file(Path(out) if out else src.with_suffix(".pdf"), inputs=(src,))
         sticker, title = load_sticker_rgba(src), f"patchsim sticker {src.name}"
     else:
         rec = load_attack_dir(attack_dir)
         d, scene = rec.path, rec.scene
-        path = check_output_file(Path(out) if out else d / "print.pdf")
+        path = check_output_file(Path(out) if out else d / "print.pdf",
+                                 inputs=(d / "sticker.png", d / "attack.json", d / "sticker.pdf", d / "sticker_as_printed.png",
+                                         d / "sign.png", d / "checkpoint.pt", d / "report.html"))
         sticker, title = load_sticker_rgba(d / "sticker.png"), f"patchsim {rec.model}"
     n = print_pixels(scene.sign.size_m, dpi)
     if sticker.shape[0] != n:

@@ -134,7 +134,8 @@ def load_shipped(name: str, weights: str | Path | None = None) -> Classifier:
                                 "../shared/data/rp2/lisa_cnn.npz)")
         weights = WEIGHTS_DIR / spec.weights
         if not Path(weights).is_file():
-            raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train {name} --out {weights}`")
+            raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train {name} --out FILE` "
+                                  "and copy FILE and its .json card there")
         model.card = card(name)
     load_weights_into(model, weights)
     return model.eval()

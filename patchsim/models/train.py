@@ -123,11 +123,12 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
 
     if name not in TRAINABLE:
         raise PatchsimError(f"cannot train {name!r}; trainable models: {', '.join(TRAINABLE)}")
-    out = check_output_file(out)
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    out = check_output_file(out, inputs=(data_dir / "train.npz", data_dir / "test.npz"),
+                            sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)))
     cfg = dict(TRAINABLE[name])
     if epochs is not None:
         cfg["epochs"] = epochs
-    data_dir = Path(data_dir) if data_dir else default_data_dir()
     train, test = load_gtsrb(data_dir, "train"), load_gtsrb(data_dir, "test")
     val_mask = split_tracks(train["track"], 0.08, seed)
     xv, yv = train["x"][val_mask], train["y"][val_mask].astype(np.int64)

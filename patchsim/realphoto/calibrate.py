@@ -63,7 +63,7 @@ def palette_from_profile(profile: dict, levels: int = 6) -> list[list[float]]:
 def calibrate_photo(photo_path: str | Path, out: str | Path, layout: ChartLayout = ChartLayout()) -> dict:
     """Find the chart in a photo, read its patches, fit the profile; write ``out`` (profile JSON) and a
     ``*.palette.json`` of printable colours beside it. Returns the profile."""
-    out = check_output_file(out)
+    out = check_output_file(out, inputs=(photo_path,), sidecars=(Path(out).with_suffix(".palette.json"),))
     photo = read_image(photo_path)
     h = chart_homography(photo, layout)
     observed = read_patches(photo, h, layout)

@@ -70,7 +70,8 @@ def load_sign_det(weights: str | Path | None = None, input_size: tuple[int, int]
     if weights is None:
         weights = WEIGHTS_DIR / SHIPPED_DETECTORS["sign-det"].weights
         if not Path(weights).is_file():
-            raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train-detector --out {weights}`")
+            raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train-detector --out FILE` "
+                                  "and copy FILE and its .json card there")
         card = detector_card("sign-det")
     thr = score_threshold if score_threshold is not None else card.get("score_threshold", 0.3)
     det = SignDet(input_size=tuple(input_size or SHIPPED_DETECTORS["sign-det"].input_size), score_threshold=thr)
