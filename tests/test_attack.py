@@ -294,3 +294,19 @@ def test_attack_can_start_from_a_sticker(tmp_path, driveby_scene):
         AttackConfig(mode="poster", init_sticker=str(png))
     assert main(["attack", "stop_driveby", "--init-sticker", str(tmp_path / "none.png"), "--out", str(tmp_path / "o")]) == 2
     assert not any((tmp_path / "o").glob("*"))
+
+
+def test_resume_refuses_a_damaged_checkpoint(driveby_scene, tmp_path):
+    """A checkpoint whose sticker parameters are NaN or of another shape, or whose step is not a count, is
+    a one-line error, never a run that exits 0 with success 0."""
+    from patchsim.io.interrupts import read_checkpoint, write_checkpoint
+
+    ck = tmp_path / "checkpoint.pt"
+    _attack(driveby_scene, steps=4, checkpoint_every=2, val_every=2).run(checkpoint=ck, progress=False, stop_after=2)
+    good = read_checkpoint(ck)
+    for change, said in ((lambda s: {**s, "params": torch.full_like(s["params"], float("nan"))}, "NaN"),
+                         (lambda s: {**s, "params": s["params"][..., :5]}, "this attack's are"),
+                         (lambda s: {**s, "step": "2"}, "step '2' is invalid")):
+        write_checkpoint(ck, change(good))
+        with pytest.raises(PatchsimError, match=said):
+            _attack(driveby_scene, steps=4, checkpoint_every=2, val_every=2).run(checkpoint=ck, resume=True, progress=False)

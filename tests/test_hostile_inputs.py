@@ -275,3 +275,73 @@ def test_no_command_writes_over_its_own_input_or_a_shipped_file(tmp_path, capsys
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err, (argv, err)
     assert photo.read_bytes() == b"not really a photo" and shipped.read_bytes() == before
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_images_are_read_upright_as_displayed(tmp_path, orientation):
+    """A phone photo stores its pixels turned and says so in EXIF: read_image gives what a viewer shows
+    (Pillow's exif_transpose), for all eight orientations."""
+    from PIL import Image, ImageOps
+
+    from patchsim.io.images import read_image
+
+    rng = np.random.default_rng(orientation)
+    stored = Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "phone.png"
+    stored.save(path, exif=exif)
+    with Image.open(path) as im:
+        shown = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    assert np.array_equal(read_image(path), shown)
+
+
+def test_a_floating_point_image_is_refused_in_one_line(tmp_path):
+    import cv2
+
+    from patchsim.errors import PatchsimError
+    from patchsim.io.images import read_image
+
+    path = tmp_path / "hdr.tiff"
+    cv2.imwrite(str(path), np.random.default_rng(0).random((8, 8, 3)).astype(np.float32))
+    with pytest.raises(PatchsimError, match="floating-point|unsupported format"):  # refused, never misread
+        read_image(path)
+
+
+def test_a_scene_that_writes_a_key_twice_is_refused(tmp_path, capsys):
+    """YAML keeps the last of two equal keys silently; a scene says which key and where instead."""
+    text = (ROOT / "scenes" / "stop_driveby.yaml").read_text().replace("  width: 1280\n", "  width: 1280\n  width: 640\n")
+    (tmp_path / "dup.yaml").write_text(text)
+    assert main(["render", str(tmp_path / "dup.yaml"), "--n", "1", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'width'" in err and "twice" in err and not (tmp_path / "o").exists()
+
+
+def test_a_fifo_or_a_folder_given_as_a_text_input_never_hangs(tmp_path, capsys):
+    """Labels, corners, printer profiles: a FIFO (which would block the read forever), a folder or a missing
+    file is one line before any work."""
+    import os
+
+    fifo = tmp_path / "labels.txt"
+    os.mkfifo(fifo)
+    photo = tmp_path / "p.png"
+    write_png(photo, np.full((64, 64, 3), 128, np.uint8))
+    cases = [
+        ["classify", "byo_factory:tiny_net", str(photo), "--labels", str(fifo)],
+        ["score", str(photo), "--corners", str(fifo), "--out", str(tmp_path / "s")],
+    ]
+    t = time.time()
+    assert main(["evaluate", "stop_driveby", "--printer", str(tmp_path), "--out", str(tmp_path / "e")]) == 2
+    capsys.readouterr()
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "not a regular file" in err, (argv, err)
+    assert time.time() - t < 30
+    from patchsim.errors import PatchsimError
+    from patchsim.io.text import read_user_text
+
+    with pytest.raises(PatchsimError, match="not found"):
+        read_user_text(tmp_path / "none.txt", "labels file")
+    with pytest.raises(PatchsimError, match="not a regular file"):
+        read_user_text(tmp_path, "corners file")

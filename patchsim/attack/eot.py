@@ -363,8 +363,17 @@ class EOTAttack:
         if state.get("model_sha256") != self.model_sha256:
             raise PatchsimError(f"checkpoint {path} was made with another model (weights fingerprint differs); "
                                 "resume with the same model and weights, or start a new --out")
+        params, step = state.get("params"), state.get("step")
+        if not isinstance(params, torch.Tensor) or tuple(params.shape) != tuple(w.shape):
+            raise PatchsimError(f"checkpoint {path}: its sticker parameters are "
+                                f"{tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__}, "
+                                f"this attack's are {tuple(w.shape)}; start a new --out")
+        if not torch.isfinite(params).all():
+            raise PatchsimError(f"checkpoint {path}: its sticker parameters hold NaN or infinite values; start a new --out")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise PatchsimError(f"checkpoint {path}: step {step!r} is invalid; must be a non-negative integer")
         with torch.no_grad():
-            w.copy_(state["params"])
+            w.copy_(params)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         g.set_state(state["generator"])

@@ -57,10 +57,34 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise PatchsimError(f"cannot decode image (corrupt or unsupported format): {path}") from e
 
 
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag (1-8) of an image file; 1 (as stored) when it has none or it is unreadable."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            o = int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 -- no readable EXIF: the pixels as stored
+        return 1
+    return o if 1 <= o <= 8 else 1
+
+
+def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """``img`` ``(H, W, C)`` turned as EXIF ``orientation`` says it is displayed (Pillow's
+    ``ImageOps.exif_transpose``): 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise,
+    7 transverse, 8 rotate 90 counter-clockwise."""
+    t = np.transpose(img, (1, 0, 2))
+    out = {1: img, 2: img[:, ::-1], 3: img[::-1, ::-1], 4: img[::-1], 5: t, 6: np.rot90(img, -1),
+           7: t[::-1, ::-1], 8: np.rot90(img, 1)}[orientation]
+    return np.ascontiguousarray(out)
+
+
 def read_image(path: str | Path, alpha: bool = False) -> np.ndarray:
     """Read an image file as uint8 RGB ``(H, W, 3)``, or RGBA ``(H, W, 4)`` when ``alpha`` (an image
-    without alpha gets alpha 255). Raises PatchsimError naming the file if missing, undecodable, or
-    larger than :func:`max_image_side` on a side (checked from the header, before decoding)."""
+    without alpha gets alpha 255), upright as it is displayed (its EXIF orientation applied). 16-bit
+    images are scaled to 8 bits. Raises PatchsimError naming the file if missing, undecodable, a
+    floating-point (HDR) image, or larger than :func:`max_image_side` on a side (checked from the header,
+    before decoding)."""
     p = Path(path)
     if not p.is_file():
         raise PatchsimError(f"image file not found: {p}")
@@ -75,6 +99,9 @@ def read_image(path: str | Path, alpha: bool = False) -> np.ndarray:
         raise PatchsimError(f"cannot decode image (corrupt or unsupported format): {p}")
     if img.dtype == np.uint16:
         img = (img / 257.0 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise PatchsimError(f"image {p} holds {img.dtype} samples (an HDR or floating-point image); patchsim reads "
+                            "8- or 16-bit images: convert it to 8-bit sRGB (PNG or JPEG)")
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     if img.shape[2] == 4:
@@ -82,6 +109,7 @@ def read_image(path: str | Path, alpha: bool = False) -> np.ndarray:
     else:
         rgba = np.concatenate([cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB),
                                np.full(img.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    rgba = apply_orientation(rgba, exif_orientation(p))
     return rgba if alpha else np.ascontiguousarray(rgba[:, :, :3])
 
 

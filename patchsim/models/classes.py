@@ -7,6 +7,7 @@ from typing import Sequence
 
 from patchsim.checks import shorten
 from patchsim.errors import PatchsimError
+from patchsim.io.text import read_user_text
 
 GTSRB_CLASSES = [
     "speed_limit_20", "speed_limit_30", "speed_limit_50", "speed_limit_60", "speed_limit_70", "speed_limit_80",
@@ -54,10 +55,7 @@ def resolve_class(classes: Sequence[str], cls: str | int, what: str = "class") -
 
 def read_labels(path: str | Path) -> list[str]:
     """A labels file: one class name per line (blank lines and '#' comments ignored)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise PatchsimError(f"cannot read labels file {path}: {e}") from e
+    lines = read_user_text(path, "labels file").splitlines()
     names = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
     if not names:
         raise PatchsimError(f"labels file {path} holds no class names")

@@ -4,7 +4,6 @@ Logits are ``(B, K)``; stickers ``(1, 3, N, N)`` sRGB in [0, 1]; masks ``(1, 1, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -12,6 +11,7 @@ import torch.nn.functional as F
 
 from patchsim.checks import check_shape
 from patchsim.errors import PatchsimError
+from patchsim.io.text import read_user_json
 
 DEFAULT_PALETTE = Path(__file__).resolve().parents[1] / "data" / "palette_default.json"
 
@@ -52,9 +52,10 @@ def load_palette(path: str | Path | None = None) -> torch.Tensor:
     """Printable colours ``(P, 3)`` sRGB in [0, 1] from a JSON file with a ``colors`` list (default: the
     shipped consumer-inkjet palette)."""
     p = Path(path) if path else DEFAULT_PALETTE
+    doc = read_user_json(p, "palette")
     try:
-        colors = torch.tensor(json.loads(p.read_text())["colors"], dtype=torch.float32)
-    except (OSError, KeyError, ValueError, TypeError) as e:
+        colors = torch.tensor(doc["colors"], dtype=torch.float32)
+    except (KeyError, ValueError, TypeError) as e:
         raise PatchsimError(f"cannot read palette {p}: {e}") from e
     if colors.dim() != 2 or colors.shape[1] != 3 or colors.shape[0] < 1:
         raise PatchsimError(f"palette {p}: 'colors' must be a list of [r, g, b], got shape {tuple(colors.shape)}")

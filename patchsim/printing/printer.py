@@ -20,7 +20,6 @@ saturated greens, blues and cyans pulled in. ``identity`` opts out."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from torch import nn
 
 from patchsim.checks import check_shape
 from patchsim.errors import PatchsimError
+from patchsim.io.text import read_user_json
 
 # Consumer inkjet on matte paper / matte vinyl, photographed in daylight (sRGB, 0..1). Paper white
 # L* ~ 93 and ink black L* ~ 17 (typical matte media: density ~1.4-1.6), dot gain as a tone-curve gamma
@@ -158,10 +158,7 @@ class PrinterModel(nn.Module):
     @classmethod
     def load(cls, path: str | Path) -> "PrinterModel":
         """Read a JSON profile with keys matrix, gain, offset, gamma (and optionally fit, name)."""
-        try:
-            d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise PatchsimError(f"cannot read printer profile {path}: {e}") from e
+        d = read_user_json(path, "printer profile")
         if not isinstance(d, dict):
             raise PatchsimError(f"printer profile {path}: expected a JSON object with matrix, gain, offset, gamma")
         unknown = set(d) - {"matrix", "gain", "offset", "gamma", "fit", "name", "mode"}

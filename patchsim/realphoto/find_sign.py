@@ -4,7 +4,6 @@ BL) in pixels."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -14,6 +13,7 @@ from patchsim.checks import shorten
 from patchsim.errors import PatchsimError
 from patchsim.printing.chart import detect_markers
 from patchsim.realphoto.locator import INNER_CORNER, SIGN_MARKER_IDS
+from patchsim.io.text import read_user_json
 
 
 def corners_from_markers(photo: np.ndarray) -> np.ndarray | None:
@@ -70,10 +70,7 @@ def find_stop_sign(photo: np.ndarray, min_area: float = 0.005) -> np.ndarray | N
 def load_corners(path: str | Path) -> dict[str, np.ndarray] | np.ndarray:
     """A corners file: JSON, either one list of 4 [x, y] points for every frame, or {frame name or index:
     4 points}."""
-    try:
-        d = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise PatchsimError(f"cannot read corners file {path}: {e}") from e
+    d = read_user_json(path, "corners file")
 
     def pts(v, where):
         try:

@@ -25,6 +25,7 @@ import numpy as np
 
 from patchsim.errors import PatchsimError
 from patchsim.io.images import IMAGE_SUFFIXES
+from patchsim.io.text import read_user_json
 
 NAMED = {"rp2": "scoring", "street:asadi": "scoring", "street:praveen": "scoring", "street:praveen-train": "attacker"}
 ANNOTATION_FILES = ("annotations.json", "boxes.json", "corners.json")
@@ -59,10 +60,7 @@ def _need(path: Path, what: str) -> Path:
 
 def _boxes_json(path: Path, folder: Path, source: str, role: str, splits: set | None = None) -> list[SignPhoto]:
     """Stop signs of a street-style ``boxes.json``: [{file, objects: [{name, box}], source_split}]."""
-    try:
-        entries = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise PatchsimError(f"cannot read annotations {path}: {e}") from e
+    entries = read_user_json(path, "annotations")
     if not isinstance(entries, list):
         raise PatchsimError(f"annotations {path}: expected a list of {{file, objects}} entries")
     out = []

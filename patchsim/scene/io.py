@@ -47,14 +47,41 @@ def _expanded_size(node, memo: dict) -> int:
     return memo[key]
 
 
+def _duplicate_key(node, seen: set) -> str | None:
+    """The first mapping key written twice in the same mapping anywhere under ``node`` (YAML would keep
+    the last silently), as "KEY (line N)"; None when there is none."""
+    if id(node) in seen:
+        return None
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        keys = set()
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                if k.value in keys:
+                    return f"{k.value!r} (line {k.start_mark.line + 1})"
+                keys.add(k.value)
+            found = _duplicate_key(v, seen)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            found = _duplicate_key(v, seen)
+            if found:
+                return found
+    return None
+
+
 def read_yaml(text: str):
     """Parse YAML text with the safe loader, refusing documents whose anchors expand past
-    :data:`MAX_YAML_NODES` values (raises ``yaml.YAMLError``)."""
+    :data:`MAX_YAML_NODES` values and mappings that write a key twice (raises ``yaml.YAMLError``)."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
+        dup = _duplicate_key(node, set())
+        if dup:
+            raise yaml.YAMLError(f"key {dup} is written twice in the same mapping; keep one")
         n = _expanded_size(node, {})
         if n > MAX_YAML_NODES:
             raise yaml.YAMLError(f"the document expands to {n} values through its anchors (limit {MAX_YAML_NODES}); "
