@@ -90,3 +90,18 @@ def check_number(what: str | None, value, lo: float, hi: float, integer: bool = 
         said = f"{what} = {shorten(value)}" if what else shorten(value)
         raise PatchsimError(f"{said} is invalid: must be {kind} in [{lo:g}, {hi:g}]")
     return v
+
+
+def env_limit(var: str, default: int) -> int:
+    """A resource cap (a positive integer) read from the environment variable ``var``, ``default`` when
+    unset; an unusable value is a one-line error naming the variable."""
+    import os
+
+    raw = os.environ.get(var, str(default))
+    try:
+        n = int(raw)
+    except ValueError:
+        raise PatchsimError(f"{var} = {raw!r} is invalid: must be a positive integer") from None
+    if n < 1:
+        raise PatchsimError(f"{var} = {raw!r} is invalid: must be a positive integer")
+    return n

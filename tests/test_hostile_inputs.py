@@ -345,3 +345,49 @@ def test_a_fifo_or_a_folder_given_as_a_text_input_never_hangs(tmp_path, capsys):
         read_user_text(tmp_path / "none.txt", "labels file")
     with pytest.raises(PatchsimError, match="not a regular file"):
         read_user_text(tmp_path, "corners file")
+
+
+def test_array_data_is_checked_for_meaning_before_training_or_inspecting(tmp_path, capsys):
+    """float images, labels out of range, a pickle, a zip bomb: one line each, exit 2, nothing trained."""
+    import zipfile
+
+    rng = np.random.default_rng(0)
+    ok_x = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    cases = {
+        "float": dict(x=ok_x.astype(np.float32) / 255, y=np.zeros(6, np.int64)),
+        "labels": dict(x=ok_x, y=np.array([0, 1, 2, 3, 4, 99])),
+        "short": dict(x=ok_x, y=np.zeros(5, np.int64)),
+    }
+    for name, arrays in cases.items():
+        data = tmp_path / name
+        data.mkdir()
+        np.savez(data / "train.npz", **arrays, track=np.arange(6))
+        np.savez(data / "test.npz", **arrays)
+        assert main(["train", "gtsrb-cnn", "--data", str(data), "--epochs", "1", "--out", str(tmp_path / f"{name}.safetensors")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "GTSRB train data" in err, (name, err)
+        assert main(["inspect-data", "gtsrb-cnn", "--data", str(data / "train.npz")]) == 2, name
+        assert capsys.readouterr().err.count("\n") == 1
+    bad = tmp_path / "pickle.npz"
+    np.savez(bad, x=np.array([{"a": 1}], dtype=object), y=np.zeros(1, np.int64))
+    assert main(["inspect-data", "gtsrb-cnn", "--data", str(bad)]) == 2
+    assert "pickled objects are refused" in capsys.readouterr().err
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", b"\0" * (5 << 20))
+    os.environ["PATCHSIM_MAX_NPZ_BYTES"] = str(1 << 20)
+    try:
+        assert main(["inspect-data", "gtsrb-cnn", "--data", str(bomb)]) == 2
+        assert "over the limit" in capsys.readouterr().err
+    finally:
+        del os.environ["PATCHSIM_MAX_NPZ_BYTES"]
+
+
+def test_memory_hungry_settings_are_capped_before_work(tmp_path, capsys):
+    """--batch and a detector's --window grow memory without bound: capped in the config (the way to raise
+    the cap named), before the optimiser allocates anything."""
+    for argv, said in ((["--batch", "4096"], "PATCHSIM_MAX_BATCH"), (["--window", "2048"], "PATCHSIM_MAX_WINDOW")):
+        t = time.time()
+        assert main(["attack", "stop_driveby", *argv, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err and time.time() - t < 20 and not (tmp_path / "o").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from patchsim.checks import env_limit
 from patchsim.errors import PatchsimError
 from patchsim.objectives.goals import DETECTION_GOALS
 from patchsim.checks import check_number
@@ -21,6 +22,10 @@ def _opt(default, help: str, choices: tuple | None = None, bounds: tuple[float, 
     if bounds:
         meta["bounds"] = bounds
     return field(default=default, metadata=meta)
+
+
+MAX_BATCH = 1024  # EOT conditions per step; 4096 peaks at 5 GB on the CPU (PATCHSIM_MAX_BATCH raises it)
+MAX_WINDOW = 1024  # detector window side in pixels; 2048 asks for 15 GB (PATCHSIM_MAX_WINDOW raises it)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,10 @@ class AttackConfig:
             if "bounds" in f.metadata:  # the one range check, shared with the command line
                 check_number(f"attack config: {f.name}", getattr(self, f.name), *f.metadata["bounds"],
                              integer=f.type in ("int", int))
+        for f, var, cap in (("batch", "PATCHSIM_MAX_BATCH", MAX_BATCH), ("window", "PATCHSIM_MAX_WINDOW", MAX_WINDOW)):
+            limit = env_limit(var, cap)  # memory grows with these: capped before any work
+            if getattr(self, f) > limit:
+                raise bad(f, f"over the limit of {limit} (memory grows with it; raise the limit with {var})")
         if not isinstance(self.amp, bool):
             raise bad("amp", "must be true or false")
         for f in ("target", "true_class"):

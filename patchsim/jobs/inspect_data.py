@@ -17,6 +17,7 @@ from patchsim.io.images import atomic_write_bytes
 from patchsim.records import json_bytes
 from patchsim.device import model_device, resolve_device
 from patchsim.io.outputs import check_output_file
+from patchsim.io.arrays import check_labelled_images, load_npz
 
 
 def penultimate_features(model: nn.Module, x: np.ndarray, batch: int = 1024) -> torch.Tensor:
@@ -47,14 +48,9 @@ def load_training_split(path: str | Path) -> dict[str, np.ndarray]:
     if not p.is_file() or p.suffix.lower() != ".npz":
         raise PatchsimError(f"--data {p} is invalid: an .npz with x (N, 32, 32, 3) uint8 and y (N,), as `patchsim "
                             "poison --data-only` writes")
-    with np.load(p, allow_pickle=False) as d:
-        if "x" not in d.files or "y" not in d.files:
-            raise PatchsimError(f"--data {p} lacks x or y (has: {', '.join(d.files)})")
-        out = {k: d[k] for k in d.files if k in ("x", "y", "poisoned", "track")}
-    x = out["x"]
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or len(out["y"]) != len(x):
-        raise PatchsimError(f"--data {p}: x must be uint8 (N, H, W, 3) with one label per image, got {x.dtype} {x.shape}"
-                            f" and {len(out['y'])} labels")
+    d = load_npz(p, "--data")
+    out = {k: v for k, v in d.items() if k in ("x", "y", "poisoned", "track")}
+    check_labelled_images(out, f"--data {p}", None)
     return out
 
 
@@ -106,7 +102,8 @@ def run_inspect(model: str, data: str | Path, weights=None, labels=None, eps: fl
     split = load_training_split(data)
 
     net = load_model(model, weights, labels).to(resolve_device(device))
-    names = list(getattr(net, "classes", []))
+    names = list(net.classes)
+    check_labelled_images(split, f"--data {data}", len(names))  # the labels are this model's classes
     y = np.asarray(split["y"], np.int64)
     keep = np.ones(len(y), bool)
     if classes:

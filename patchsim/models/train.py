@@ -23,6 +23,8 @@ from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_che
 from patchsim.io.outputs import check_output_file
 from patchsim.records import json_bytes
 from patchsim.device import model_device, resolve_device
+from patchsim.io.arrays import check_labelled_images, load_npz
+from patchsim.models.classes import GTSRB_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,9 @@ def load_gtsrb(data_dir: str | Path, split: str) -> dict[str, np.ndarray]:
     p = Path(data_dir) / f"{split}.npz"
     if not p.is_file():
         raise PatchsimError(f"GTSRB {split} data not found at {p}; pass --data DIR (the folder holding {split}.npz)")
-    with np.load(p, allow_pickle=False) as d:
-        return {k: d[k] for k in d.files}
+    d = load_npz(p, f"GTSRB {split} data")
+    check_labelled_images(d, f"GTSRB {split} data {p}", len(GTSRB_CLASSES), (32, 32))
+    return d
 
 
 def split_tracks(track: np.ndarray, fraction: float, seed: int) -> np.ndarray:
