@@ -391,3 +391,26 @@ def test_memory_hungry_settings_are_capped_before_work(tmp_path, capsys):
         assert main(["attack", "stop_driveby", *argv, "--out", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err and time.time() - t < 20 and not (tmp_path / "o").exists()
+
+
+def test_weights_problems_are_one_line(tmp_path, capsys):
+    """A pickle that would run code, another architecture's weights, an unreadable image: one line each."""
+    import pickle
+
+    from patchsim.models.registry import build, load_strict
+    from patchsim.errors import PatchsimError
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"w": os.system}))
+    photo = tmp_path / "p.png"
+    write_png(photo, np.full((32, 32, 3), 100, np.uint8))
+    assert main(["classify", "gtsrb-cnn", str(photo), "--weights", str(evil)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "safely" in err
+    with pytest.raises(PatchsimError) as e:
+        load_strict(build("gtsrb-resnet").net, build("gtsrb-cnn").net.state_dict(), "w.safetensors", "gtsrb-resnet")
+    assert "\n" not in str(e.value) and "another architecture" in str(e.value)
+    if os.geteuid() != 0:  # root reads everything
+        photo.chmod(0)
+        assert main(["classify", "gtsrb-cnn", str(photo)]) == 2
+        assert "permission denied" in capsys.readouterr().err

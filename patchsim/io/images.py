@@ -50,9 +50,16 @@ def image_size(path: str | Path) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = None  # our own limit applies (max_image_side), never a half-decoded bomb
+    p = Path(path)
+    if p.is_file() and not os.access(p, os.R_OK):
+        raise PatchsimError(f"cannot read image {p}: permission denied")
+    if p.exists() and not p.is_file():
+        raise PatchsimError(f"image {p} is not a regular file (a folder, FIFO or device)")
     try:
         with Image.open(path) as im:
             return im.size
+    except PermissionError:
+        raise PatchsimError(f"cannot read image {p}: permission denied") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise PatchsimError(f"cannot decode image (corrupt or unsupported format): {path}") from e
 

@@ -44,7 +44,8 @@ def load_torchscript(path: str | Path, labels: str | Path | None, input_size: tu
     try:
         net = torch.jit.load(str(p), map_location="cpu")
     except Exception as e:  # noqa: BLE001
-        raise PatchsimError(f"{p} is not a TorchScript model: {e}") from e
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise PatchsimError(f"{p} is not a TorchScript model: {first}") from None
     return _wrap(net, labels, input_size, p.name)
 
 

@@ -82,8 +82,9 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     except PatchsimError:
         raise
     except Exception as e:  # noqa: BLE001 - any unpickling / format failure is reported with the file
-        raise PatchsimError(f"cannot load weights {p} safely ({type(e).__name__}: {e}); only tensors are accepted "
-                            "(safetensors, npz, or a torch state_dict saved without code)") from e
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise PatchsimError(f"cannot load weights {p} safely ({type(e).__name__}: {first}); only tensors are accepted "
+                            "(safetensors, npz, or a torch state_dict saved without code)") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -102,10 +103,21 @@ def _lisa_from_npz(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def load_strict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
     """``net.load_state_dict(state, strict=True)``; mismatched keys or shapes raise PatchsimError naming
     the weights file ``path`` and the model ``name``."""
+    mine = net.state_dict()
+    missing = [k for k in mine if k not in state]
+    unexpected = [k for k in state if k not in mine]
+    shapes = [k for k in mine if k in state and tuple(state[k].shape) != tuple(mine[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+                 f"{len(shapes)} of another shape (e.g. {shapes[0]}: {tuple(state[shapes[0]].shape)} for "
+                 f"{tuple(mine[shapes[0]].shape)})" if shapes else ""]
+        raise PatchsimError(f"weights {path} do not fit {name}: " + "; ".join(x for x in parts if x)
+                            + " (another architecture's weights?)")
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise PatchsimError(f"weights {path} do not fit {name}: {e}") from e
+        raise PatchsimError(f"weights {path} do not fit {name}: {str(e).splitlines()[0]}") from None
 
 
 def load_weights_into(model: Classifier, path: str | Path) -> Classifier:
