@@ -33,6 +33,11 @@ class Interrupted(PatchsimError):
         self.resume = resume
 
 
+class Terminated(BaseException):
+    """SIGTERM outside a run's safe-stop points: unwinds like Ctrl-C (locks released, manifests written)
+    and leaves with exit code 143. Not an Exception, so no handler swallows it."""
+
+
 def failure_line(e: BaseException) -> str:
     """One line for a failure while running: what kind (file system, decoder, memory, JSON), the reason,
     and for anything unexpected the exception's type (``--verbose`` shows the traceback)."""

@@ -414,3 +414,26 @@ def test_weights_problems_are_one_line(tmp_path, capsys):
         photo.chmod(0)
         assert main(["classify", "gtsrb-cnn", str(photo)]) == 2
         assert "permission denied" in capsys.readouterr().err
+
+
+def test_sigterm_unwinds_like_ctrl_c(tmp_path):
+    """SIGTERM during a long render: one line, exit 143, the folder's lock released and its manifest
+    written (what was rendered so far is recorded, so --force can replace it)."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "patchsim.cli", "render", "stop_driveby", "--n", "5000", "--out",
+                             str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "frames").is_dir():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "patchsim render: terminated"
+    assert not (out / ".patchsim.lock").exists()
+    manifest = (out / ".patchsim.manifest").read_text().splitlines()
+    assert manifest[0] == "#patchsim render" and "frames/0000.png" in manifest

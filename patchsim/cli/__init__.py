@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import signal
 import sys
+import threading
 
 from patchsim.cli import attack, defence, detect, evaluate, models, photo, poison, render
 from patchsim.cli.options import Parser
-from patchsim.errors import Interrupted, PatchsimError, failure_line
+from patchsim.errors import Interrupted, PatchsimError, Terminated, failure_line
+from patchsim.io.interrupts import last_stop_signal
 
 log = logging.getLogger("patchsim")
 
@@ -35,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     say = lambda msg: print(f"patchsim {args.command}: error: {msg}", file=sys.stderr)  # noqa: E731
+
+    def terminate(signum, frame):  # SIGTERM outside a safe-stop point: unwind like Ctrl-C
+        raise Terminated()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
     try:
         return args.func(args)
     except Interrupted as e:
@@ -43,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             line = list(sys.argv[1:] if argv is None else argv)
             print("continue with: patchsim " + shlex.join(line + ([] if "--resume" in line else ["--resume"])),
                   file=sys.stderr)
-        return 130
+        return 143 if last_stop_signal() == signal.SIGTERM else 130
+    except Terminated:
+        print(f"patchsim {args.command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"patchsim {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -57,11 +69,6 @@ def main(argv: list[str] | None = None) -> int:
             logging.exception("patchsim %s failed", args.command)
         say(failure_line(e))
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

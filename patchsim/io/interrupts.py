@@ -1,6 +1,6 @@
-"""Ctrl-C during a long run: the first one asks the run to stop at its next safe point (after the
-current optimiser step), where it saves a checkpoint and says how to continue; a second one stops at
-once. Checkpoints are written atomically and read back safely here."""
+"""Ctrl-C (SIGINT) or SIGTERM during a long run: the first one asks the run to stop at its next safe
+point (after the current optimiser step), where it saves a checkpoint and says how to continue; a second
+one stops at once. Checkpoints are written atomically and read back safely here."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
-from patchsim.errors import PatchsimError
+from patchsim.errors import PatchsimError, Terminated
 from patchsim.io.images import atomic_write_bytes
 
 
+_LAST_SIGNAL: list[int] = []  # the signal that asked the latest run to stop (SIGINT or SIGTERM)
+
+
+def last_stop_signal() -> int | None:
+    """The signal that asked the latest run to stop at a safe point, or None."""
+    return _LAST_SIGNAL[-1] if _LAST_SIGNAL else None
+
+
 class StopRequest:
-    """Set by the first Ctrl-C inside :func:`stop_on_interrupt`; the run polls ``requested``."""
+    """Set by the first Ctrl-C or SIGTERM inside :func:`stop_on_interrupt`; the run polls ``requested``."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -23,24 +31,29 @@ class StopRequest:
 
 @contextmanager
 def stop_on_interrupt() -> Iterator[StopRequest]:
-    """While the block runs (in the main thread), SIGINT sets ``requested`` instead of raising; the
-    previous handler is restored afterwards. Elsewhere (worker threads) Ctrl-C behaves as usual."""
+    """While the block runs (in the main thread), SIGINT and SIGTERM set ``requested`` instead of
+    raising; the previous handlers are restored afterwards. Elsewhere (worker threads) they behave as
+    usual."""
     stop = StopRequest()
+    _LAST_SIGNAL.clear()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum, frame):
-        if stop.requested:  # the second Ctrl-C: stop now
-            raise KeyboardInterrupt
+        if stop.requested:  # the second one: stop now
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated()
         stop.requested = True
+        _LAST_SIGNAL[:] = [signum]
 
-    signal.signal(signal.SIGINT, handler)
+    for s in previous:
+        signal.signal(s, handler)
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def write_checkpoint(path, state: dict) -> None:
