@@ -189,3 +189,15 @@ def test_scene_format_doc_holds_the_generated_tables():
     for cls, fields in BOUNDS.items():
         for name, (lo, hi) in fields.items():
             assert f"| `{name}` |" in tables and f"[{lo:g}, {hi:g}]" in tables, (cls.__name__, name)
+
+
+@pytest.mark.parametrize("corners", [
+    [[0, 0], [100, 0], [200, 0], [300, 0]],  # collinear: no area
+    [[0, 0], [100, 100], [100, 0], [0, 100]],  # a bow tie: corners out of order
+    [[0, 0], [4, 0], [4, 4], [0, 4]],  # 16 square pixels
+])
+def test_a_degenerate_photo_face_is_refused(tmp_path, corners):
+    doc = {"name": "x", "sign": {"class": "stop", "face": {"kind": "photo", "path": "p.jpg", "corners": corners}}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(SceneError, match="convex quadrilateral"):
+        load_scene(tmp_path / "s.yaml")

@@ -45,8 +45,10 @@ def scene_data(draw):
     if face == "rgba":
         sign["face"] = {"kind": "rgba", "path": draw(st.sampled_from(["face.png", "art/stop face.png"]))}
     elif face == "photo":
-        pts = st.tuples(_number(-1e4, 1e4), _number(-1e4, 1e4)).map(list)
-        sign["face"] = {"kind": "photo", "path": "photo.jpg", "corners": draw(st.lists(pts, min_size=4, max_size=4))}
+        cx, cy = draw(_number(-1e4, 1e4)), draw(_number(-1e4, 1e4))
+        w, h = draw(_number(8, 1e3)), draw(_number(8, 1e3))  # a convex face (TL, TR, BR, BL) of real area
+        sign["face"] = {"kind": "photo", "path": "photo.jpg",
+                        "corners": [[cx - w, cy - h], [cx + w, cy - h], [cx + w, cy + h], [cx - w, cy + h]]}
     regions = []
     for _ in range(draw(st.integers(1, 3))):
         if draw(st.booleans()):

@@ -126,6 +126,15 @@ def _face(ctx: _Ctx, data: Any, path: str) -> FaceSource:
             raise ctx.fail(f"{path}.corners", c, "must be 4 [x, y] pixel points: top-left, top-right, "
                                                     "bottom-right, bottom-left")
         corners = tuple(_point(ctx, p, f"{path}.corners[{i}]") for i, p in enumerate(c))
+        # the quadrilateral TL, TR, BR, BL must be convex, in that order, and enclose a real area
+        cross = [(corners[(i + 1) % 4][0] - corners[i][0]) * (corners[(i + 2) % 4][1] - corners[(i + 1) % 4][1])
+                 - (corners[(i + 1) % 4][1] - corners[i][1]) * (corners[(i + 2) % 4][0] - corners[(i + 1) % 4][0])
+                 for i in range(4)]
+        area = 0.5 * abs(sum(corners[i][0] * corners[(i + 1) % 4][1] - corners[(i + 1) % 4][0] * corners[i][1]
+                             for i in range(4)))
+        if not (all(x > 0 for x in cross) or all(x < 0 for x in cross)) or area < 64:
+            raise ctx.fail(f"{path}.corners", c, "must be a convex quadrilateral of at least 64 square pixels, "
+                                                 "corners in order top-left, top-right, bottom-right, bottom-left")
     elif "corners" in d:
         raise ctx.fail(f"{path}.corners", d["corners"], "only allowed with kind: photo")
     return FaceSource(kind=kind, path=file, corners=corners)
