@@ -437,3 +437,26 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path):
     assert not (out / ".patchsim.lock").exists()
     manifest = (out / ".patchsim.manifest").read_text().splitlines()
     assert manifest[0] == "#patchsim render" and "frames/0000.png" in manifest
+
+
+def test_a_video_cut_short_is_refused_unless_allowed(tmp_path, capsys):
+    """A video that decodes fewer frames than its container states was cut or damaged: evaluate-real says
+    so in one line and writes nothing; --allow-partial scores the frames it has."""
+    import cv2
+
+    full = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
+    for i in range(40):
+        w.write(np.full((64, 64, 3), 40 + 4 * i, np.uint8))
+    w.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    assert main(["evaluate-real", str(cut), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--allow-partial" in err and "of the 40 frames" in err
+    assert not (tmp_path / "r" / "metrics.json").exists()
+    assert main(["evaluate-real", str(cut), "--allow-partial", "--out", str(tmp_path / "r"), "--force"]) == 0
+    frames = json.loads((tmp_path / "r" / "metrics.json").read_text())["frames"]
+    assert 0 < frames < 40
+    assert main(["evaluate-real", str(full), "--out", str(tmp_path / "f")]) == 0
+    assert json.loads((tmp_path / "f" / "metrics.json").read_text())["frames"] == 40

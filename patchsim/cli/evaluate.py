@@ -77,6 +77,8 @@ def _add_evaluate_real(sub) -> None:
     p.add_argument("--true-class", default="stop")
     p.add_argument("--target")
     p.add_argument("--data", help="GTSRB folder (default ../shared/data/gtsrb)")
+    p.add_argument("--allow-partial", action="store_true", help="score a video that ends before its stated frame "
+                   "count (cut or damaged) on the frames it has, instead of refusing it")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     device_arg(p)
@@ -87,7 +89,7 @@ def _cmd_evaluate_real(args) -> int:
     from patchsim.jobs.evaluate_real import run_real
 
     s = run_real(args.source, args.model, args.out, args.true_class, args.target, args.weights, args.labels, args.data,
-                 force=args.force, device=args.device, defence=args.defence)
+                 force=args.force, device=args.device, defence=args.defence, allow_partial=args.allow_partial)
     if args.source == "gtsrb":
         print(f"{s.tracks} real tracks: frame accuracy {100 * s.frame_accuracy:.2f}%, "
               f"{100 * s.tracks_that_flicker:.1f}% of tracks flicker, mean flip rate {s.mean_flip_rate:.4f}")

@@ -37,6 +37,8 @@ def add_photo(sub) -> None:
                    "export with --find-with-labels) instead of corners, markers or the red octagon")
     p.add_argument("--find-with-labels", help="labels file of the --find-with detector")
     p.add_argument("--fps", type=number(0.1, 1000), help="frame rate of the footage (default: the video's own)")
+    p.add_argument("--allow-partial", action="store_true", help="score a video that ends before its stated frame "
+                   "count (cut or damaged) on the frames it has, instead of refusing it")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     device_arg(p)
@@ -118,7 +120,7 @@ def _cmd_score(args) -> int:
 
     s = run_score(args.sources, args.model, args.out, args.sign, args.target, args.corners, args.weights,
                   args.labels, fps=args.fps, force=args.force, device=args.device, find_with=args.find_with,
-                  find_with_labels=args.find_with_labels, defence=args.defence)
+                  find_with_labels=args.find_with_labels, defence=args.defence, allow_partial=args.allow_partial)
     m = s["metrics"]["real"]
     print(f"{s['frames_scored']} frames scored ({len(s['frames_without_sign'])} without a sign): fooled "
           f"{100 * m.success:.1f}%, flip rate {m.flip_rate:.3f}; report {args.out}/report.html")

@@ -22,11 +22,14 @@ def folder_frames(path: str | Path) -> Iterator[tuple[str, np.ndarray]]:
         yield p.name, read_image(p)
 
 
-def video_frames(path: str | Path) -> Iterator[tuple[str, np.ndarray]]:
-    """(frame index, uint8 RGB frame) for every frame of a video file."""
+def video_frames(path: str | Path, allow_partial: bool = False) -> Iterator[tuple[str, np.ndarray]]:
+    """(frame index, uint8 RGB frame) for every frame of a video file. A video whose decoding ends before
+    the frame count its container states (cut or damaged) is a one-line error once its frames are read,
+    unless ``allow_partial`` (``--allow-partial``: score the frames it has)."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise PatchsimError(f"cannot open video {path}")
+    stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     i = 0
     try:
         while True:
@@ -39,6 +42,9 @@ def video_frames(path: str | Path) -> Iterator[tuple[str, np.ndarray]]:
         cap.release()
     if i == 0:
         raise PatchsimError(f"video {path} has no readable frames")
+    if 0 < i < stated and not allow_partial:
+        raise PatchsimError(f"video {path} ended after {i} of the {stated} frames its container states (cut or "
+                            "damaged); pass --allow-partial to score the frames it has")
 
 
 def video_fps(path: str | Path) -> float | None:

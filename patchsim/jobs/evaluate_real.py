@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def run_real(source: str, model_name: str, out: str | Path, true_class: str | int = "stop", target=None,
              weights: str | None = None, labels: str | None = None, data_dir: str | None = None,
              force: bool = False, device: str | None = "auto",
-             defence: str | None = None) -> RealSequenceSummary | TracksSummary:
+             defence: str | None = None, allow_partial: bool = False) -> RealSequenceSummary | TracksSummary:
     """Score ``source``: a folder of sign images, a video of a sign filling the frame, or ``gtsrb`` (the
     real tracks of ``train.npz``). Writes metrics.json and frames.csv plus report.html into ``out``; for
     gtsrb metrics.json and tracks.csv."""
@@ -45,7 +45,7 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
     if src.is_dir():
         frames, fps = real.folder_frames(src), None
     elif src.is_file():
-        frames, fps = real.video_frames(src), real.video_fps(src)
+        frames, fps = real.video_frames(src, allow_partial), real.video_fps(src)
     else:
         raise PatchsimError(f"source not found: {source} (a folder of images, a video file, or 'gtsrb')")
     size = model.input_size[0]

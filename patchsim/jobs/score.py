@@ -24,14 +24,15 @@ from patchsim.device import resolve_device
 log = logging.getLogger(__name__)
 
 
-def frames_of(sources: list[str]):
-    """(name, RGB frame) from image files, folders of images and video files, in the order given."""
+def frames_of(sources: list[str], allow_partial: bool = False):
+    """(name, RGB frame) from image files, folders of images and video files, in the order given
+    (``allow_partial``: a video cut short is scored on the frames it has)."""
     for s in sources:
         p = Path(s)
         if p.is_dir():
             yield from real.folder_frames(p)
         elif p.suffix.lower() in VIDEO_SUFFIXES:
-            yield from ((f"{p.stem}:{i}", f) for i, f in real.video_frames(p))
+            yield from ((f"{p.stem}:{i}", f) for i, f in real.video_frames(p, allow_partial))
         elif p.is_file():
             yield p.name, read_image(p)
         else:
@@ -42,7 +43,8 @@ def frames_of(sources: list[str]):
 def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = "stop", target=None,
               corners_file: str | None = None, weights: str | None = None, labels: str | None = None,
               margin: float = 0.1, fps: float | None = None, force: bool = False, device: str | None = "auto",
-              find_with: str | None = None, find_with_labels: str | None = None, defence: str | None = None) -> dict:
+              find_with: str | None = None, find_with_labels: str | None = None, defence: str | None = None,
+              allow_partial: bool = False) -> dict:
     """Score real footage; writes metrics.json, frames.csv, crops.png, filters.png and report.html.
     ``find_with``: a detector (see :func:`patchsim.models.detectors.load_detector`) finds the sign in each
     frame instead of the corners file, markers or the red octagon; a frame where it finds none counts as
@@ -63,7 +65,7 @@ def run_score(sources: list[str], model_name: str, out: str | Path, sign: str = 
         fps = real.video_fps(vids[0]) if vids else None
     size = model.input_size[0]
     names, crops, methods, missing = [], [], [], []
-    for name, img in frames_of(sources):
+    for name, img in frames_of(sources, allow_partial):
         c, how = locate_with(finder, img, sign) if finder is not None else locate(img, sign, name, corners)
         if c is None:
             missing.append(name)
