@@ -460,3 +460,39 @@ def test_a_video_cut_short_is_refused_unless_allowed(tmp_path, capsys):
     assert 0 < frames < 40
     assert main(["evaluate-real", str(full), "--out", str(tmp_path / "f")]) == 0
     assert json.loads((tmp_path / "f" / "metrics.json").read_text())["frames"] == 40
+
+
+def test_force_keeps_unrelated_files_in_every_output_folder(tmp_path, capsys):
+    """Every folder-writing command claims its folder through io.outputs (one policy); here each of
+    detect, evaluate-real and the mechanism itself: unrelated files, at the top and inside the command's
+    own sub-folders, survive --force, and the command's old outputs go."""
+    from patchsim.io.outputs import output_folder
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(3):
+        write_png(imgs / f"{i}.png", np.full((40, 40, 3), 60 * i, np.uint8))
+    runs = {
+        "detect": (["detect", "sign-det", str(imgs)], "annotated"),
+        "evaluate-real": (["evaluate-real", str(imgs)], None),
+    }
+    for name, (argv, sub) in runs.items():
+        out = tmp_path / name
+        assert main(argv + ["--out", str(out)]) == 0, name
+        (out / "mine.txt").write_text("mine")
+        if sub:
+            (out / sub / "mine.jpg").write_bytes(b"mine")
+        assert main(argv + ["--out", str(out), "--force"]) == 0, name
+        assert (out / "mine.txt").read_text() == "mine"
+        if sub:
+            assert (out / sub / "mine.jpg").read_bytes() == b"mine"
+    capsys.readouterr()
+    out = tmp_path / "generic"
+    with output_folder(out, "thing", ("a.json", "deep")) as p:
+        (p / "deep" / "er").mkdir(parents=True)
+        (p / "deep" / "er" / "x.png").write_bytes(b"1")
+        (p / "a.json").write_text("{}")
+    (out / "deep" / "er" / "keep.png").write_bytes(b"mine")
+    with output_folder(out, "thing", ("a.json", "deep"), force=True) as p:
+        assert not (p / "a.json").exists() and not (p / "deep" / "er" / "x.png").exists()
+    assert (out / "deep" / "er" / "keep.png").read_bytes() == b"mine"
