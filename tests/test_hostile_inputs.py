@@ -417,8 +417,8 @@ def test_weights_problems_are_one_line(tmp_path, capsys):
 
 
 def test_sigterm_unwinds_like_ctrl_c(tmp_path):
-    """SIGTERM during a long render: one line, exit 143, the folder's lock released and its manifest
-    written (what was rendered so far is recorded, so --force can replace it)."""
+    """SIGTERM during a long render: one line, exit 143, the folder's lock released and the half-written
+    run taken back (a folder holds a complete run or none)."""
     import signal
     import subprocess
     import sys
@@ -434,9 +434,7 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "patchsim render: terminated"
-    assert not (out / ".patchsim.lock").exists()
-    manifest = (out / ".patchsim.manifest").read_text().splitlines()
-    assert manifest[0] == "#patchsim render" and "frames/0000.png" in manifest
+    assert not out.exists()  # the run created it, wrote part of its frames, and took them back
 
 
 def test_a_video_cut_short_is_refused_unless_allowed(tmp_path, capsys):
@@ -496,3 +494,18 @@ def test_force_keeps_unrelated_files_in_every_output_folder(tmp_path, capsys):
     with output_folder(out, "thing", ("a.json", "deep"), force=True) as p:
         assert not (p / "a.json").exists() and not (p / "deep" / "er" / "x.png").exists()
     assert (out / "deep" / "er" / "keep.png").read_bytes() == b"mine"
+
+
+def test_a_run_that_fails_midway_leaves_no_half_output(tmp_path, capsys):
+    """detect over 10 images whose last one is corrupt past its header: the first batch's annotated
+    images were written when the decoder fails; the run takes them back and says so in one line."""
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(10):
+        write_png(imgs / f"{i:02d}.png", np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    data = (imgs / "09.png").read_bytes()
+    (imgs / "09.png").write_bytes(data[: len(data) // 2])  # the header reads, the pixels do not
+    out = tmp_path / "out"
+    assert main(["detect", "sign-det", str(imgs), "--out", str(out)]) != 0
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not out.exists()

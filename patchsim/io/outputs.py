@@ -83,6 +83,17 @@ def _remove_own_outputs(p: Path, command: str, owned: tuple[str, ...]) -> None:
     (p / MANIFEST).unlink(missing_ok=True)
 
 
+def _remove_new_files(p: Path, before: dict[str, tuple[int, int]]) -> None:
+    """Remove the files below ``p`` that were not there at ``before`` (and folders they leave empty)."""
+    new = [p / f for f in _snapshot(p) if f not in before]
+    for f in new:
+        f.unlink(missing_ok=True)
+    for d in sorted({f.parent for f in new}, key=lambda d: -len(d.parts)):
+        while d != p and d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+            d = d.parent
+
+
 def _inside_outputs(p: Path, command: str, inputs: tuple, owned: tuple[str, ...]) -> str | None:
     """The first of ``inputs`` (paths, or None) that is one of the folder's outputs (listed in its
     manifest, or matching ``owned``): ``--force`` would delete it before it is read."""
@@ -197,7 +208,9 @@ def output_folder(path: str | Path, command: str, owned: tuple[str, ...], option
     command wrote, as its manifest ``.patchsim.manifest`` lists them, are then removed first; nothing
     else) or, for a ``resumable`` command, ``resume`` (kept as it is). ``inputs``: the run's input files;
     one that is among the folder's outputs is refused with ``force`` (it would be deleted before it is
-    read). When the block ends, failed or not, the manifest records what this run wrote. The lock file
+    read). When the block ends the manifest records what this run wrote; when it fails, a resumable run
+    keeps its files (and records them) while any other run removes the files it added, so a folder holds
+    a complete run or none. The lock file
     ``.patchsim.lock`` (pid and command) keeps a second run out while this one writes; a lock left by a
     dead process is taken over."""
     p = Path(path)
@@ -227,8 +240,13 @@ def output_folder(path: str | Path, command: str, owned: tuple[str, ...], option
         before = _snapshot(p)
         try:
             yield p
-        finally:
-            _write_manifest(p, command, before, kept)
+        except BaseException:
+            if resumable:  # a resumable run keeps what it wrote (its checkpoint) and says how to go on
+                _write_manifest(p, command, before, kept)
+            else:  # complete or nothing: a failed run takes back the files it added
+                _remove_new_files(p, before)
+            raise
+        _write_manifest(p, command, before, kept)
     finally:
         lock.unlink(missing_ok=True)
         if created and not any(p.iterdir()):
