@@ -509,3 +509,17 @@ def test_a_run_that_fails_midway_leaves_no_half_output(tmp_path, capsys):
     assert main(["detect", "sign-det", str(imgs), "--out", str(out)]) != 0
     assert capsys.readouterr().err.count("\n") == 1
     assert not out.exists()
+
+
+def test_an_existing_output_file_is_replaced_only_with_force(tmp_path, capsys):
+    """train, calibrate and print write single files: an existing one is kept unless --force."""
+    old = tmp_path / "w.safetensors"
+    old.write_bytes(b"someone's weights")
+    assert main(["train", "gtsrb-cnn", "--out", str(old)]) == 2
+    assert "pass --force" in capsys.readouterr().err and old.read_bytes() == b"someone's weights"
+    prof = tmp_path / "p.json"
+    prof.write_text("{}")
+    photo = tmp_path / "chart.png"
+    write_png(photo, np.full((64, 64, 3), 128, np.uint8))
+    assert main(["calibrate", str(photo), "--out", str(prof)]) == 2
+    assert "pass --force" in capsys.readouterr().err and prof.read_text() == "{}"

@@ -24,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("--printer", default="inkjet", help="how the rendered stickers print (default inkjet)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint.pt (left by Ctrl-C)")
     device_arg(p)
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_cmd_harden)
 
     p = sub.add_parser("certify", help="PatchCleanser's certified robust accuracy on GTSRB test and drive-by crops")
@@ -49,7 +50,7 @@ def _cmd_harden(args) -> int:
 
     c = harden(args.model, args.out, weights=args.weights, scene=args.scene, seed=args.seed, data_dir=args.data,
                recipe=HardenRecipe(steps=args.steps), limit=args.limit, resume=args.resume, device=args.device,
-               printer=args.printer)
+               printer=args.printer, force=args.force)
     print(f"{args.out}: GTSRB test {100 * c['test_acc']:.2f}%, clean renders {100 * c['clean_render_acc']:.1f}%, "
           f"8 px occlusion attack {100 * c['roa_8px_test_acc']:.1f}%")
     return 0

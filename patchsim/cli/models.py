@@ -28,6 +28,7 @@ def _add_models(sub) -> None:
     p.add_argument("--epochs", type=number(1, 1000, integer=True), help="override the recipe's epoch count")
     p.add_argument("--data", help="folder holding train.npz and test.npz (default ../shared/data/gtsrb)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint.pt (left by Ctrl-C)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     device_arg(p)
     p.set_defaults(func=_cmd_train)
 
@@ -44,6 +45,6 @@ def _cmd_train(args) -> int:
     from patchsim.models.train import train_model
 
     c = train_model(args.model, args.out, seed=args.seed, data_dir=args.data, epochs=args.epochs,
-                    resume=args.resume, device=args.device)
+                    resume=args.resume, device=args.device, force=args.force)
     print(f"{args.model}: test accuracy {100 * c['test_acc']:.2f}%, weights {args.out}")
     return 0

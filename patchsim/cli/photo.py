@@ -20,11 +20,13 @@ def add_photo(sub) -> None:
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
     p.add_argument("--dpi", type=number(*DPI_RANGE), default=300.0, help="print resolution (default 300)")
     p.add_argument("--out", help="PDF to write (default DIR/print.pdf, or the PNG's name with .pdf)")
+    p.add_argument("--force", action="store_true", help="replace an existing PDF")
     p.set_defaults(func=_cmd_print)
 
     p = sub.add_parser("calibrate", help="fit a printer+camera colour profile from a photo of the chart")
     p.add_argument("photo")
     p.add_argument("--out", required=True, help="profile JSON (a .palette.json of printable colours goes beside it)")
+    p.add_argument("--force", action="store_true", help="replace an existing profile")
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("score", help="score real photos or video of a sign exactly like the simulation")
@@ -101,7 +103,7 @@ def _cmd_evaluate_photos(args) -> int:
 def _cmd_print(args) -> int:
     from patchsim.jobs.print_sticker import run_print
 
-    path, pages = run_print(args.dir, args.paper, args.dpi, args.out, scene=args.scene)
+    path, pages = run_print(args.dir, args.paper, args.dpi, args.out, scene=args.scene, force=args.force)
     print(f"wrote {path} ({pages} pages); print at 100% scale")
     return 0
 
@@ -109,7 +111,7 @@ def _cmd_print(args) -> int:
 def _cmd_calibrate(args) -> int:
     from patchsim.realphoto.calibrate import calibrate_photo
 
-    p = calibrate_photo(args.photo, args.out)
+    p = calibrate_photo(args.photo, args.out, force=args.force)
     print(f"profile {args.out}: mean CIEDE2000 {p['fit']['mean_ciede2000']:.2f}, max {p['fit']['max_ciede2000']:.2f} "
           f"over {p['fit']['patches']} patches")
     return 0

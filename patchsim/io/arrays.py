@@ -47,9 +47,8 @@ def check_labelled_images(d: dict[str, np.ndarray], what: str, classes: int | No
     """``d["x"]`` uint8 images ``(N, H, W, 3)`` (``size`` = (H, W) when given), ``d["y"]`` N integer labels in
     ``[0, classes)`` (any non-negative when ``classes`` is None), and any ``track`` / ``poisoned`` one per image: a one-line error naming ``what``
     and the first problem otherwise."""
-    for k in ("x", "y"):
-        if k not in d:
-            raise PatchsimError(f"{what} lacks the array {k!r} (has: {', '.join(sorted(d)) or 'nothing'})")
+    if "x" not in d or "y" not in d:
+        raise PatchsimError(f"{what} lacks x or y (has: {', '.join(sorted(d)) or 'no arrays'})")
     x, y = d["x"], d["y"]
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or (size is not None and tuple(x.shape[1:3]) != tuple(size)):
         want = f"(N, {size[0]}, {size[1]}, 3)" if size else "(N, H, W, 3)"

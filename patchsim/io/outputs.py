@@ -145,12 +145,13 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output_file(path: str | Path, option: str = "--out", inputs=(), sidecars=()) -> Path:
+def check_output_file(path: str | Path, option: str = "--out", inputs=(), sidecars=(), force: bool | None = None) -> Path:
     """``path`` as a file a command may write: not a folder or a special file (a FIFO, a device), not
     inside the installed patchsim package, and neither it nor its ``sidecars`` (files written beside
     it, e.g. a model card) one of the run's ``inputs`` (paths or None; symlinks and hard links
-    included); its folder existing (or creatable) and writable. A one-line PatchsimError naming
-    ``option`` otherwise, before any work."""
+    included); its folder existing (or creatable) and writable; an existing file only with ``force``
+    (``--force``; None: the caller decides). A one-line PatchsimError naming ``option`` otherwise,
+    before any work."""
     p = Path(path)
     if p.is_dir():
         raise PatchsimError(f"{option} {p} is a folder; give a file name")
@@ -169,6 +170,8 @@ def check_output_file(path: str | Path, option: str = "--out", inputs=(), sideca
                 what = "" if out == p else f" (its {out.name} beside it)"
                 raise PatchsimError(f"{option} {p}{what} would overwrite {raw}, an input of this run; "
                                     "choose another output")
+    if force is False and p.exists():
+        raise PatchsimError(f"{option} {p} exists; pass --force to replace it, or choose another file")
     _writable_folder(p.parent if str(p.parent) else Path("."), f"{option} {p}: its folder")
     return p
 

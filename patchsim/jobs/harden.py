@@ -114,7 +114,7 @@ def clean_render_accuracy(model, scene, n: int = 512, seed: int = 7) -> float:
 def harden(model: str, out: str | Path, weights: str | None = None, scene: str = "stop_driveby", seed: int = 0,
            data_dir: str | Path | None = None, recipe: HardenRecipe | None = None, limit: int | None = None,
            resume: bool = False, device: str | None = "auto", printer: str | None = "inkjet",
-           progress: bool = True, card_every: int = 1) -> dict:
+           progress: bool = True, card_every: int = 1, force: bool | None = None) -> dict:
     """Fine-tune classifier ``model`` (shipped name, or a shipped architecture with ``weights``)
     adversarially and write its weights (safetensors) and model card (JSON beside them); returns the card.
     ``scene``: whose camera, ranges, crop and sticker area the rendered stickers use. ``limit``: train on
@@ -132,7 +132,8 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     recipe = recipe or HardenRecipe()
     dev = resolve_device(device)
     out = check_output_file(out, inputs=(weights, model if Path(str(model)).suffix else None),
-                            sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)))
+                            sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)),
+                            force=None if force is None else (force or resume))
     if resume and not checkpoint_path(out).is_file():  # said before any heavy work
         raise PatchsimError(f"--resume: no checkpoint at {checkpoint_path(out)}")
     sc = load_scene(scene)

@@ -49,9 +49,8 @@ def load_training_split(path: str | Path) -> dict[str, np.ndarray]:
         raise PatchsimError(f"--data {p} is invalid: an .npz with x (N, 32, 32, 3) uint8 and y (N,), as `patchsim "
                             "poison --data-only` writes")
     d = load_npz(p, "--data")
-    out = {k: v for k, v in d.items() if k in ("x", "y", "poisoned", "track")}
-    check_labelled_images(out, f"--data {p}", None)
-    return out
+    check_labelled_images(d, f"--data {p}", None)
+    return {k: v for k, v in d.items() if k in ("x", "y", "poisoned", "track")}
 
 
 def inspect_features(features: torch.Tensor, labels: np.ndarray, poisoned: np.ndarray | None, eps: float,

@@ -18,7 +18,7 @@ from patchsim.io.stickers import load_sticker_rgba
 
 
 def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out: str | Path | None = None,
-              scene: str | Path | None = None) -> tuple[Path, int]:
+              scene: str | Path | None = None, force: bool | None = None) -> tuple[Path, int]:
     """Read ``sticker.png`` and ``attack.json`` from an attack's folder, or a sticker PNG (RGBA over the
     face's bounding square, alpha = the sticker, e.g. a backdoor trigger's ``.trigger.png``) with the
     ``scene`` that sizes its sign; write the PDF (default ``DIR/print.pdf``, or beside the PNG):
@@ -28,14 +28,14 @@ def run_print(attack_dir: str | Path, paper: str = "A4", dpi: float = 300.0, out
         if scene is None:
             raise PatchsimError(f"print {src}: a sticker image needs --scene (the scene whose sign size it is printed for)")
         scene = load_scene(scene)
-        path = check_output_file(Path(out) if out else src.with_suffix(".pdf"), inputs=(src,))
+        path = check_output_file(Path(out) if out else src.with_suffix(".pdf"), inputs=(src,), force=force)
         sticker, title = load_sticker_rgba(src), f"patchsim sticker {src.name}"
     else:
         rec = load_attack_dir(attack_dir)
         d, scene = rec.path, rec.scene
         path = check_output_file(Path(out) if out else d / "print.pdf",
                                  inputs=(d / "sticker.png", d / "attack.json", d / "sticker.pdf", d / "sticker_as_printed.png",
-                                         d / "sign.png", d / "checkpoint.pt", d / "report.html"))
+                                         d / "sign.png", d / "checkpoint.pt", d / "report.html"), force=force)
         sticker, title = load_sticker_rgba(d / "sticker.png"), f"patchsim {rec.model}"
     n = print_pixels(scene.sign.size_m, dpi)
     if sticker.shape[0] != n:

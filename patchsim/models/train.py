@@ -105,7 +105,7 @@ def checkpoint_path(out: str | Path) -> Path:
 
 def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path | None = None,
                 epochs: int | None = None, limit: int | None = None, resume: bool = False,
-                device: str | None = "auto", prepare=None, card_extra: dict | None = None) -> dict:
+                device: str | None = "auto", prepare=None, card_extra: dict | None = None, force: bool | None = None) -> dict:
     """Train shipped model ``name`` on GTSRB and write its weights (safetensors) and model card (JSON
     beside it). ``limit`` trains on the first N images only (smoke runs). Returns the card.
 
@@ -128,7 +128,8 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
         raise PatchsimError(f"cannot train {name!r}; trainable models: {', '.join(TRAINABLE)}")
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     out = check_output_file(out, inputs=(data_dir / "train.npz", data_dir / "test.npz"),
-                            sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)))
+                            sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)),
+                            force=None if force is None else (force or resume))
     cfg = dict(TRAINABLE[name])
     if epochs is not None:
         cfg["epochs"] = epochs

@@ -60,10 +60,11 @@ def palette_from_profile(profile: dict, levels: int = 6) -> list[list[float]]:
     return np.round(out.numpy(), 4).tolist()
 
 
-def calibrate_photo(photo_path: str | Path, out: str | Path, layout: ChartLayout = ChartLayout()) -> dict:
+def calibrate_photo(photo_path: str | Path, out: str | Path, layout: ChartLayout = ChartLayout(),
+                    force: bool | None = None) -> dict:
     """Find the chart in a photo, read its patches, fit the profile; write ``out`` (profile JSON) and a
     ``*.palette.json`` of printable colours beside it. Returns the profile."""
-    out = check_output_file(out, inputs=(photo_path,), sidecars=(Path(out).with_suffix(".palette.json"),))
+    out = check_output_file(out, inputs=(photo_path,), sidecars=(Path(out).with_suffix(".palette.json"),), force=force)
     photo = read_image(photo_path)
     h = chart_homography(photo, layout)
     observed = read_patches(photo, h, layout)
