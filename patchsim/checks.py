@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import reprlib
 from typing import Sequence
 
@@ -95,8 +96,6 @@ def check_number(what: str | None, value, lo: float, hi: float, integer: bool = 
 def env_limit(var: str, default: int) -> int:
     """A resource cap (a positive integer) read from the environment variable ``var``, ``default`` when
     unset; an unusable value is a one-line error naming the variable."""
-    import os
-
     raw = os.environ.get(var, str(default))
     try:
         n = int(raw)

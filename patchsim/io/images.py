@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from patchsim.checks import env_limit
 from patchsim.errors import PatchsimError
 
 
@@ -34,14 +35,7 @@ DEFAULT_MAX_IMAGE_SIDE = 16384  # pixels; raise with the environment variable PA
 def max_image_side() -> int:
     """The largest width or height of an image patchsim decodes (``PATCHSIM_MAX_IMAGE_SIDE``, default
     16384): a 16k x 16k RGBA image is 1 GiB decoded."""
-    raw = os.environ.get("PATCHSIM_MAX_IMAGE_SIDE", str(DEFAULT_MAX_IMAGE_SIDE))
-    try:
-        side = int(raw)
-    except ValueError:
-        raise PatchsimError(f"PATCHSIM_MAX_IMAGE_SIDE = {raw!r} is invalid: must be a positive integer") from None
-    if side < 1:
-        raise PatchsimError(f"PATCHSIM_MAX_IMAGE_SIDE = {raw!r} is invalid: must be a positive integer")
-    return side
+    return env_limit("PATCHSIM_MAX_IMAGE_SIDE", DEFAULT_MAX_IMAGE_SIDE)
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
