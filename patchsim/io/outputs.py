@@ -23,10 +23,12 @@ LEGACY_SUFFIXES = (".png", ".jpg", ".jpeg", ".json", ".csv", ".webm", ".mp4", ".
 
 
 def _snapshot(p: Path) -> dict[str, tuple[int, int]]:
-    """Every file below ``p`` (its lock and manifest aside) -> (modification time in ns, size)."""
+    """Every file below ``p`` (its own lock and manifest aside; a nested run's are files like any other)
+    -> (modification time in ns, size)."""
     out = {}
     for q in p.rglob("*"):
-        if q.is_file() and q.name not in (LOCK, MANIFEST) and not _is_temporary(q):
+        own = q.parent == p and q.name in (LOCK, MANIFEST)
+        if q.is_file() and not own and not _is_temporary(q):
             st = q.stat()
             out[q.relative_to(p).as_posix()] = (st.st_mtime_ns, st.st_size)
     return out
@@ -73,22 +75,21 @@ def _remove_own_outputs(p: Path, command: str, owned: tuple[str, ...]) -> None:
             for q in p.glob(pattern):
                 files += [q] if q.is_file() else [f for f in q.rglob("*") if f.is_file()
                                                   and f.suffix.lower() in LEGACY_SUFFIXES]
-    for f in files:
-        if f.is_file() or f.is_symlink():
-            f.unlink()
-    for d in sorted({f.parent for f in files}, key=lambda d: -len(d.parts)):
-        while d != p and d.is_dir() and not any(d.iterdir()):
-            d.rmdir()
-            d = d.parent
+    _remove_files(p, files)
     (p / MANIFEST).unlink(missing_ok=True)
 
 
 def _remove_new_files(p: Path, before: dict[str, tuple[int, int]]) -> None:
     """Remove the files below ``p`` that were not there at ``before`` (and folders they leave empty)."""
-    new = [p / f for f in _snapshot(p) if f not in before]
-    for f in new:
-        f.unlink(missing_ok=True)
-    for d in sorted({f.parent for f in new}, key=lambda d: -len(d.parts)):
+    _remove_files(p, [p / f for f in _snapshot(p) if f not in before])
+
+
+def _remove_files(p: Path, files: list[Path]) -> None:
+    """Remove ``files`` (all below ``p``), then the folders below ``p`` they leave empty."""
+    for f in files:
+        if f.is_file() or f.is_symlink():
+            f.unlink()
+    for d in sorted({f.parent for f in files}, key=lambda d: -len(d.parts)):
         while d != p and d.is_dir() and not any(d.iterdir()):
             d.rmdir()
             d = d.parent
