@@ -18,6 +18,10 @@ from pathlib import Path
 import numpy as np
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import write_result  # noqa: E402
+
+
 def child(frames: int, model: str, weights: str | None, video: bool) -> None:
     from patchsim.jobs.evaluate import EvaluateRequest, run_evaluate
     from patchsim.io.images import write_png
@@ -51,14 +55,19 @@ def main() -> None:
     if a.child:
         child(a.child, a.model, a.weights, not a.no_video)
         return
-    print("1280x720 drive-by, clean + attacked, flow + 3 spatial sub-crops per frame, plots" +
-          ("" if a.no_video else ", WebM (VP9) video"))
+    lines, rows = ["1280x720 drive-by, clean + attacked, flow + 3 spatial sub-crops per frame, plots" +
+                   ("" if a.no_video else ", WebM (VP9) video")], []
+    print(lines[0])
     for n in a.frames:
         cmd = [sys.executable, __file__, "--child", str(n), "--model", a.model] + (["--weights", a.weights] if a.weights else []) \
             + (["--no-video"] if a.no_video else [])
         r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-        print(f"{r['frames']:5d} frames: {r['seconds']:6.2f} s ({1000 * r['seconds'] / r['frames']:.1f} ms/frame; "
-              f"target for 300 frames <= 3 s) | peak memory {r['peak_mb']:.0f} MB")
+        lines.append(f"{r['frames']:5d} frames: {r['seconds']:6.2f} s ({1000 * r['seconds'] / r['frames']:.1f} ms/frame; "
+                     f"target for 300 frames <= 3 s) | peak memory {r['peak_mb']:.0f} MB")
+        print(lines[-1])
+        rows.append(r)
+    write_result("eval_bench", "# Independent evaluator speed (`python bench/eval_bench.py`)\n\n```\n" + "\n".join(lines)
+                 + "\n```\n", {"rows": rows, "video": not a.no_video})
 
 
 if __name__ == "__main__":

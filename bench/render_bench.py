@@ -4,13 +4,18 @@ LISA-CNN at the same batch. Run: python bench/render_bench.py"""
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from patchsim.render import Renderer, sample_eot
 from patchsim.scene import load_scene
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import write_result  # noqa: E402
 
 
 def lisa_cnn_sized() -> nn.Module:
@@ -34,7 +39,13 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     cond = sample_eot(scene, 64, g)
     sticker = torch.rand(1, 3, renderer.face_resolution, renderer.face_resolution, requires_grad=True)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch 64, crop supersample {scene.crop.supersample}")
+    lines, data = [], {}
+
+    def say(line: str) -> None:
+        print(line)
+        lines.append(line)
+
+    say(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch 64, crop supersample {scene.crop.supersample}")
     for size in (32, 64):
         def step():
             sticker.grad = None
@@ -52,13 +63,18 @@ def main() -> None:
             model(m_in).sum().backward()
 
         tm = timed(model_step, 20)
-        print(f"crops {size}x{size}: render fwd+bwd {t * 1000:7.1f} ms/batch = {64 / t:7.0f} crops/s | "
+        data[f"crops_{size}"] = {"render_ms": round(t * 1000, 1), "model_ms": round(tm * 1000, 1)}
+        say(f"crops {size}x{size}: render fwd+bwd {t * 1000:7.1f} ms/batch = {64 / t:7.0f} crops/s | "
               f"LISA-CNN-sized fwd+bwd {tm * 1000:6.1f} ms/batch | renderer/model = {t / tm:5.1f}x")
         del x, model_in
     frames = cond[:4]
     with torch.no_grad():
         tf = timed(lambda: renderer.render_frames(frames), 2)
-    print(f"full frames 1280x720 (supersample {scene.camera.supersample}): {4 / tf:5.2f} frames/s ({tf / 4 * 1000:.0f} ms/frame)")
+    data["frame_ms"] = round(tf / 4 * 1000, 1)
+    say(f"full frames 1280x720 (supersample {scene.camera.supersample}): {4 / tf:5.2f} frames/s ({tf / 4 * 1000:.0f} ms/frame)")
+    write_result("render_bench", "# Renderer speed (`python bench/render_bench.py`)\n\n```\n" + "\n".join(lines) + "\n```\n"
+                 "\nTarget: renderer / LISA-CNN-sized model <= 1.0x at 32 px. Timings on a shared 2-core CPU move by"
+                 " +-15% from run to run; compare runs made together.\n", data)
 
 
 if __name__ == "__main__":
