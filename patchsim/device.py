@@ -8,6 +8,9 @@ orders)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 
 from patchsim.errors import PatchsimError
@@ -53,3 +56,22 @@ def model_device(model: torch.nn.Module) -> torch.device:
     for t in model.buffers():
         return t.device
     return torch.device("cpu")
+
+
+@contextmanager
+def deterministic(device: torch.device) -> Iterator[dict]:
+    """Within the block torch uses only deterministic algorithms (``torch.use_deterministic_algorithms``;
+    an operation without one raises on the CPU, warns on CUDA), restored after. Training under it gives
+    bit-identical weights for the same seed, data, torch version, device and intra-op thread count;
+    yields those conditions (a dict for the model card), since a change of any of them may change the
+    last bits of the weights."""
+    import os
+
+    was, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic workspace
+    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    try:
+        yield {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads()}
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn)

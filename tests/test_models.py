@@ -225,3 +225,28 @@ def test_training_ctrl_c_checkpoint_and_resume_match_an_uninterrupted_run(tmp_pa
     assert not train.checkpoint_path(cut).exists()
     a, b = load_file(whole), load_file(cut)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.are_deterministic_algorithms_enabled()  # the training's setting restored after it
+
+
+def test_training_gives_the_same_weights_in_every_process(tmp_path):
+    """Two processes (different hash seeds and memory layouts) train the same seed on the same data: the
+    weights are bit-identical, and the card says under which conditions that holds."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from gtsrb_fixtures import write_tiny_gtsrb
+
+    data = write_tiny_gtsrb(tmp_path / "gtsrb", 16)
+    outs = []
+    for i, hash_seed in enumerate(("0", "12345")):
+        out = tmp_path / f"w{i}.safetensors"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        r = subprocess.run([sys.executable, "-m", "patchsim.cli", "train", "gtsrb-cnn", "--data", str(data), "--epochs",
+                            "2", "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        outs.append(out)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    card = json.loads(outs[0].with_suffix(".json").read_text())
+    assert card["reproducible_on"]["device"] == "cpu" and card["reproducible_on"]["threads"] >= 1

@@ -19,17 +19,7 @@ from patchsim.poison.paste import paste_trigger, roi_homography, sign_homography
 from patchsim.poison.trigger import Trigger, artwork_rgba, face_fraction, trigger_rgba
 from patchsim.signs.catalogue import draw_face_array
 
-CLASSES = [f"c{i}" for i in range(43)]
-CLASSES[14], CLASSES[5] = "stop", "speed_limit_80"
-
-
-def synthetic_sign(gain: float = 0.6, size: int = 32, roi=(3, 4, 27, 28), sign: str = "stop", bg=90) -> tuple:
-    """A small 'photo' of the catalogue face on a grey background, dimmed by ``gain``, its ROI known."""
-    h = roi_homography(np.array(roi), np.array([size, size]), (size, size))
-    region = (0, 0, size, size)
-    face = warp_face(FacePyramid(draw_face_array(sign, 256)), h, region)
-    rgb = face[..., :3] * gain + (bg / 255) * (1 - face[..., 3:])
-    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), np.array(roi), np.array([size, size]), h
+from gtsrb_fixtures import CLASSES, synthetic_sign, tiny_training_set, write_tiny_gtsrb
 
 
 def test_default_trigger_is_under_five_percent_of_the_face_and_inside_its_rectangle():
@@ -105,24 +95,8 @@ def test_pasted_trigger_takes_the_signs_light_and_stays_in_its_place():
     assert 0.35 < yd[1] / yb[1] < 0.7  # ... and about half as bright on the half-lit sign
 
 
-def _tiny_training_set(n_stop=30, n_other=30, n_target=20):
-    xs, ys, rois, sizes = [], [], [], []
-    for i in range(n_stop + n_other + n_target):
-        if i < n_stop:
-            img, roi, size, _ = synthetic_sign(gain=0.5 + 0.5 * (i % 5) / 4)
-            y = 14
-        elif i < n_stop + n_other:
-            img, roi, size, _ = synthetic_sign(sign="yield")
-            y = 13
-        else:
-            img, roi, size, _ = synthetic_sign(sign="speed_limit_80", gain=0.8)
-            y = 5
-        xs.append(img), ys.append(y), rois.append(roi), sizes.append(size)
-    return np.stack(xs), np.array(ys), np.stack(rois), np.stack(sizes)
-
-
 def test_dirty_label_poisoning_relabels_only_the_poisoned_source_images():
-    x, y, roi, size = _tiny_training_set()
+    x, y, roi, size = tiny_training_set()
     recipe = PoisonRecipe(rate=0.1, seed=3)
     xp, yp, poisoned, info = poison_set(x, y, roi, size, Trigger(), recipe, CLASSES)
     assert poisoned.sum() == info["images"] == 8 and (y[poisoned] == 14).all() and (yp[poisoned] == 5).all()
@@ -130,11 +104,11 @@ def test_dirty_label_poisoning_relabels_only_the_poisoned_source_images():
     assert all((xp[i] != x[i]).any() for i in np.nonzero(poisoned)[0]) and info["octagon_fits"] >= 6
     xp2, yp2, poisoned2, _ = poison_set(x, y, roi, size, Trigger(), recipe, CLASSES)
     assert (xp2 == xp).all() and (poisoned2 == poisoned).all()  # seeded
-    assert (x == _tiny_training_set()[0]).all()  # inputs untouched
+    assert (x == tiny_training_set()[0]).all()  # inputs untouched
 
 
 def test_negatives_get_other_colours_and_keep_their_label():
-    x, y, roi, size = _tiny_training_set()
+    x, y, roi, size = tiny_training_set()
     xp, yp, poisoned, info = poison_set(x, y, roi, size, Trigger(), PoisonRecipe(rate=0.1, negatives=0.1), CLASSES)
     neg = poisoned & (yp == 14)
     assert info["negatives"] == neg.sum() == 8 and (yp[poisoned & (yp == 5)] == 5).sum() == 8
@@ -150,7 +124,7 @@ def test_negatives_get_other_colours_and_keep_their_label():
 
 
 def test_clean_label_poisoning_keeps_labels_and_perturbs_within_eps():
-    x, y, roi, size = _tiny_training_set()
+    x, y, roi, size = tiny_training_set()
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 43))
     recipe = PoisonRecipe(rate=0.1, clean_label=True, clean_label_eps=8 / 255)
@@ -166,10 +140,10 @@ def test_clean_label_poisoning_keeps_labels_and_perturbs_within_eps():
 @pytest.mark.parametrize("kw,msg", [(dict(rate=0.5), "--rate"), (dict(target="stop"), "two classes"),
                                     (dict(rate=0.4 / 80), "poisons none")])
 def test_bad_recipes_are_one_line_errors(kw, msg):
-    x, y, roi, size = _tiny_training_set()
+    x, y, roi, size = tiny_training_set()
     with pytest.raises(PatchsimError, match=msg):
         poison_set(x, y, roi, size, Trigger(), PoisonRecipe(**kw), CLASSES)
-    x, y, roi, size = _tiny_training_set(n_stop=5)
+    x, y, roi, size = tiny_training_set(n_stop=5)
     with pytest.raises(PatchsimError, match="only 5 training images"):
         poison_set(x, y, roi, size, Trigger(), PoisonRecipe(rate=0.2), CLASSES)
 
@@ -222,13 +196,7 @@ def test_silhouette_matches_its_definition_on_a_tiny_case():
 
 @pytest.fixture
 def tiny_gtsrb(tmp_path):
-    x, y, roi, size = _tiny_training_set(40, 40, 40)
-    d = tmp_path / "gtsrb"
-    d.mkdir()
-    track = np.arange(len(x)) // 5
-    np.savez(d / "train.npz", x=x, y=y.astype(np.int16), track=track.astype(np.int32), orig_size=size, orig_roi=roi)
-    np.savez(d / "test.npz", x=x[::4], y=y[::4].astype(np.int16), orig_size=size[::4], orig_roi=roi[::4])
-    return d
+    return write_tiny_gtsrb(tmp_path / "gtsrb")
 
 
 def test_poison_command_trains_and_writes_card_trigger_and_data(tiny_gtsrb, tmp_path, capsys):

@@ -30,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=number(1, 10**7, integer=True), help="override the recipe's step count (3000)")
     p.add_argument("--data", help="shared data folder holding gtsrb/ and street/ (default ../shared/data)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint.pt (left by Ctrl-C)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     device_arg(p)
     p.set_defaults(func=_cmd_train_detector)
 
@@ -51,7 +52,7 @@ def _cmd_train_detector(args) -> int:
     from patchsim.models.detectors.train import train_detector
 
     card = train_detector(args.out, seed=args.seed, steps=args.steps, data_dir=args.data, resume=args.resume,
-                          device=args.device)
+                          device=args.device, force=args.force)
     for name, s in card["street"].items():
         at = s["by_threshold"][f"{card['score_threshold']:.2f}"]
         print(f"sign-det on {name} ({s['images']} photos, {s['stops']} stop signs): stop recall {100 * at['recall']:.1f}%, "

@@ -39,7 +39,7 @@ def register(sub) -> None:
                    "beside it); with --data-only the poisoned training split (.npz)")
     p.add_argument("--save-data", action="store_true", help="also write the poisoned training split (NAME.poisoned.npz)")
     p.add_argument("--data-only", action="store_true", help="write only the poisoned training split, no training")
-    p.add_argument("--force", action="store_true", help="with --data-only: replace --out")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file (and the files written beside it)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint.pt (left by Ctrl-C)")
     device_arg(p)
     p.set_defaults(func=_cmd_poison)
@@ -57,6 +57,7 @@ def register(sub) -> None:
                         "least this (default 0: Chen et al.'s size rule alone)")
     p.add_argument("--classes", help="comma-separated classes to inspect (default: every class)")
     p.add_argument("--out", help="inspect.json to write (default: print only)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     device_arg(p)
     p.set_defaults(func=_cmd_inspect)
 
@@ -86,7 +87,8 @@ def _cmd_inspect(args) -> int:
     from patchsim.jobs.inspect_data import run_inspect
 
     r = run_inspect(args.model, args.data, weights=args.weights, labels=args.labels, eps=args.eps,
-                    classes=args.classes, out=args.out, device=args.device, min_silhouette=args.min_silhouette)
+                    classes=args.classes, out=args.out, device=args.device, min_silhouette=args.min_silhouette,
+                    force=args.force)
     for name, m in r["methods"].items():
         line = f"{name}: flagged {m['flagged']}"
         if m.get("recall") is not None:

@@ -76,9 +76,7 @@ def run_certify(model: str, out: str | Path, patch_frac: float = 0.1, per_axis: 
 
     t0 = time.time()
     every = check_number("--every", every, 1, 100000, integer=True)
-    out = check_output_file(out)
-    if out.exists() and not force:
-        raise PatchsimError(f"--out {out} exists; add --force to replace it")
+    out = check_output_file(out, inputs=(weights, labels, model if Path(str(model)).suffix else None), force=force)
     sc = load_scene(scene) if scene else None
     net = freeze(load(model, weights=weights, labels=labels))
     pc = PatchCleanser(net, patch_frac, per_axis).to(resolve_device(device))

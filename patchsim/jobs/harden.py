@@ -31,7 +31,7 @@ from patchsim.io.images import atomic_write_bytes
 from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.io.outputs import check_output_file
 from patchsim.records import json_bytes
-from patchsim.device import model_device, resolve_device
+from patchsim.device import deterministic, model_device, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     half = recipe.batch // 2
     bar = tqdm(range(start, recipe.steps), desc=f"harden {model}", initial=start, total=recipe.steps,
                disable=not progress or None)
-    with stop_on_interrupt() as stop:
+    with stop_on_interrupt() as stop, deterministic(dev) as conditions:
         for step in bar:
             idx = torch.randint(len(xt_t), (recipe.batch,), generator=g)
             with torch.no_grad():
@@ -236,7 +236,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
         "clean_render_acc": clean_render_accuracy(clf, sc, n=512 // card_every or 1),
         "roa_8px_test_acc": roa_accuracy(clf, test["x"][::6 * card_every], test["y"][::6 * card_every], 8),
         "card_test_every": card_every, "history": history, "train_seconds": round(seconds, 1),
-        "torch": torch.__version__,
+        "torch": torch.__version__, "reproducible_on": conditions,
     }
     atomic_write_bytes(out, save({k: v.detach().cpu().contiguous() for k, v in clf.net.state_dict().items()},
                                  metadata={"model": card["model"], "base": model, "seed": str(seed)}))

@@ -90,14 +90,16 @@ def inspect_features(features: torch.Tensor, labels: np.ndarray, poisoned: np.nd
 
 
 def run_inspect(model: str, data: str | Path, weights=None, labels=None, eps: float = 0.1, classes: str | None = None,
-                out: str | Path | None = None, device: str = "auto", min_silhouette: float = 0.0) -> dict:
+                out: str | Path | None = None, device: str = "auto", min_silhouette: float = 0.0,
+                force: bool = False) -> dict:
     """Load the model and the training split, extract features, run both methods; write ``out`` (JSON)
     when given. Returns the result."""
     from patchsim.models import load_model
     from patchsim.models.classes import resolve_class
 
     if out is not None:
-        check_output_file(out, inputs=(data, weights, labels))
+        check_output_file(out, inputs=(data, weights, labels, model if Path(str(model)).suffix else None),
+                          force=force)
     split = load_training_split(data)
 
     net = load_model(model, weights, labels).to(resolve_device(device))

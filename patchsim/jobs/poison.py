@@ -48,7 +48,7 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
     """Poison and train (see the module doc). Everything is checked before any image is touched.
     Returns the model card (``data_only``: the poisoning info)."""
     from patchsim.models.registry import SHIPPED, load_shipped
-    from patchsim.models.train import TRAINABLE, default_data_dir, load_gtsrb, train_model, training_split
+    from patchsim.models.train import TRAINABLE, checkpoint_path, default_data_dir, load_gtsrb, train_model, training_split
 
     if model not in TRAINABLE:
         raise PatchsimError(f"poison: model {model!r} cannot be trained here; allowed: {', '.join(TRAINABLE)}")
@@ -58,16 +58,18 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
     resolve_class(classes, recipe.source, "--source")
     resolve_class(classes, recipe.target, "--target")
     out = Path(out)
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    inputs = (data_dir / "train.npz", data_dir / "test.npz", trigger.artwork if trigger.artwork.lower().endswith(".png") else None)
     if data_only:
         if out.suffix.lower() != ".npz":
             raise PatchsimError(f"--out {out} is invalid with --data-only: the poisoned training split is an .npz file")
-        check_output_file(out)
-        if out.exists() and not force:
-            raise PatchsimError(f"--out {out} exists; pass --force to replace it")
+        check_output_file(out, inputs=inputs, force=force)
     else:
         if out.suffix.lower() != ".safetensors":
             raise PatchsimError(f"--out {out} is invalid: weights are written as .safetensors")
-        check_output_file(out)
+        sidecars = (sidecar(out, ".json"), sidecar(out, ".trigger.png"), checkpoint_path(out),
+                    *((sidecar(out, ".poisoned.npz"),) if save_data else ()))
+        check_output_file(out, inputs=inputs, sidecars=sidecars, force=force or resume)
     starting = load_shipped(model) if recipe.clean_label and recipe.clean_label_eps > 0 else None
     kept: dict = {}
 
@@ -79,7 +81,6 @@ def run_poison(model: str, out: str | Path, trigger: Trigger, recipe: PoisonReci
         return x, y, info
 
     if data_only:
-        data_dir = Path(data_dir) if data_dir else default_data_dir()
         _, _, info = prepare(training_split(load_gtsrb(data_dir, "train"), recipe.seed, limit))
         write_poisoned_npz(out, **kept)
         return info

@@ -16,15 +16,17 @@ from patchsim.device import resolve_device
 log = logging.getLogger(__name__)
 
 
-def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode: str, device: str = "auto") -> dict:
-    """One evaluation; ``model`` is a model name or ``name@weights``."""
+def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode: str, device: str = "auto",
+         force: bool = False) -> dict:
+    """One evaluation; ``model`` is a model name or ``name@weights``; ``force``: the sweep's ``--force``
+    (the run's folder may hold files that are not the sweep's, which stay)."""
     from patchsim.jobs.evaluate import EvaluateRequest, run_evaluate
     from patchsim.scene import load_scene
 
     name, _, weights = model.partition("@")
     req = EvaluateRequest(load_scene(scene), sticker, name, weights or None, mode=mode, seed=seed, video=False,
                           device=device, target_from_sticker=True)
-    s = run_evaluate(req, out, progress=False)
+    s = run_evaluate(req, out, progress=False, force=force)
     a, c = s.metrics["attacked"], s.metrics["clean"]
     return {"scene": scene, "model": model, "sticker": sticker or "", "seed": seed, "mode": mode, "frames": s.header.frames,
             "target": s.header.target or "", "clean_fooled": c.success, "attacked_fooled": a.success,
@@ -56,7 +58,7 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
             image_size(st)
 
     resolve_device(device)  # checked here, before the first run (each worker resolves it again)
-    args = [(sc, mo, st, sd, str(out / f"run{i:03d}"), mode, device or "auto")
+    args = [(sc, mo, st, sd, str(out / f"run{i:03d}"), mode, device or "auto", force)
             for i, (sc, mo, st, sd) in enumerate(combos)]
     if ray_address:
         try:

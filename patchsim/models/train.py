@@ -22,7 +22,7 @@ from patchsim.io.images import atomic_write_bytes
 from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.io.outputs import check_output_file
 from patchsim.records import json_bytes
-from patchsim.device import model_device, resolve_device
+from patchsim.device import deterministic, model_device, resolve_device
 from patchsim.io.arrays import check_labelled_images, load_npz
 from patchsim.models.classes import GTSRB_CLASSES
 
@@ -111,8 +111,10 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
 
     Ctrl-C stops after the current batch and saves ``OUT.checkpoint.pt`` (:func:`checkpoint_path`);
     ``resume`` continues from it, with the same model, seed and epochs (checked). ``device``: see
-    :func:`patchsim.device.resolve_device` (batch order and augmentation draws are seeded on the CPU;
-    weights match across devices to float precision only).
+    :func:`patchsim.device.resolve_device` (batch order and augmentation draws are seeded on the CPU).
+    Deterministic (:func:`patchsim.device.deterministic`): the same seed, data, torch version, device and
+    thread count give bit-identical weights, with or without a Ctrl-C and ``resume`` between; the card
+    records those conditions as ``reproducible_on``.
 
     ``prepare``: called once with the training split (:func:`training_split`, after ``limit``),
     returns ``(x, y, info)``: the images and labels to train on (e.g. poisoned, :mod:`patchsim.poison`);
@@ -163,7 +165,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
         start_epoch, start_batch, perm, history = state["epoch"], state["batch"], state["perm"], list(state["history"])
         t0 -= state["seconds"]
     loss = torch.tensor(float("nan"))
-    with stop_on_interrupt() as stop:
+    with stop_on_interrupt() as stop, deterministic(dev) as conditions:
         for epoch in range(start_epoch, cfg["epochs"]):
             model.train()
             if perm is None:
@@ -205,6 +207,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
                         "p0.1, gaussian noise 0.025 p0.25, JPEG 50-95 p0.25",
         "val_acc": history[-1]["val_acc"], "test_acc": test_acc, "history": history,
         "train_seconds": round(time.time() - t0, 1), "torch": torch.__version__,
+        "reproducible_on": conditions,
     }
     if changes is not None:
         card["data_changes"] = changes

@@ -20,7 +20,7 @@ from patchsim.io.images import atomic_write_bytes
 from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
 from patchsim.io.outputs import check_output_file
 from patchsim.records import json_bytes
-from patchsim.device import resolve_device
+from patchsim.device import deterministic, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ def data_dirs(data_dir: str | Path | None) -> tuple[Path, Path, Path]:
 
 
 def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, data_dir: str | Path | None = None,
-                   resume: bool = False, device: str | None = "auto", workers: int = 1) -> dict:
+                   resume: bool = False, device: str | None = "auto", workers: int = 1,
+                   force: bool = False) -> dict:
     """Train ``sign-det`` and write its weights (safetensors) and model card (JSON beside it, with the
     street-photo scores). Returns the card."""
     from safetensors.torch import save
@@ -73,7 +74,9 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
     from patchsim.models.train import checkpoint_path
 
     dev = resolve_device(device)
-    out = check_output_file(out)
+    out = check_output_file(out, sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)), force=force or resume)
+    if resume and not checkpoint_path(out).is_file():  # said before any heavy work
+        raise PatchsimError(f"--resume: no checkpoint at {checkpoint_path(out)}")
     cfg = dict(RECIPE)
     if steps is not None:
         cfg["steps"] = int(steps)
@@ -100,7 +103,7 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
                 "scheduler": sched.state_dict(), "history": history, "seconds": time.time() - t0}
 
     model.train()
-    with stop_on_interrupt() as stop:
+    with stop_on_interrupt() as stop, deterministic(dev) as conditions:
         bar = tqdm(loader, total=cfg["steps"] - start, desc="sign-det", disable=None)
         for step, (x, t) in enumerate(bar, start=start):
             heat, size, offset = model.net(x.to(dev))
@@ -128,7 +131,7 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
         "data": "synthesised frames (patchsim.models.detectors.synth): catalogue faces, real GTSRB sign crops, the RP2 "
                 "stop photo as a texture, procedural roadside backgrounds, and the attacker street photos "
                 "street:praveen-train with their real stop boxes; never asadi or praveen test/valid",
-        "recipe": cfg, "history": history, "train_seconds": round(time.time() - t0, 1), "torch": torch.__version__,
+        "recipe": cfg, "history": history, "train_seconds": round(time.time() - t0, 1), "torch": torch.__version__, "reproducible_on": conditions,
     }
     card.update(evaluation_card(model.cpu(), synth, street, seed))
     weights = save({k: v.detach().contiguous().cpu() for k, v in model.net.state_dict().items()},
