@@ -104,3 +104,19 @@ def env_limit(var: str, default: int) -> int:
     if n < 1:
         raise PatchsimError(f"{var} = {raw!r} is invalid: must be a positive integer")
     return n
+
+
+def missing_file(path, what: str, allowed: str = "") -> PatchsimError:
+    """The one-line error for a ``path`` that is not a usable file: ``WHAT not found: PATH`` when
+    nothing is there, ``WHAT PATH is a folder`` or ``... is not a regular file (a FIFO, a device or a
+    socket)`` when something else is (reading a FIFO would block for ever). ``allowed``: what may be given, appended in
+    parentheses. Returned for the caller to raise."""
+    from pathlib import Path
+
+    p = Path(path)
+    tail = f" ({allowed})" if allowed else ""
+    if p.is_dir():
+        return PatchsimError(f"{what} {p} is a folder; give a file{tail}")
+    if p.exists():
+        return PatchsimError(f"{what} {p} is not a regular file (a FIFO, a device or a socket){tail}")
+    return PatchsimError(f"{what} not found: {p}{tail}")

@@ -121,6 +121,8 @@ class AttackConfig:
                 raise bad(f, "must be a class index (a non-negative integer)")
         if self.real_fraction > 0 and not self.real_photos:
             raise bad("real_fraction", "needs real_photos (--real-photos SOURCE)")
+        if self.real_photos and self.real_fraction == 0:  # never silently ignored
+            raise bad("real_photos", "is used only with real_fraction > 0 (--real-fraction F, e.g. 0.25)")
         if self.init_sticker is not None and self.mode != "sticker":
             raise bad("init_sticker", "applies to --mode sticker")
         if self.target is not None and self.target == self.true_class:

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for group in (render, models, attack, evaluate, photo, detect, defence, poison):  # the order of --help
         group.register(sub)
+    parser.set_defaults(commands=sub.choices)
     return parser
 
 
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     (disk, decoder, an unexpected error: one line, the traceback with ``--verbose``); 130 interrupted."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # said by the command's own parser, so the line names the command
+            args.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # argparse has printed its one-line usage error (or the help)
         return int(e.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")

@@ -3,6 +3,7 @@ or the real GTSRB drive-by tracks (how often does a real, unattacked approach fl
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -22,11 +23,18 @@ def folder_frames(path: str | Path) -> Iterator[tuple[str, np.ndarray]]:
         yield p.name, read_image(p)
 
 
+def _open_video(path: str | Path) -> cv2.VideoCapture:
+    """OpenCV's capture of ``path`` with FFmpeg's own console messages off (a damaged file is said
+    once, in patchsim's one-line error, not also by the decoder on stderr)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when a capture opens
+    return cv2.VideoCapture(str(path))
+
+
 def video_frames(path: str | Path, allow_partial: bool = False) -> Iterator[tuple[str, np.ndarray]]:
     """(frame index, uint8 RGB frame) for every frame of a video file. A video whose decoding ends before
     the frame count its container states (cut or damaged) is a one-line error once its frames are read,
     unless ``allow_partial`` (``--allow-partial``: score the frames it has)."""
-    cap = cv2.VideoCapture(str(path))
+    cap = _open_video(path)
     if not cap.isOpened():
         raise PatchsimError(f"cannot open video {path}")
     stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -48,7 +56,7 @@ def video_frames(path: str | Path, allow_partial: bool = False) -> Iterator[tupl
 
 
 def video_fps(path: str | Path) -> float | None:
-    cap = cv2.VideoCapture(str(path))
+    cap = _open_video(path)
     fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0
     cap.release()
     return float(fps) if fps and fps > 0 else None

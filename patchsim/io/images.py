@@ -14,6 +14,7 @@ import torch
 
 from patchsim.checks import env_limit
 from patchsim.errors import PatchsimError
+from patchsim.checks import missing_file
 
 
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")  # every image file patchsim reads
@@ -88,7 +89,7 @@ def read_image(path: str | Path, alpha: bool = False) -> np.ndarray:
     before decoding)."""
     p = Path(path)
     if not p.is_file():
-        raise PatchsimError(f"image file not found: {p}")
+        raise missing_file(p, "image file")
     w, h = image_size(p)
     limit = max_image_side()
     if max(w, h) > limit:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import missing_file
 from patchsim.io.images import IMAGE_SUFFIXES, atomic_write_bytes, image_files, image_size, read_image, write_jpeg
 from patchsim.io.outputs import writes_folder
 from patchsim.models.detectors.core import Detection
@@ -85,7 +86,7 @@ def collect_images(inputs: list[str]) -> list[Path]:
                 raise PatchsimError(f"{p} is not an image file; allowed: {', '.join(IMAGE_SUFFIXES)}")
             out.append(p)
         else:
-            raise PatchsimError(f"image or folder not found: {p}")
+            raise missing_file(p, "image or folder")
     if len(out) > MAX_IMAGES:
         raise PatchsimError(f"{len(out)} images given; at most {MAX_IMAGES} per run")
     names = [q.name for q in out]

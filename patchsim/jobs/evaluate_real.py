@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import missing_file
 from patchsim.evaluate.records import RealSequenceSummary, TracksSummary, write_metrics
 from patchsim.evaluate import real, report
 from patchsim.objectives.goals import Goal
@@ -47,7 +48,7 @@ def run_real(source: str, model_name: str, out: str | Path, true_class: str | in
     elif src.is_file():
         frames, fps = real.video_frames(src, allow_partial), real.video_fps(src)
     else:
-        raise PatchsimError(f"source not found: {source} (a folder of images, a video file, or 'gtsrb')")
+        raise missing_file(source, "source", "a folder of images, a video file, or 'gtsrb'")
     size = model.input_size[0]
     names, crops = [], []
     for name, img in frames:

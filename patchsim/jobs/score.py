@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import missing_file
 from patchsim.evaluate.records import write_metrics
 from patchsim.evaluate import real, report
 from patchsim.evaluate.records import RealFrameRecord
@@ -36,7 +37,7 @@ def frames_of(sources: list[str], allow_partial: bool = False):
         elif p.is_file():
             yield p.name, read_image(p)
         else:
-            raise PatchsimError(f"not found: {s}")
+            raise missing_file(s, "photo, folder or video")
 
 
 @writes_folder("score", ("metrics.json", "frames.csv", "crops.png", "report.html"))

@@ -90,12 +90,18 @@ def load(name_or_path: str | Path, weights: str | Path | None = None, labels: st
     """
     s = str(name_or_path)
     if s in SHIPPED:
+        if labels is not None:  # never silently ignored
+            raise PatchsimError(f"--labels {labels}: {s} is a shipped model with its own classes; --labels applies to "
+                                "your own model (TorchScript, ONNX or package.module:factory)")
         return load_shipped(s, weights)
     from patchsim.models import byo
 
     if ":" in s and not Path(s).exists():
         return byo.load_factory(s, weights, labels, input_size)
     p = Path(s)
+    if weights is not None and p.suffix.lower() in (".onnx", ".pt", ".pth", ".ts", ".jit"):
+        raise PatchsimError(f"--weights {weights}: {p.name} carries its own weights; --weights applies to a shipped "
+                            "architecture or a package.module:factory")
     if p.suffix.lower() == ".onnx":
         return byo.load_onnx(p, labels, input_size)
     if p.suffix.lower() in (".pt", ".pth", ".ts", ".jit"):

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import missing_file
 from patchsim.models.architectures import Classifier
 from patchsim.models.classes import read_labels
 from patchsim.models.registry import load_state, load_strict
@@ -40,7 +41,7 @@ def load_torchscript(path: str | Path, labels: str | Path | None, input_size: tu
     """A TorchScript file (``torch.jit.save``); TorchScript archives hold code but no pickled Python objects."""
     p = Path(path)
     if not p.is_file():
-        raise PatchsimError(f"model file not found: {p}")
+        raise missing_file(p, "model file")
     try:
         net = torch.jit.load(str(p), map_location="cpu")
     except Exception as e:  # noqa: BLE001
@@ -100,5 +101,5 @@ def load_onnx(path: str | Path, labels: str | Path | None, input_size: tuple[int
     """An ONNX file, evaluated through onnxruntime (optional extra ``onnx``)."""
     p = Path(path)
     if not p.is_file():
-        raise PatchsimError(f"model file not found: {p}")
+        raise missing_file(p, "model file")
     return _wrap(OnnxNet(p), labels, input_size, p.name)

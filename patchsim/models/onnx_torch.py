@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import missing_file
 
 _DTYPES = {1: torch.float32, 2: torch.uint8, 3: torch.int8, 6: torch.int32, 7: torch.int64, 9: torch.bool,
            10: torch.float16, 11: torch.float64}
@@ -242,7 +243,7 @@ class OnnxTorch(nn.Module):
             raise PatchsimError("ONNX models need the onnx package: pip install 'patchsim[onnx]'") from e
         p = Path(path)
         if not p.is_file():
-            raise PatchsimError(f"model file not found: {p}")
+            raise missing_file(p, "model file")
         try:
             model = onnx.load(str(p))
         except Exception as e:  # noqa: BLE001 - any decode failure, reported with the file

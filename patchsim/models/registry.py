@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import missing_file
 from patchsim.models.architectures import Classifier, GtsrbCNN, GtsrbResNet, LisaCNN
 from patchsim.models.classes import GTSRB_CLASSES, LISA_CLASSES
 
@@ -68,7 +69,7 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     ``weights_only=True`` (a pickle that would run code is refused)."""
     p = Path(path)
     if not p.is_file():
-        raise PatchsimError(f"weights file not found: {p}")
+        raise missing_file(p, "weights file")
     suffix = p.suffix.lower()
     try:
         if suffix == ".safetensors":

@@ -40,6 +40,9 @@ def load_detector(name_or_path: str | Path, weights: str | Path | None = None, l
         raise PatchsimError(f"--input-size {input_size} is invalid: give H W, each in [32, 4096]")
     s = str(name_or_path)
     if s in SHIPPED_DETECTORS:
+        if labels is not None:  # never silently ignored
+            raise PatchsimError(f"--labels {labels}: {s} is a shipped detector with its own classes; --labels applies "
+                                "to your own detector")
         return load_sign_det(weights, input_size, score_threshold)
     from patchsim.models.detectors import byo
 
@@ -47,6 +50,9 @@ def load_detector(name_or_path: str | Path, weights: str | Path | None = None, l
         return byo.load_torchvision(s, weights, labels, input_size, score_threshold)
     p = Path(s)
     if p.suffix.lower() in (".onnx", ".torchscript", ".pt", ".ts", ".jit"):
+        if weights is not None:
+            raise PatchsimError(f"--weights {weights}: {p.name} carries its own weights; --weights applies to sign-det "
+                                "or a package.module:factory")
         return byo.load_ultralytics(p, labels, input_size, score_threshold)
     raise PatchsimError(f"unknown detector {s!r}: give {', '.join(SHIPPED_DETECTORS)}, an ultralytics export "
                         "(.onnx / .torchscript), or package.module:factory for a torchvision-style model")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from patchsim.errors import PatchsimError
+from patchsim.checks import missing_file
 from patchsim.models.classes import read_labels
 from patchsim.models.detectors.core import DenseDetections, Detector, cxcywh_to_xyxy
 
@@ -125,7 +126,7 @@ def load_ultralytics(path: str | Path, labels, input_size: tuple[int, int] | Non
     ``.ts``) file."""
     p = Path(path)
     if not p.is_file():
-        raise PatchsimError(f"detector file not found: {p}")
+        raise missing_file(p, "detector file")
     classes = _labels(labels, p.name)
     thr = 0.25 if score_threshold is None else score_threshold
     if p.suffix.lower() == ".onnx":
