@@ -140,6 +140,15 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
     m = json.loads((ev / "metrics.json").read_text())
     assert m["header"]["frames"] == 6 and m["header"]["kind"] == "detector" and m["goal"] == "disappear"
     assert set(m["detection_rate"]) == {"clean", "attacked"} and "disappearance_rate" in m
+    from patchsim.evaluate.braking import BrakingModel
+    from patchsim.scene import load_scene
+
+    speed = load_scene(scene).driveby.speed_mps
+    for run in m["runs"].values():  # the verdict of a car at the drive-by's speed, from the tracker's distance
+        b = run["braking"]
+        assert b["speed_mps"] == speed and b["needed_m"] == round(BrakingModel(speed).needed_m(), 2)
+        assert b["confirmed_at_m"] == run["confirmed_at_m"]
+        assert b["stops_before_line"] == (run["confirmed_at_m"] is not None and run["confirmed_at_m"] >= b["needed_m"])
     assert (ev / "detections.png").is_file() and (ev / "report.html").is_file()
     import av
 

@@ -469,6 +469,10 @@ CASES = [  # (argv: F/ is the fixture folder, OUT an output folder; the one-line
      '--out F/gt/train.npz would overwrite F/gt/train.npz, an input of this'),
     ('evaluate stop_driveby --sticker F/sticker.png --out F/sticker.png',
      '--out F/sticker.png is an existing file; give a folder'),
+    ('sweep --scenes stop_driveby --models gtsrb-cnn nope --out OUT',
+     "unknown model 'nope'"),
+    ('attack stop_driveby --dpi 2400 --out OUT',
+     '--dpi = 2400 is too fine for a 0.75 m sign: 70866 px across'),
     ('score F/photo.png --corners F/fifo --out OUT',
      'corners file F/fifo is not a regular file (a folder, FIFO or device);'),
 ]

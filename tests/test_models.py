@@ -250,3 +250,20 @@ def test_training_gives_the_same_weights_in_every_process(tmp_path):
     assert outs[0].read_bytes() == outs[1].read_bytes()
     card = json.loads(outs[0].with_suffix(".json").read_text())
     assert card["reproducible_on"]["device"] == "cpu" and card["reproducible_on"]["threads"] >= 1
+
+
+def test_weights_files_are_the_same_bytes_in_every_process():
+    """safetensors orders a metadata map differently in each process; weights_bytes packs the metadata in
+    one key, so the same weights always make the same file (six processes, three metadata fields)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from patchsim.models.registry import weights_bytes; "
+            "sys.stdout.buffer.write(weights_bytes({'b': torch.ones(3), 'a': torch.arange(4.0)}, model='m', base='x', seed='0'))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, check=True).stdout
+            for _ in range(6)}
+    assert len(outs) == 1
+    from safetensors.torch import load
+
+    loaded = load(outs.pop())
+    assert torch.equal(loaded["a"], torch.arange(4.0)) and torch.equal(loaded["b"], torch.ones(3))

@@ -37,6 +37,7 @@ def _add_evaluate(sub) -> None:
 def _cmd_evaluate(args) -> int:
     from patchsim.jobs.attack_record import is_attack_dir, load_attack_dir
     from patchsim.jobs.evaluate import EvaluateRequest, run_evaluate
+    from patchsim.jobs.evaluate_detector import stop_verdict
     from patchsim.scene import load_scene
 
     sticker, model, weights, target, printer = args.sticker, args.model, args.weights, args.target, args.printer
@@ -60,8 +61,8 @@ def _cmd_evaluate(args) -> int:
         d = s.disappearance_rate
         print(f"{s.sign_class} detected: clean {100 * s.detection_rate['clean']:.1f}%, attacked "
               f"{100 * s.detection_rate['attacked']:.1f}% of {s.header.frames} frames; disappearance rate "
-              f"{'-' if d is None else f'{100 * d:.1f}%'}; the car stops: clean "
-              f"{'yes' if s.runs['clean'].car_stops else 'no'}, attacked {'yes' if s.runs['attacked'].car_stops else 'no'}; "
+              f"{'-' if d is None else f'{100 * d:.1f}%'}; the car stops before the line: clean "
+              f"{stop_verdict(s.runs['clean'].braking)}; attacked {stop_verdict(s.runs['attacked'].braking)}; "
               f"report: {args.out}/report.html")
         return 0
     m = s.metrics

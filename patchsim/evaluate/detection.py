@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from patchsim.simulator.camera_sim import CameraSimulator
+from patchsim.evaluate.braking import BrakingModel, BrakingOutcome, braking_outcome
 from patchsim.evaluate.metrics import binned
 from patchsim.evaluate.records import Bin
 from patchsim.evaluate.runner import condition_rows, sticker_face
@@ -72,9 +73,10 @@ class DetectionFrame:
 class DetectionSequence:
     """A run's sequence metrics: ``detection_rate`` (frames with the sign detected), ``fooled_rate``
     (frames fooled by the goal), ``hallucinations_per_frame``, ``per_distance`` detection rate bins,
-    ``confirmed`` (the tracker confirmed a track of the sign's class, k of n frames), ``confirmed_at_m``
-    (distance when first confirmed, None if never) and ``car_stops`` (map memory: once confirmed the sign
-    stays known, so the car stops)."""
+    ``confirmed`` (the tracker confirmed a track of the sign's class, k of n frames; map memory: it stays
+    known), ``confirmed_at_m`` (distance when first confirmed, None if never) and ``braking`` (would a car
+    braking on confirmation stop before the line: :func:`~patchsim.evaluate.braking.braking_outcome`;
+    None for a sequence that is not a drive-by)."""
 
     detection_rate: float
     fooled_rate: float
@@ -82,7 +84,7 @@ class DetectionSequence:
     per_distance: tuple[Bin, ...]
     confirmed: bool
     confirmed_at_m: float | None
-    car_stops: bool
+    braking: BrakingOutcome | None
 
 
 def sign_box_xyxy(corners: np.ndarray) -> torch.Tensor:
@@ -165,9 +167,10 @@ def track_confirmation(frames_dets: list[list], sign_label: str, k: int, n: int,
 
 
 def summarise_detection(records: list[DetectionFrame], dets: dict[str, list[list]], sign_label: str,
-                        edges: list[float], k: int = 3, n: int = 5) -> dict[str, DetectionSequence]:
+                        edges: list[float], k: int = 3, n: int = 5,
+                        braking: BrakingModel | None = None) -> dict[str, DetectionSequence]:
     """Each run's :class:`DetectionSequence` from the frame records (in order) and the per-frame
-    detections ``dets[run]`` (for the tracker)."""
+    detections ``dets[run]`` (for the tracker); ``braking``: the car of a drive-by (None: no verdict)."""
     dist = np.array([r.distance_m for r in records])
     out = {}
     for run in DET_RUNS:
@@ -177,7 +180,8 @@ def summarise_detection(records: list[DetectionFrame], dets: dict[str, list[list
             detection_rate=float(detected.mean()), fooled_rate=float(np.mean([r.run(run).fooled for r in records])),
             hallucinations_per_frame=float(np.mean([r.run(run).hallucinations for r in records])),
             per_distance=tuple(binned(dist, detected, edges)), confirmed=first is not None,
-            confirmed_at_m=round(float(dist[first]), 2) if first is not None else None, car_stops=first is not None)
+            confirmed_at_m=round(float(dist[first]), 2) if first is not None else None,
+            braking=None if braking is None else braking_outcome(float(dist[first]) if first is not None else None, braking))
     return out
 
 

@@ -280,7 +280,17 @@ def _metrics_from_v1(data: dict) -> dict:
     return {"header": header, **{k: v for k, v in data.items() if k not in _HEADER_KEYS}}
 
 
-METRICS_SCHEMA = Schema("metrics.json", 2, {1: _metrics_from_v1})
+def _metrics_from_v2(data: dict) -> dict:
+    """version 2 -> 3: a detector evaluation's runs lose ``car_stops`` (it repeated ``confirmed``) and gain
+    ``braking`` (None: version 2 had no braking model; re-run ``patchsim evaluate`` for the verdict)."""
+    if data.get("header", {}).get("kind") != "detector" or not isinstance(data.get("runs"), dict):
+        return data
+    runs = {name: {**{k: v for k, v in run.items() if k != "car_stops"}, "braking": None}
+            for name, run in data["runs"].items()}
+    return {**data, "runs": runs}
+
+
+METRICS_SCHEMA = Schema("metrics.json", 3, {1: _metrics_from_v1, 2: _metrics_from_v2})
 
 
 def write_metrics(path: str | Path, record: Any) -> None:

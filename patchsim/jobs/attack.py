@@ -11,7 +11,7 @@ from typing import Any
 
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
-from patchsim.printing.export import export_attack
+from patchsim.printing.export import export_attack, print_pixels
 from patchsim.records import from_data
 from patchsim.jobs.attack_record import AttackPhotos, AttackRecord, write_attack_record
 from patchsim.jobs.attack_report import write_attack_report
@@ -67,6 +67,7 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
     ``force``: replace an earlier run's outputs)."""
     t0 = time.time()
     scene = load_scene(req.scene)
+    print_pixels(scene.sign.size_m, req.dpi)  # the export's size, said before any optimising
     model, weights, target, defence = req.model, req.weights, req.target, req.defence
     from patchsim.defences import load_defended
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from patchsim.evaluate.braking import BrakingModel, BrakingOutcome
 from patchsim.evaluate.detection import (DET_RUNS, DetectionFrame, DetectionSequence, disappearance_rate,
                                          evaluate_detection_frames, summarise_detection)
 from patchsim.evaluate.records import EvaluationHeader, write_metrics
@@ -100,8 +101,9 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
         raise
     if video is not None:
         video.close()
+    car = BrakingModel(scene.driveby.speed_mps) if req.mode == "driveby" else None  # the drive-by's own speed
     runs = summarise_detection(records, dets, det.classes[goal.watched], list(edges.distance_m),
-                               req.settings.k, req.settings.n)
+                               req.settings.k, req.settings.n, braking=car)
     report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
     plot_detection_vs_distance(out / "detection_vs_distance.png", runs)
     write_detection_sheet(out / "detections.png", thumbs)
@@ -121,6 +123,17 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
     return rec
 
 
+def stop_verdict(b: BrakingOutcome | None) -> str:
+    """'yes' / 'no, runs the sign' with where the car comes to rest and the distance it needed, or '-'
+    without a braking verdict (not a drive-by)."""
+    if b is None:
+        return "-"
+    if b.confirmed_at_m is None:
+        return f"no: never confirmed, runs the sign at {b.speed_mps:g} m/s"
+    where = f"rests {b.stops_at_m:.1f} m before the sign" if b.stops_at_m >= 0 else f"rests {-b.stops_at_m:.1f} m past the sign"
+    return f"{'yes' if b.stops_before_line else 'no'}: {where} (needs confirmation at >= {b.needed_m:.1f} m)"
+
+
 def _table(rec: DetectionEvaluation):
     def pct(v):
         return "-" if v is None else f"{100 * v:.1f}%"
@@ -128,8 +141,9 @@ def _table(rec: DetectionEvaluation):
     rows = [("sign detected (IoU >= 0.5)", [pct(rec.runs[r].detection_rate) for r in DET_RUNS]),
             (f"fooled ({rec.goal})", [pct(rec.runs[r].fooled_rate) for r in DET_RUNS]),
             ("hallucinations per frame", [f"{rec.runs[r].hallucinations_per_frame:.3f}" for r in DET_RUNS]),
-            ("tracker confirms the sign (map memory: the car stops)",
+            ("tracker confirms the sign (k of n frames)",
              [("yes, at %.1f m" % rec.runs[r].confirmed_at_m) if rec.runs[r].confirmed else "no" for r in DET_RUNS]),
+            ("car braking on confirmation stops before the line", [stop_verdict(rec.runs[r].braking) for r in DET_RUNS]),
             ("disappearance rate (REAP)", [pct(rec.disappearance_rate), ""])]
     return list(DET_RUNS), rows
 

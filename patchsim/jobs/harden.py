@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from patchsim.models.registry import weights_bytes
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.io.images import atomic_write_bytes
 from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
@@ -120,8 +121,6 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     ``scene``: whose camera, ranges, crop and sticker area the rendered stickers use. ``limit``: train on
     a seeded random N of the GTSRB training images (smoke runs). ``card_every``: the card's test figures on
     every N-th test image (1: all). Ctrl-C saves ``OUT.checkpoint.pt``; ``resume`` goes on."""
-    from safetensors.torch import save
-
     from patchsim.defences.occlusion import cutout, roa_attack
     from patchsim.defences.sticker_bank import BankEntry, StickerBank
     from patchsim.models import fingerprint, load
@@ -238,8 +237,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
         "card_test_every": card_every, "history": history, "train_seconds": round(seconds, 1),
         "torch": torch.__version__, "reproducible_on": conditions,
     }
-    atomic_write_bytes(out, save({k: v.detach().cpu().contiguous() for k, v in clf.net.state_dict().items()},
-                                 metadata={"model": card["model"], "base": model, "seed": str(seed)}))
+    atomic_write_bytes(out, weights_bytes(clf.net.state_dict(), model=card["model"], base=str(model), seed=str(seed)))
     atomic_write_bytes(out.with_suffix(".json"), json_bytes(card))
     ckpt.unlink(missing_ok=True)
     log.info("hardened %s: test %.4f, clean renders %.4f, ROA 8 px %.4f", model, card["test_acc"],

@@ -12,6 +12,8 @@ from patchsim.evaluate import report
 from patchsim.io.images import image_size, pyplot, save_figure
 from patchsim.io.outputs import writes_folder
 from patchsim.device import resolve_device
+from patchsim.models import load_model
+from patchsim.scene import load_scene
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,6 @@ def _job(scene: str, model: str, sticker: str | None, seed: int, out: str, mode:
     """One evaluation; ``model`` is a model name or ``name@weights``; ``force``: the sweep's ``--force``
     (the run's folder may hold files that are not the sweep's, which stay)."""
     from patchsim.jobs.evaluate import EvaluateRequest, run_evaluate
-    from patchsim.scene import load_scene
 
     name, _, weights = model.partition("@")
     req = EvaluateRequest(load_scene(scene), sticker, name, weights or None, mode=mode, seed=seed, video=False,
@@ -41,8 +42,6 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
               mode: str = "driveby", ray_address: str | None = None, force: bool = False,
               device: str | None = "auto") -> list[dict]:
     """Run the grid of evaluations; writes ``results.csv`` and ``summary.png`` into ``out``."""
-    from patchsim.scene import load_scene
-
     out = Path(out)
     combos = list(itertools.product(scenes, models, stickers or [None], seeds))
     if not combos:
@@ -57,6 +56,9 @@ def run_sweep(scenes: list[str], models: list[str], stickers: list[str | None], 
                 raise PatchsimError(f"--stickers {st}: file not found")
             image_size(st)
 
+    for mo in dict.fromkeys(models):  # each model loads (name, weights) before the first run, not in the middle
+        name, _, weights = mo.partition("@")
+        load_model(name, weights or None)
     resolve_device(device)  # checked here, before the first run (each worker resolves it again)
     args = [(sc, mo, st, sd, str(out / f"run{i:03d}"), mode, device or "auto", force)
             for i, (sc, mo, st, sd) in enumerate(combos)]

@@ -101,6 +101,16 @@ def _lisa_from_npz(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def weights_bytes(state: dict[str, torch.Tensor], **metadata: str) -> bytes:
+    """A safetensors file of ``state`` (tensors moved to the CPU, contiguous) with ``metadata`` (strings)
+    under one key, ``patchsim``, as sorted JSON: safetensors writes a metadata map in a random order per
+    process, so several keys would make the same weights differ byte for byte from run to run."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    return save(tensors, metadata={"patchsim": json.dumps(metadata, sort_keys=True)} if metadata else None)
+
+
 def load_strict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
     """``net.load_state_dict(state, strict=True)``; mismatched keys or shapes raise PatchsimError naming
     the weights file ``path`` and the model ``name``."""

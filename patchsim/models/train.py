@@ -122,9 +122,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     fields (they replace the defaults of the same name)."""
 
     dev = resolve_device(device)
-    from safetensors.torch import save
-
-    from patchsim.models.registry import build
+    from patchsim.models.registry import build, weights_bytes
 
     if name not in TRAINABLE:
         raise PatchsimError(f"cannot train {name!r}; trainable models: {', '.join(TRAINABLE)}")
@@ -212,9 +210,7 @@ def train_model(name: str, out: str | Path, seed: int = 0, data_dir: str | Path 
     if changes is not None:
         card["data_changes"] = changes
     card.update(card_extra or {})
-    weights = save({k: v.detach().contiguous() for k, v in model.net.state_dict().items()},
-                   metadata={"model": name, "seed": str(seed)})
-    atomic_write_bytes(out, weights)
+    atomic_write_bytes(out, weights_bytes(model.net.state_dict(), model=name, seed=str(seed)))
     atomic_write_bytes(out.with_suffix(".json"), json_bytes(card))
     ckpt.unlink(missing_ok=True)
     log.info("%s: test accuracy %.4f, weights %s", name, test_acc, out)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from patchsim.models.registry import weights_bytes
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.io.images import atomic_write_bytes
 from patchsim.io.interrupts import resume_training, stop_on_interrupt, write_checkpoint
@@ -67,8 +68,6 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
                    force: bool = False) -> dict:
     """Train ``sign-det`` and write its weights (safetensors) and model card (JSON beside it, with the
     street-photo scores). Returns the card."""
-    from safetensors.torch import save
-
     from patchsim.models.detectors.signdet import SignDet, centernet_loss
     from patchsim.models.detectors.synth import FrameSynth, SignTextures, real_backgrounds
     from patchsim.models.train import checkpoint_path
@@ -134,9 +133,7 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
         "recipe": cfg, "history": history, "train_seconds": round(time.time() - t0, 1), "torch": torch.__version__, "reproducible_on": conditions,
     }
     card.update(evaluation_card(model.cpu(), synth, street, seed))
-    weights = save({k: v.detach().contiguous().cpu() for k, v in model.net.state_dict().items()},
-                   metadata={"model": "sign-det", "seed": str(seed)})
-    atomic_write_bytes(out, weights)
+    atomic_write_bytes(out, weights_bytes(model.net.state_dict(), model="sign-det", seed=str(seed)))
     atomic_write_bytes(out.with_suffix(".json"), json_bytes(card))
     ckpt.unlink(missing_ok=True)
     return card
