@@ -9,6 +9,7 @@ from kornia.color import rgb_to_linear_rgb
 
 from patchsim.cli import main
 from patchsim.evaluate import consistency
+from patchsim.evaluate.records import METRICS_SCHEMA
 from patchsim.simulator.camera_sim import CameraSimulator
 from patchsim.render.crop import detector_crop
 from patchsim.evaluate.runner import condition_rows
@@ -130,7 +131,7 @@ def test_evaluate_cli_end_to_end(grey_scene, tmp_path):
     assert main(["evaluate", str(grey_scene.path), "--sticker", str(tmp_path / "sticker.png"), *args,
                  "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["schema_version"] == 2 and m["header"]["kind"] == "classifier"
+    assert m["schema_version"] == METRICS_SCHEMA.version and m["header"]["kind"] == "classifier"
     assert m["header"]["frames"] == 22 and set(m["metrics"]) == {"clean", "attacked"}
     assert m["metrics"]["clean"]["success"] <= 0.2  # the clean sign is read as stop
     lines = (out / "frames.csv").read_text().strip().splitlines()

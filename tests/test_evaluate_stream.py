@@ -10,6 +10,7 @@ import torch
 from patchsim.errors import PatchsimError
 from patchsim.evaluate import report
 from patchsim.evaluate.metrics import value_edges
+from patchsim.evaluate.records import METRICS_SCHEMA
 from patchsim.evaluate.records import (EvaluationHeader, EvaluationRecord, FrameRecord, RunFrame, read_evaluation,
                                        read_frames_csv, write_metrics)
 from patchsim.evaluate.runner import (BinEdges, EvalSettings, EvaluatedFrame, MetricsSink, bin_edges, drain,
@@ -87,7 +88,7 @@ def test_evaluation_record_round_trip(tmp_path):
     write_metrics(tmp_path / "metrics.json", rec)
     assert read_evaluation(tmp_path / "metrics.json") == rec
     data = json.loads((tmp_path / "metrics.json").read_text())
-    assert list(data)[:2] == ["schema_version", "header"] and data["schema_version"] == 2
+    assert list(data)[:2] == ["schema_version", "header"] and data["schema_version"] == METRICS_SCHEMA.version
     v1 = {**{k: v for k, v in data.items() if k not in ("schema_version", "header")},
           **{k: v for k, v in data["header"].items() if k != "kind"}}  # version 1: the header fields flat
     (tmp_path / "v1.json").write_text(json.dumps(v1))
