@@ -54,6 +54,20 @@ def test_poster_respects_budget(driveby_scene, norm):
     assert torch.equal(poster[..., a.mask[0, 0] == 0], a.clean[..., a.mask[0, 0] == 0])
 
 
+def test_a_poster_that_keeps_the_legend_never_touches_white(driveby_scene):
+    """--keep-legend: the white legend and border print exactly as the clean face; the red field changes."""
+    a = _attack(driveby_scene, mode="poster", keep_legend=True, eps=0.1)
+    poster = a.sticker_from_params(torch.randn(1, 3, 64, 64) * 10)
+    face = a.renderer.face
+    white = (face[0, :3].amin(0) >= 0.75) & (face[0, 3] > 0)
+    red = (face[0, 0] > 0.5) & (face[0, 1] < 0.3) & (face[0, 3] > 0)
+    assert white.sum() > 50 and red.sum() > 500
+    assert torch.equal(poster[0][:, white], a.clean[0][:, white])
+    assert (poster[0][:, red] - a.clean[0][:, red]).abs().amax() > 0.05
+    with pytest.raises(PatchsimError, match="keep_legend"):
+        AttackConfig(keep_legend=True)  # sticker mode: nothing to keep
+
+
 def test_nps_zero_on_palette_and_grows_away():
     pal = load_palette()
     mask = torch.ones(1, 1, 2, 2)

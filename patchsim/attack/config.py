@@ -50,6 +50,8 @@ class AttackConfig:
     amp: mixed precision for the model's forward and backward (bfloat16 on the CPU, float16 on CUDA; off by
         default; the renderer, the sticker and the loss stay float32).
     init_sticker: a sticker PNG to start from (sticker mode; None: random colours).
+    keep_legend: poster mode only: face pixels of the white legend and border are left unchanged (the
+        perturbation lives on the coloured field, as ShapeShifter's and RP2's posters keep "STOP" readable).
     goal, window: for detectors, what the sticker makes the detector do (see
         :class:`patchsim.objectives.goals.DetectionGoal`) and the window around the sign it sees while optimising.
     real_photos, real_fraction: an attacker photo source (see :mod:`patchsim.realphoto.sources`; never a
@@ -96,6 +98,8 @@ class AttackConfig:
                        "sees (fully convolutional detectors; fixed-size ones see their whole input)", bounds=(64, 2048))
     init_sticker: str | None = _opt(None, "sticker mode: start from this sticker PNG (e.g. the best gradient-free "
                                     "candidate) instead of random colours")
+    keep_legend: bool = _opt(False, "poster mode: leave the sign's white legend and border as they are and perturb "
+                             "only its coloured field (the sign still reads as itself to people)")
     amp: bool = _opt(False, "run the model in mixed precision (bfloat16 on CPU, float16 on CUDA); the renderer and "
                      "the loss stay in float32")
 
@@ -113,8 +117,11 @@ class AttackConfig:
             limit = env_limit(var, cap)  # memory grows with these: capped before any work
             if getattr(self, f) > limit:
                 raise bad(f, f"over the limit of {limit} (memory grows with it; raise the limit with {var})")
-        if not isinstance(self.amp, bool):
-            raise bad("amp", "must be true or false")
+        for f in ("amp", "keep_legend"):
+            if not isinstance(getattr(self, f), bool):
+                raise bad(f, "must be true or false")
+        if self.keep_legend and self.mode != "poster":
+            raise bad("keep_legend", "applies to --mode poster")
         for f in ("target", "true_class"):
             v = getattr(self, f)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):

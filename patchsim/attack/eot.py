@@ -31,6 +31,7 @@ from patchsim.io.stickers import load_sticker
 
 log = logging.getLogger(__name__)
 
+LEGEND_WHITE = 0.75  # face pixels whose every channel is at least this are the white legend and border
 VAL_SEED_OFFSET = 1_000_003  # validation conditions: seed + this (never the optimiser's stream)
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
@@ -146,6 +147,8 @@ class EOTAttack:
         self.clean = face
         if cfg.mode == "poster":
             self.mask = (renderer.face[:, 3:] > 0).float()
+            if cfg.keep_legend:  # the white legend and border stay as printed; only the coloured field changes
+                self.mask = self.mask * (renderer.face[:, :3].amin(1, keepdim=True) < LEGEND_WHITE).float()
             self.renderer = renderer = renderer.with_sticker_mask(self.mask)  # the whole face is the sticker
         else:
             self.mask = renderer.sticker_mask
