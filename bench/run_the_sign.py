@@ -35,6 +35,10 @@ def drives(scene, n: int, lo: float, hi: float) -> list:
     return out
 
 
+def _m(metres: float | None) -> str:
+    return "never" if metres is None else f"{metres:.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sticker", required=True, help="sticker.png of a detector attack")
@@ -64,9 +68,9 @@ def main() -> None:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         table.append(f"| {r['seed']} | {r['speed_mps']:.2f} | {r['start_m']:.0f} | {r['needed_m']:.1f} | "
-                     f"{r['clean_confirmed_at_m'] if r['clean_confirmed_at_m'] is not None else 'never'} | "
+                     f"{_m(r['clean_confirmed_at_m'])} | "
                      f"{'yes' if r['clean_stops'] else 'no'} | "
-                     f"{r['attacked_confirmed_at_m'] if r['attacked_confirmed_at_m'] is not None else 'never'} | "
+                     f"{_m(r['attacked_confirmed_at_m'])} | "
                      f"{'yes' if r['attacked_stops'] else 'no'} | {100 * r['clean_detected']:.0f}% / "
                      f"{100 * r['attacked_detected']:.0f}% |")
     md = (f"# Would the car run the sign?\n\n{a.model} on `{a.scene}` drive-bys at {lo:g}-{hi:g} m/s "

@@ -176,12 +176,12 @@ def summarise_detection(records: list[DetectionFrame], dets: dict[str, list[list
     for run in DET_RUNS:
         detected = np.array([r.run(run).detected for r in records])
         first = track_confirmation(dets[run], sign_label, k, n)
+        at = round(float(dist[first]), 2) if first is not None else None  # metres from the sign
         out[run] = DetectionSequence(
             detection_rate=float(detected.mean()), fooled_rate=float(np.mean([r.run(run).fooled for r in records])),
             hallucinations_per_frame=float(np.mean([r.run(run).hallucinations for r in records])),
             per_distance=tuple(binned(dist, detected, edges)), confirmed=first is not None,
-            confirmed_at_m=round(float(dist[first]), 2) if first is not None else None,
-            braking=None if braking is None else braking_outcome(float(dist[first]) if first is not None else None, braking))
+            confirmed_at_m=at, braking=None if braking is None else braking_outcome(at, braking))
     return out
 
 
