@@ -4,7 +4,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import yaml
 from kornia.color import rgb_to_linear_rgb
 
 from patchsim.cli import main
@@ -18,20 +17,14 @@ from patchsim.render import Renderer, sample_eot
 from patchsim.scene import load_scene
 from patchsim.signs import draw_face_array
 
-from conftest import ROOT
 from identity import identity_conditions
+from scene_fixtures import write_grey_driveby
 
 
 @pytest.fixture(scope="module")
 def grey_scene(tmp_path_factory):
     """The drive-by scene with a plain grey background image (both simulators honour it)."""
-    d = tmp_path_factory.mktemp("grey")
-    write_png(d / "grey.png", np.full((90, 160, 3), 128, np.uint8))
-    data = yaml.safe_load((ROOT / "scenes" / "stop_driveby.yaml").read_text())
-    data["background"] = {"kind": "images", "images": ["grey.png"]}
-    data["driveby"]["start_m"] = 12.0
-    (d / "scene.yaml").write_text(yaml.safe_dump(data))
-    return load_scene(d / "scene.yaml")
+    return load_scene(write_grey_driveby(tmp_path_factory.mktemp("grey"), 12.0))
 
 
 def test_simulator_and_renderer_agree_on_corners(driveby_scene):

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from patchsim.cli import main
 from patchsim.io.images import write_png
 from patchsim.io.outputs import MANIFEST
 
 from attack_records import write_attack_dir
-from conftest import ROOT, SHARED
+from conftest import SHARED
 from gtsrb_fixtures import write_tiny_gtsrb
+from scene_fixtures import write_grey_driveby
 from test_realphoto_placement import PERSPECTIVE, perspective_photo
 
 
@@ -27,11 +27,7 @@ def inputs(tmp_path_factory, driveby_scene):
     """Small real inputs for every command: a short grey drive-by scene, a sticker, an attack folder,
     photos of a stop sign (with corners), a tiny GTSRB-shaped data folder, a printed chart."""
     d = tmp_path_factory.mktemp("inputs")
-    write_png(d / "grey.png", np.full((90, 160, 3), 128, np.uint8))
-    data = yaml.safe_load((ROOT / "scenes" / "stop_driveby.yaml").read_text())
-    data["background"] = {"kind": "images", "images": ["grey.png"]}
-    data["driveby"]["start_m"] = 10.0
-    (d / "scene.yaml").write_text(yaml.safe_dump(data))
+    write_grey_driveby(d, 10.0)
     st = np.zeros((300, 300, 4), np.uint8)
     st[60:90, 66:234] = (20, 160, 220, 255)
     write_png(d / "sticker.png", st)
