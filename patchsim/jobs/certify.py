@@ -69,14 +69,14 @@ def run_certify(model: str, out: str | Path, patch_frac: float = 0.1, per_axis: 
     ``every``-th GTSRB test image and on ``scene``'s clean drive-by crops (None: skip); writes
     ``out`` (certify.json) and returns it."""
     from patchsim.defences import PatchCleanser
-    from patchsim.models import freeze, load
+    from patchsim.models import freeze, load, model_file
     from patchsim.models.classes import resolve_class
     from patchsim.models.train import default_data_dir, load_gtsrb
     from patchsim.scene import load_scene
 
     t0 = time.time()
     every = check_number("--every", every, 1, 100000, integer=True)
-    out = check_output_file(out, inputs=(weights, labels, model if Path(str(model)).suffix else None), force=force)
+    out = check_output_file(out, inputs=(weights, labels, model_file(model)), force=force)
     sc = load_scene(scene) if scene else None
     net = freeze(load(model, weights=weights, labels=labels))
     pc = PatchCleanser(net, patch_frac, per_axis).to(resolve_device(device))

@@ -123,14 +123,14 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     every N-th test image (1: all). Ctrl-C saves ``OUT.checkpoint.pt``; ``resume`` goes on."""
     from patchsim.defences.occlusion import cutout, roa_attack
     from patchsim.defences.sticker_bank import BankEntry, StickerBank
-    from patchsim.models import fingerprint, load
+    from patchsim.models import fingerprint, load, model_file
     from patchsim.models.train import augmentation, checkpoint_path, default_data_dir, evaluate, load_gtsrb, split_tracks
     from patchsim.printing.printer import printer_from_spec
     from patchsim.scene import load_scene
 
     recipe = recipe or HardenRecipe()
     dev = resolve_device(device)
-    out = check_output_file(out, inputs=(weights, model if Path(str(model)).suffix else None),
+    out = check_output_file(out, inputs=(weights, model_file(model)),
                             sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)),
                             force=None if force is None else (force or resume))
     if resume and not checkpoint_path(out).is_file():  # said before any heavy work

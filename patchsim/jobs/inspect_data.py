@@ -94,11 +94,11 @@ def run_inspect(model: str, data: str | Path, weights=None, labels=None, eps: fl
                 force: bool = False) -> dict:
     """Load the model and the training split, extract features, run both methods; write ``out`` (JSON)
     when given. Returns the result."""
-    from patchsim.models import load_model
+    from patchsim.models import load_model, model_file
     from patchsim.models.classes import resolve_class
 
     if out is not None:
-        check_output_file(out, inputs=(data, weights, labels, model if Path(str(model)).suffix else None),
+        check_output_file(out, inputs=(data, weights, labels, model_file(model)),
                           force=force)
     split = load_training_split(data)
 

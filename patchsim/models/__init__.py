@@ -13,7 +13,7 @@ from patchsim.models.classes import resolve_class
 from patchsim.models.detectors import SHIPPED_DETECTORS
 from patchsim.models.registry import SHIPPED, ModelSpec, card, fingerprint, freeze, load_shipped
 
-__all__ = ["CODE_SUFFIXES", "Classifier", "ModelSpec", "SHIPPED", "card", "check_recorded_model", "fingerprint", "freeze",
+__all__ = ["CODE_SUFFIXES", "Classifier", "ModelSpec", "SHIPPED", "card", "check_recorded_model", "fingerprint", "freeze", "model_file",
            "get_model_spec", "is_detector", "list_models", "load", "load_model", "resolve_class", "runs_code"]
 
 MODELS: dict[str, ModelSpec] = {**SHIPPED, **SHIPPED_DETECTORS}  # every shipped model, classifiers then detectors
@@ -34,6 +34,12 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 CODE_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")  # TorchScript: a program, not just weights
+
+
+def model_file(name_or_path: str | Path) -> str | None:
+    """``--model`` as a file the run reads (a TorchScript or ONNX file, something with a suffix), or None
+    for a shipped name or a ``package.module:factory``: what an output must never overwrite."""
+    return str(name_or_path) if Path(str(name_or_path)).suffix and str(name_or_path) not in MODELS else None
 
 
 def runs_code(name_or_path: str | Path) -> bool:
