@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import math
+
 import pytest
 import torch
 
@@ -40,9 +42,26 @@ def test_near_sign_and_objectives():
     sign = torch.tensor([[12.0, 12, 32, 32]])
     near = losses.near_sign(boxes, sign)
     assert near.tolist() == [[True, False, False]]  # the big box's centre is outside, its IoU 0.01
-    assert losses.detector_loss("disappear", scores, near, 0, None).item() == pytest.approx(0.9)
-    assert losses.detector_loss("misclassify", scores, near, 0, 1).item() == pytest.approx(0.8)
-    assert losses.detector_loss("create", scores, near, 0, 1).item() == pytest.approx(-0.1)
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    down, up = logit(0.9) - logit(0.15), logit(0.6) - logit(0.1)  # bounds: threshold 0.3 / 2 and * 2
+    assert losses.detector_loss("disappear", scores, near, 0, None).item() == pytest.approx(down, rel=1e-5)
+    assert losses.detector_loss("misclassify", scores, near, 0, 1).item() == pytest.approx(down + up, rel=1e-5)
+    assert losses.detector_loss("create", scores, near, 0, 1).item() == pytest.approx(up, rel=1e-5)
+
+
+def test_detector_hinge_stops_at_its_bound_and_keeps_a_gradient_when_saturated():
+    """A frame whose score is under half the threshold adds nothing; a saturated score (0.999) still pulls
+    with a logit-sized gradient; weights move the mean towards the heavier frames."""
+    boxes = torch.tensor([[[10.0, 10, 30, 30]]]).repeat(2, 1, 1)
+    sign = torch.tensor([[10.0, 10, 30, 30]]).repeat(2, 1)
+    near = losses.near_sign(boxes, sign)
+    z = torch.tensor([[[6.9]], [[-3.0]]], requires_grad=True)  # sigmoid: 0.999 (found), 0.047 (gone)
+    loss = losses.detector_loss("disappear", torch.sigmoid(z), near, 0, None, threshold=0.3)
+    g, = torch.autograd.grad(loss, z)
+    assert g[0].item() == pytest.approx(0.5, rel=1e-3) and g[1].item() == 0.0  # d/dz of the mean of 2
+    per_found = losses.score_hinge(torch.sigmoid(z[:1, 0, 0]), 0.15, down=True).item()
+    w = losses.detector_loss("disappear", torch.sigmoid(z), near, 0, None, weights=torch.tensor([3.0, 1.0]))
+    assert w.item() == pytest.approx(0.75 * per_found, rel=1e-5)
 
 
 def test_gradient_reaches_the_sticker_through_the_detector(driveby_scene):

@@ -5,7 +5,7 @@ import yaml
 
 from patchsim.errors import SceneError
 from patchsim.scene import find_scene, load_scene
-from patchsim.scene import parse_scene
+from patchsim.scene import parse_scene, scene_to_data
 
 from conftest import ROOT
 
@@ -201,3 +201,25 @@ def test_a_degenerate_photo_face_is_refused(tmp_path, corners):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(SceneError, match="convex quadrilateral"):
         load_scene(tmp_path / "s.yaml")
+
+
+def test_a_detector_section_replaces_the_layout_and_names_only_the_ranges_it_changes():
+    """``detector:`` holds a detector attack's sticker layout and the pose ranges that differ; the scene
+    for a detector has them in place of its own and no section left; it round-trips; bad keys are named."""
+    d = base()
+    d["detector"] = {"sticker": {"regions": [{"rect": [0, 300, 750, 150]}]}, "eot": {"distance_m": [5, 55]}}
+    s = parse_scene(d, "x.yaml")
+    det = s.for_detector()
+    assert det.eot.distance_m == (5.0, 55.0) and det.eot.yaw_deg == s.eot.yaw_deg and s.eot.distance_m == (5.0, 40.0)
+    assert det.sticker.regions[0].points[0] == (0.0, 300.0) and s.sticker.regions[0].points[0] == (190.0, 290.0)
+    assert det.detector is None and det.for_detector() is det
+    assert parse_scene(yaml.safe_load(yaml.safe_dump(scene_to_data(s))), "x.yaml") == s
+    d["detector"] = {"eot": {"distanc_m": [5, 55]}}
+    with pytest.raises(SceneError, match=r"'detector.eot.distanc_m'.*unknown key"):
+        parse_scene(d, "x.yaml")
+    d["detector"] = {"sticker": {"regions": [{"rect": [0, 300, 760, 150]}]}}
+    with pytest.raises(SceneError, match=r"'detector.sticker.regions\[0\].rect\[2\]' = 760"):
+        parse_scene(d, "x.yaml")
+    d["detector"] = {}
+    with pytest.raises(SceneError, match="'detector'"):
+        parse_scene(d, "x.yaml")

@@ -260,7 +260,8 @@ class EOTAttack:
             dense = self._model(images)
             logits = dense.scores.float()
             near = losses.near_sign(dense.boxes, sign_boxes)
-            total = losses.detector_loss(cfg.goal, logits, near, cfg.true_class, cfg.target)
+            total = losses.detector_loss(cfg.goal, logits, near, cfg.true_class, cfg.target,
+                                         self.det_goal.score_threshold)
         else:
             crops = self.renderer.render_crops(cond.to(self.device), sticker, size=self.crop_size).images
             if real_idx is not None and len(real_idx):

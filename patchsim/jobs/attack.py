@@ -82,6 +82,7 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
         true_idx, target_idx = goal.true_class, goal.target
     settings = {**{k: v for k, v in overrides.items() if v is not None}, "target": target_idx, "true_class": true_idx}
     if net.is_detector:
+        scene = scene.for_detector()  # the scene's detector layout and distances; attack.json records them
         if settings.get("goal", "auto") == "auto":
             settings["goal"] = "disappear" if target_idx is None else "misclassify"
     cfg = from_data(AttackConfig, settings, "attack config")

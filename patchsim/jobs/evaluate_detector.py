@@ -61,7 +61,7 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
     from patchsim.printing.printer import printer_from_spec
 
     t0 = time.time()
-    scene = req.scene
+    scene = req.scene.for_detector()  # a detector's sticker layout (a sticker PNG without alpha takes it)
     pm = printer_from_spec(req.printer)
     edges = bin_edges(scene, req.mode)
     det = freeze(load_detector(req.model, req.weights, req.labels)).to(resolve_device(req.device))

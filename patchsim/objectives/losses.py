@@ -4,6 +4,7 @@ Logits are ``(B, K)``; stickers ``(1, 3, N, N)`` sRGB in [0, 1]; masks ``(1, 1, 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -113,14 +114,36 @@ def max_score_near(scores: torch.Tensor, near: torch.Tensor, cls: int) -> torch.
     return (scores[..., cls] * near.to(scores.dtype)).amax(1)
 
 
-def detector_loss(kind: str, scores: torch.Tensor, near: torch.Tensor, sign_class: int, target: int | None) -> torch.Tensor:
-    """Mean over the batch of the detector objective ``kind``: ``disappear`` the sign class's best
-    score near the sign; ``misclassify`` that minus the target's best score there; ``create`` minus the
-    target's best score near the board. Lower is better for the attacker."""
-    if kind == "disappear":
-        return max_score_near(scores, near, sign_class).mean()
-    if kind == "misclassify":
-        return (max_score_near(scores, near, sign_class) - max_score_near(scores, near, target)).mean()
-    if kind == "create":
-        return -max_score_near(scores, near, target).mean()
-    raise PatchsimError(f"unknown detector objective {kind!r}")
+SCORE_EPS = 1e-6  # scores are clamped to [eps, 1 - eps] before their logit
+
+
+def score_hinge(scores: torch.Tensor, bound: float, down: bool) -> torch.Tensor:
+    """Per image ``(B,)``: how far ``scores`` ``(B,)`` in [0, 1] lie on the wrong side of ``bound``, in
+    logits (``logit(s) - logit(bound)`` when pushing ``down``, the reverse when pushing up; 0 once past
+    it). A detector's confident score sits where the sigmoid is flat; in logits its gradient does not
+    vanish, and a frame already past the bound stops pulling, so the step goes to frames still found
+    (the far ones, which decide the tracker)."""
+    z = torch.logit(scores.clamp(SCORE_EPS, 1 - SCORE_EPS)) - math.log(bound / (1 - bound))
+    return (z if down else -z).clamp(min=0)
+
+
+def detector_loss(kind: str, scores: torch.Tensor, near: torch.Tensor, sign_class: int, target: int | None,
+                  threshold: float = 0.3, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The detector objective ``kind`` on candidates' ``scores`` ``(B, N, C)`` in [0, 1] with ``near``
+    ``(B, N)`` (:func:`near_sign`): ``disappear`` pushes the sign class's best score near the sign below
+    half the detector's score ``threshold``; ``misclassify`` that, and the target's best score there
+    above twice the threshold (at most 0.9); ``create`` the target's alone. Each as a logit hinge
+    (:func:`score_hinge`), a weighted mean over the batch (``weights`` ``(B,)`` >= 0; None: equal).
+    Lower is better for the attacker; 0 when every image is past its bounds."""
+    if kind not in ("disappear", "misclassify", "create"):
+        raise PatchsimError(f"unknown detector objective {kind!r}")
+    low, high = threshold / 2, min(2 * threshold, 0.9)
+    per = torch.zeros(scores.shape[0], dtype=scores.dtype, device=scores.device)
+    if kind in ("disappear", "misclassify"):
+        per = per + score_hinge(max_score_near(scores, near, sign_class), low, down=True)
+    if kind in ("misclassify", "create"):
+        per = per + score_hinge(max_score_near(scores, near, target), high, down=False)
+    if weights is None:
+        return per.mean()
+    w = weights.to(per)
+    return (per * w).sum() / w.sum().clamp(min=1e-12)

@@ -13,6 +13,7 @@ from patchsim.scene.types import (
     BackgroundConfig,
     CameraConfig,
     CropConfig,
+    DetectorSetting,
     DriveByConfig,
     EffectRanges,
     FaceSource,
@@ -153,15 +154,15 @@ def _sign(ctx: _Ctx, data: Any) -> SignConfig:
     return _plain(ctx, SignConfig, rest, "sign", class_name=cls, face=_face(ctx, d.get("face"), "sign.face"))
 
 
-def _sticker(ctx: _Ctx, data: Any, size_m: float) -> StickerConfig:
-    d = ctx.mapping(data, "sticker", {"regions", "mask"})
+def _sticker(ctx: _Ctx, data: Any, size_m: float, where: str = "sticker") -> StickerConfig:
+    d = ctx.mapping(data, where, {"regions", "mask"})
     regions = []
     raw = d.get("regions", [])
     if not isinstance(raw, list):
-        raise ctx.fail("sticker.regions", raw, "must be a list of {rect: [x, y, w, h]} or {polygon: [[x, y], ...]}")
+        raise ctx.fail(f"{where}.regions", raw, "must be a list of {rect: [x, y, w, h]} or {polygon: [[x, y], ...]}")
     side = size_m * 1000.0
     for i, r in enumerate(raw):
-        p = f"sticker.regions[{i}]"
+        p = f"{where}.regions[{i}]"
         r = ctx.mapping(r, p, {"rect", "polygon"})
         if len(r) != 1:
             raise ctx.fail(p, r, "must have exactly one of: rect, polygon")
@@ -183,9 +184,9 @@ def _sticker(ctx: _Ctx, data: Any, size_m: float) -> StickerConfig:
                 if not (-1e-6 <= x <= side + 1e-6 and -1e-6 <= y <= side + 1e-6):  # the rect check's tolerance
                     raise ctx.fail(f"{p}.polygon[{k}]", list(v[k]), f"must lie inside [0, {side:g}] mm")
         regions.append(StickerRegion(points=pts))
-    mask = ctx.string(d["mask"], "sticker.mask") if "mask" in d else None
+    mask = ctx.string(d["mask"], f"{where}.mask") if "mask" in d else None
     if not regions and mask is None:
-        raise ctx.fail("sticker", data, "needs at least one region or a mask image")
+        raise ctx.fail(where, data, "needs at least one region or a mask image")
     return StickerConfig(regions=tuple(regions), mask_path=mask)
 
 
@@ -210,7 +211,21 @@ def _background(ctx: _Ctx, data: Any) -> BackgroundConfig:
 
 
 TOP_KEYS = {"name", "sign", "sticker", "camera", "driveby", "grid", "eot", "lighting", "camera_effects",
-            "crop", "background", "realism"}
+            "crop", "background", "realism", "detector"}
+
+
+def _detector(ctx: _Ctx, data: Any, size_m: float, eot: dict) -> DetectorSetting:
+    """``detector: {sticker: {...}, eot: {...}}``: a detector attack's layout and pose ranges; ``eot``
+    names only the ranges that differ from the scene's ``eot`` (``eot`` here: the scene's, as written)."""
+    d = ctx.mapping(data, "detector", {"sticker", "eot"})
+    if not d:
+        raise ctx.fail("detector", data, "must set sticker or eot (or be left out)")
+    sticker = _sticker(ctx, d["sticker"], size_m, "detector.sticker") if "sticker" in d else None
+    if "eot" not in d:
+        return DetectorSetting(sticker=sticker)
+    ctx.mapping(d["eot"], "detector.eot", {f.name for f in dataclasses.fields(PoseRanges)})
+    ranges = _plain(ctx, PoseRanges, {**(eot or {}), **d["eot"]}, "detector.eot", ranges=True)
+    return DetectorSetting(sticker=sticker, eot=ranges)
 
 
 def parse_scene(data: Any, file: str = "<scene>") -> Scene:
@@ -237,6 +252,7 @@ def parse_scene(data: Any, file: str = "<scene>") -> Scene:
         crop=_plain(ctx, CropConfig, d.get("crop"), "crop"),
         background=_background(ctx, d.get("background")),
         realism=_plain(ctx, RealismConfig, d.get("realism"), "realism"),
+        detector=_detector(ctx, d["detector"], sign.size_m, d.get("eot") or {}) if "detector" in d else None,
         path=file,
     )
     cam = scene.camera
@@ -262,9 +278,7 @@ def scene_to_data(scene: Scene) -> dict[str, Any]:
         face = {"kind": s.face.kind, "path": s.face.path}
         if s.face.corners is not None:
             face["corners"] = [list(c) for c in s.face.corners]
-    sticker: dict[str, Any] = {"regions": [{"polygon": [list(p) for p in r.points]} for r in scene.sticker.regions]}
-    if scene.sticker.mask_path is not None:
-        sticker["mask"] = scene.sticker.mask_path
+    sticker = _sticker_data(scene.sticker)
     out: dict[str, Any] = {
         "name": scene.name,
         "sign": {"class": s.class_name, "face": face, **{k: v for k, v in plain(s).items()
@@ -282,4 +296,19 @@ def scene_to_data(scene: Scene) -> dict[str, Any]:
         out["driveby"] = plain(scene.driveby)
     if scene.grid is not None:
         out["grid"] = {k: list(v) for k, v in plain(scene.grid).items()}
+    if scene.detector is not None:
+        det: dict[str, Any] = {}
+        if scene.detector.sticker is not None:
+            det["sticker"] = _sticker_data(scene.detector.sticker)
+        if scene.detector.eot is not None:
+            det["eot"] = plain(scene.detector.eot, ranges=True)
+        out["detector"] = det
+    return out
+
+
+def _sticker_data(sticker: StickerConfig) -> dict[str, Any]:
+    """A sticker layout in the scene file's form (rectangles as polygons)."""
+    out: dict[str, Any] = {"regions": [{"polygon": [list(p) for p in r.points]} for r in sticker.regions]}
+    if sticker.mask_path is not None:
+        out["mask"] = sticker.mask_path
     return out

@@ -210,6 +210,16 @@ class BackgroundConfig:
 
 
 @dataclass(frozen=True)
+class DetectorSetting:
+    """What an attack on a detector uses instead of the scene's own ``sticker`` layout and ``eot`` pose
+    ranges (each None: the scene's). A detector decides on whole frames far out, where a braking car
+    must already know the sign, so its layout and its distances differ from a classifier's."""
+
+    sticker: StickerConfig | None = None
+    eot: PoseRanges | None = None
+
+
+@dataclass(frozen=True)
 class Scene:
     """A loaded, validated scene. ``path`` is the file it came from (None if built in code)."""
 
@@ -225,7 +235,17 @@ class Scene:
     crop: CropConfig = field(default_factory=CropConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     realism: RealismConfig = field(default_factory=RealismConfig)
+    detector: DetectorSetting | None = None
     path: str | None = None
+
+    def for_detector(self) -> "Scene":
+        """The scene a detector attack optimises on: :attr:`detector`'s sticker layout and pose ranges in
+        place of the scene's own (the scene itself when it has none), with no ``detector`` section left,
+        so a record of it says what was used."""
+        if self.detector is None:
+            return self
+        d = self.detector
+        return dataclasses.replace(self, sticker=d.sticker or self.sticker, eot=d.eot or self.eot, detector=None)
 
     def resolve(self, p: str) -> Path:
         """Resolve a path written in the scene relative to the scene file's folder."""
