@@ -134,6 +134,9 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
                  "--no-sim-to-real"]) == 0  # the detector's photo rows: tests/test_models_sign_det.py
     rec = json.loads((out / "attack.json").read_text())
     assert rec["config"]["goal"] == "disappear" and rec["steps_run"] == 2
+    written = yaml.safe_load(scene.read_text())["detector"]  # the scene as the detector attack used it
+    assert "detector" not in rec["scene_resolved"] and rec["scene_resolved"]["eot"]["distance_m"] == written["eot"]["distance_m"]
+    assert rec["scene_resolved"]["sticker"] == written["sticker"] != yaml.safe_load(scene.read_text())["sticker"]
     ev = tmp_path / "eval"
     assert main(["evaluate", str(scene), "--sticker", str(out / "sticker.png"), "--model", str(model), "--labels",
                  str(labels), "--detector", "--out", str(ev)]) == 0

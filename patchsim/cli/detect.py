@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from patchsim.cli.options import device_arg, number
+from patchsim.models.detectors.train import FAMILIES
 
 
 def detector_args(p) -> None:
@@ -24,7 +25,10 @@ def register(sub) -> None:
     device_arg(p)
     p.set_defaults(func=_cmd_detect)
 
-    p = sub.add_parser("train-detector", help="train sign-det from scratch on synthesised frames (../shared/data)")
+    p = sub.add_parser("train-detector", help="train a shipped detector family from scratch on synthesised frames "
+                       "(../shared/data)")
+    p.add_argument("--model", default="sign-det", choices=list(FAMILIES),
+                   help="the family: sign-det (CenterNet-style) or sign-yolo (YOLO-style, anchor-free)")
     p.add_argument("--out", required=True, help="weights file to write (.safetensors; the card goes beside it)")
     p.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     p.add_argument("--steps", type=number(1, 10**7, integer=True), help="override the recipe's step count (3000)")
@@ -52,9 +56,9 @@ def _cmd_train_detector(args) -> int:
     from patchsim.models.detectors.train import train_detector
 
     card = train_detector(args.out, seed=args.seed, steps=args.steps, data_dir=args.data, resume=args.resume,
-                          device=args.device, force=args.force)
+                          device=args.device, force=args.force, model=args.model)
     for name, s in card["street"].items():
         at = s["by_threshold"][f"{card['score_threshold']:.2f}"]
-        print(f"sign-det on {name} ({s['images']} photos, {s['stops']} stop signs): stop recall {100 * at['recall']:.1f}%, "
+        print(f"{card['model']} on {name} ({s['images']} photos, {s['stops']} stop signs): stop recall {100 * at['recall']:.1f}%, "
               f"{at['false_per_image']:.3f} false stop detections per image")
     return 0

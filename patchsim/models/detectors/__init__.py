@@ -11,12 +11,23 @@ from pathlib import Path
 
 from patchsim.errors import PatchsimError
 from patchsim.models.detectors.core import DenseDetections, Detection, Detector, box_iou, decode, nms
-from patchsim.models.detectors.signdet import SIGN_DET_CLASSES
+from patchsim.models.detectors.signdet import SIGN_DET_CLASSES, SignDet
+from patchsim.models.detectors.yolo import SignYolo
 from patchsim.models.registry import ModelSpec
 
-SHIPPED_DETECTORS: dict[str, ModelSpec] = {"sign-det": ModelSpec(
-    "sign-det", "detector", SIGN_DET_CLASSES, (640, 640), "sign-det.safetensors",
-    "detector trained here from scratch (CenterNet-style, synthesised frames)")}
+SHIPPED_DETECTORS: dict[str, ModelSpec] = {
+    "sign-det": ModelSpec("sign-det", "detector", SIGN_DET_CLASSES, (640, 640), "sign-det.safetensors",
+                          "detector trained here from scratch (CenterNet-style, synthesised frames)"),
+    "sign-yolo": ModelSpec("sign-yolo", "detector", SIGN_DET_CLASSES, (640, 640), "sign-yolo.safetensors",
+                           "detector trained here from scratch (YOLO-style anchor-free: CSP backbone, PAN neck, "
+                           "decoupled head, ultralytics output layout; synthesised frames)"),
+}
+
+
+def build_shipped(name: str, input_size: tuple[int, int] | None = None, score_threshold: float = 0.3) -> Detector:
+    """An untrained shipped detector ``name`` (its module with random weights)."""
+    size = tuple(input_size or SHIPPED_DETECTORS[name].input_size)
+    return (SignDet if name == "sign-det" else SignYolo)(input_size=size, score_threshold=score_threshold)
 
 __all__ = ["DenseDetections", "Detection", "Detector", "SHIPPED_DETECTORS", "box_iou", "decode", "detector_card",
            "load_detector", "nms"]
@@ -43,7 +54,7 @@ def load_detector(name_or_path: str | Path, weights: str | Path | None = None, l
         if labels is not None:  # never silently ignored
             raise PatchsimError(f"--labels {labels}: {s} is a shipped detector with its own classes; --labels applies "
                                 "to your own detector")
-        return load_sign_det(weights, input_size, score_threshold)
+        return load_shipped(s, weights, input_size, score_threshold)
     from patchsim.models.detectors import byo
 
     if ":" in s and not Path(s).exists():
@@ -66,21 +77,20 @@ def detector_card(name: str) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
-def load_sign_det(weights: str | Path | None = None, input_size: tuple[int, int] | None = None,
-                  score_threshold: float | None = None) -> Detector:
-    """The shipped ``sign-det`` with its packaged weights (or ``weights``) and model card."""
-    from patchsim.models.detectors.signdet import SignDet
+def load_shipped(name: str, weights: str | Path | None = None, input_size: tuple[int, int] | None = None,
+                 score_threshold: float | None = None) -> Detector:
+    """The shipped detector ``name`` with its packaged weights (or ``weights``) and model card."""
     from patchsim.models.registry import WEIGHTS_DIR, load_state, load_strict
 
     card = {}
     if weights is None:
-        weights = WEIGHTS_DIR / SHIPPED_DETECTORS["sign-det"].weights
+        weights = WEIGHTS_DIR / SHIPPED_DETECTORS[name].weights
         if not Path(weights).is_file():
-            raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train-detector --out FILE` "
-                                  "and copy FILE and its .json card there")
-        card = detector_card("sign-det")
+            raise PatchsimError(f"packaged weights missing: {weights}; run `patchsim train-detector --model {name} --out FILE` "
+                                "and copy FILE and its .json card there")
+        card = detector_card(name)
     thr = score_threshold if score_threshold is not None else card.get("score_threshold", 0.3)
-    det = SignDet(input_size=tuple(input_size or SHIPPED_DETECTORS["sign-det"].input_size), score_threshold=thr)
-    load_strict(det.net, load_state(weights), weights, "sign-det")
+    det = build_shipped(name, input_size, thr)
+    load_strict(det.net, load_state(weights), weights, name)
     det.card = card
     return det.eval()

@@ -1,5 +1,6 @@
-"""``patchsim train-detector``: trains ``sign-det`` from scratch on synthesised frames
-(:mod:`patchsim.models.detectors.synth`) and scores it on the real street photos it never saw.
+"""``patchsim train-detector``: trains a shipped detector family (``sign-det``, ``sign-yolo``) from scratch
+on synthesised frames (:mod:`patchsim.models.detectors.synth`) and scores it on the real street photos it
+never saw. Each family names its targets, its loss and its card's description in :data:`FAMILIES`.
 
 Batch ``i`` is drawn from ``numpy.random.default_rng([seed, i])``: batches do not depend on workers or on
 where a resumed run restarted. Ctrl-C saves ``OUT.checkpoint.pt``; ``--resume`` continues from it."""
@@ -9,12 +10,16 @@ from __future__ import annotations
 import datetime
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from patchsim.models.detectors.signdet import STRIDE, centernet_loss, encode_targets
+from patchsim.models.detectors.yolo import yolo_loss, yolo_targets
 from patchsim.models.registry import weights_bytes
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.io.images import atomic_write_bytes
@@ -28,27 +33,65 @@ log = logging.getLogger(__name__)
 RECIPE = dict(steps=3000, batch=16, canvas=384, lr=2e-3, weight_decay=1e-4, real_fraction=0.4)
 
 
-class _Batches(torch.utils.data.Dataset):
-    """Batch ``i`` of synthesised frames with its CenterNet targets."""
+@dataclass(frozen=True)
+class Family:
+    """How a shipped detector family trains: ``targets(boxes, labels, num_classes, (H, W))`` -> a dict of
+    tensors for a batch (boxes ``(K, 4)`` xyxy pixels per image), ``loss(detector, x, targets)`` ->
+    (loss, parts), and the ``architecture`` its card states."""
 
-    def __init__(self, synth, seed: int, batch: int):
-        self.synth, self.seed, self.batch = synth, seed, batch
+    targets: Callable[..., dict]
+    loss: Callable[..., tuple]
+    architecture: str
+    inference: str
+
+
+def _centernet_targets(boxes, labels, num_classes: int, hw: tuple[int, int]) -> dict:
+    return encode_targets(boxes, labels, num_classes, (hw[0] // STRIDE, hw[1] // STRIDE))
+
+
+def _centernet_loss(det, x: torch.Tensor, t: dict) -> tuple:
+    return centernet_loss(*det.net(x), t)
+
+
+def _yolo_targets(boxes, labels, num_classes: int, hw: tuple[int, int]) -> dict:
+    return yolo_targets(boxes, labels, hw)
+
+
+def _yolo_loss(det, x: torch.Tensor, t: dict) -> tuple:
+    return yolo_loss(det.net.heads(x), t)
+
+
+FAMILIES = {
+    "sign-det": Family(_centernet_targets, _centernet_loss,
+                       "CenterNet-style one-stage detector: conv backbone (strides 2-32), FPN merged to stride 4, "
+                       "heat-map / size / offset heads",
+                       "letterboxed into 640 x 640 (sides rounded up to multiples of 32), at full and half scale; "
+                       "peaks, NMS 0.5, detections inside a larger one of their class dropped"),
+    "sign-yolo": Family(_yolo_targets, _yolo_loss,
+                        "YOLO-style anchor-free detector: CSP (C2f) backbone with SPPF, PAN neck, decoupled box / class "
+                        "heads at strides 4-32, ultralytics (B, 4 + nc, N) output; focal + GIoU loss",
+                        "letterboxed into 640 x 640 (sides rounded up to multiples of 32); NMS 0.5, detections inside "
+                        "a larger one of their class dropped"),
+}
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Batch ``i`` of synthesised frames with its family's targets."""
+
+    def __init__(self, synth, seed: int, batch: int, family: Family):
+        self.synth, self.seed, self.batch, self.family = synth, seed, batch, family
 
     def __len__(self) -> int:
         return 1 << 30
 
     def __getitem__(self, i: int):
-        from patchsim.models.detectors.signdet import STRIDE, encode_targets
-
         rng = np.random.default_rng([self.seed, int(i)])
         frames = [self.synth.frame(rng) for _ in range(self.batch)]
         x = torch.from_numpy(np.stack([f[0] for f in frames])).permute(0, 3, 1, 2).float() / 255
-        s = self.synth.size // STRIDE
         # signs mostly outside the frame (NaN boxes) get no target: they count as background
         boxes = [f[1][np.isfinite(f[1]).all(1)] for f in frames]
         labels = [f[2][np.isfinite(f[1]).all(1)] for f in frames]
-        t = encode_targets(boxes, labels, len(self.synth.classes), (s, s))
-        return x, t
+        return x, self.family.targets(boxes, labels, len(self.synth.classes), (self.synth.size, self.synth.size))
 
 
 def data_dirs(data_dir: str | Path | None) -> tuple[Path, Path, Path]:
@@ -65,12 +108,16 @@ def data_dirs(data_dir: str | Path | None) -> tuple[Path, Path, Path]:
 
 def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, data_dir: str | Path | None = None,
                    resume: bool = False, device: str | None = "auto", workers: int = 1,
-                   force: bool = False) -> dict:
-    """Train ``sign-det`` and write its weights (safetensors) and model card (JSON beside it, with the
-    street-photo scores). Returns the card."""
-    from patchsim.models.detectors.signdet import SignDet, centernet_loss
+                   force: bool = False, model: str = "sign-det") -> dict:
+    """Train the shipped detector family ``model`` (a key of :data:`FAMILIES`) and write its weights
+    (safetensors) and model card (JSON beside it, with the street-photo scores). Returns the card."""
+    from patchsim.models.detectors import build_shipped
     from patchsim.models.detectors.synth import FrameSynth, SignTextures, real_backgrounds
     from patchsim.models.train import checkpoint_path
+
+    if model not in FAMILIES:
+        raise PatchsimError(f"train-detector: model {model!r} is invalid: must be one of {', '.join(FAMILIES)}")
+    family = FAMILIES[model]
 
     dev = resolve_device(device)
     out = check_output_file(out, sidecars=(Path(out).with_suffix(".json"), checkpoint_path(out)), force=force or resume)
@@ -83,17 +130,17 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
     textures = SignTextures.build(gtsrb, seed=seed, photo_stop=rp2 / "photos" / "uw17_stop_2484.jpg")
     synth = FrameSynth(textures, real_backgrounds(street), cfg["canvas"], cfg["real_fraction"])
     torch.manual_seed(seed)
-    model = SignDet().to(dev)
+    name, model = model, build_shipped(model).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.05)
-    run_id = {"model": "sign-det", "seed": seed, "steps": cfg["steps"]}
+    run_id = {"model": name, "seed": seed, "steps": cfg["steps"]}
     ckpt = checkpoint_path(out)
     start, history, t0 = 0, [], time.time()
     if resume:
         state = resume_training(ckpt, run_id, model, opt, sched)
         start, history = state["step"], list(state["history"])
         t0 -= state["seconds"]
-    loader = torch.utils.data.DataLoader(_Batches(synth, seed, cfg["batch"]), batch_size=None, num_workers=workers,
+    loader = torch.utils.data.DataLoader(_Batches(synth, seed, cfg["batch"], family), batch_size=None, num_workers=workers,
                                          sampler=range(start, cfg["steps"]), prefetch_factor=2 if workers else None,
                                          persistent_workers=False)
 
@@ -103,10 +150,9 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
 
     model.train()
     with stop_on_interrupt() as stop, deterministic(dev) as conditions:
-        bar = tqdm(loader, total=cfg["steps"] - start, desc="sign-det", disable=None)
+        bar = tqdm(loader, total=cfg["steps"] - start, desc=name, disable=None)
         for step, (x, t) in enumerate(bar, start=start):
-            heat, size, offset = model.net(x.to(dev))
-            loss, parts = centernet_loss(heat, size, offset, {k: v.to(dev) for k, v in t.items()})
+            loss, parts = family.loss(model, x.to(dev), {k: v.to(dev) for k, v in t.items()})
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -119,21 +165,20 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
                 write_checkpoint(ckpt, snapshot(step + 1))
             if stop.requested:
                 write_checkpoint(ckpt, snapshot(step + 1))
-                raise Interrupted(f"detector training stopped at step {step + 1} of {cfg['steps']}; checkpoint saved "
+                raise Interrupted(f"{name} training stopped at step {step + 1} of {cfg['steps']}; checkpoint saved "
                                   f"to {ckpt}", resume=True)
     model.eval()
     card = {
-        "model": "sign-det", "seed": seed, "date": datetime.date.today().isoformat(),
-        "architecture": "CenterNet-style one-stage detector: conv backbone (strides 2-32), FPN merged to stride 4, "
-                        "heat-map / size / offset heads", "parameters": int(sum(p.numel() for p in model.parameters())),
+        "model": name, "seed": seed, "date": datetime.date.today().isoformat(),
+        "architecture": family.architecture, "parameters": int(sum(p.numel() for p in model.parameters())),
         "classes": model.classes,
         "data": "synthesised frames (patchsim.models.detectors.synth): catalogue faces, real GTSRB sign crops, the RP2 "
                 "stop photo as a texture, procedural roadside backgrounds, and the attacker street photos "
                 "street:praveen-train with their real stop boxes; never asadi or praveen test/valid",
         "recipe": cfg, "history": history, "train_seconds": round(time.time() - t0, 1), "torch": torch.__version__, "reproducible_on": conditions,
     }
-    card.update(evaluation_card(model.cpu(), synth, street, seed))
-    atomic_write_bytes(out, weights_bytes(model.net.state_dict(), model="sign-det", seed=str(seed)))
+    card.update(evaluation_card(model.cpu(), synth, street, seed), inference=family.inference)
+    atomic_write_bytes(out, weights_bytes(model.net.state_dict(), model=name, seed=str(seed)))
     atomic_write_bytes(out.with_suffix(".json"), json_bytes(card))
     ckpt.unlink(missing_ok=True)
     return card
@@ -149,9 +194,7 @@ def evaluation_card(model, synth, street: Path, seed: int) -> dict:
     thr, synthetic = pick_threshold(model, synth, seed)
     model.score_threshold = thr
     street_scores = {name: score_street(model, street, name, thr) for name in ("asadi", "praveen")}
-    return {"score_threshold": thr, "synthetic_validation": synthetic, "street": street_scores,
-            "inference": "letterboxed into 640 x 640 (sides rounded up to multiples of 32), at full and half scale; "
-                         "peaks, NMS 0.5, detections inside a larger one of their class dropped"}
+    return {"score_threshold": thr, "synthetic_validation": synthetic, "street": street_scores}
 
 
 def pick_threshold(model, synth, seed: int, frames: int = 400) -> tuple[float, dict]:
