@@ -263,6 +263,9 @@ def test_stop_reason_known_answers():
     assert stop_reason(main_job + h((150, 0.92)), cfg) is None  # a real gain restarts the wait
     assert stop_reason(h((25, 0.5), (50, 0.995)), cfg) == "success"
     assert stop_reason(main_job + h((150, 0.8945)), AttackConfig(plateau_patience=0)) is None  # disabled
+    slow = h((25, 0.348), (50, 0.422), (75, 0.441), (100, 0.457), (125, 0.465), (150, 0.473), (175, 0.473))
+    assert stop_reason(slow, cfg) is None  # under a point per validation, 1.6 points over 75 steps: progress
+    assert stop_reason(slow + h((200, 0.470), (225, 0.474), (250, 0.476)), cfg) == "plateau"  # +0.3 over 75
     assert stop_reason([], cfg) is None
 
 

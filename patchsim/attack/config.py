@@ -43,8 +43,9 @@ class AttackConfig:
     norm, eps: poster budget: "linf" (max per-channel change) or "l2" (RMS change over the face).
     val_every, val_size: validation cadence (steps) and size (conditions, drawn once with a seed the
         optimiser never uses). early_stop: stop when validation success reaches this (1.0 disables).
-    plateau_patience, plateau_delta: stop when no validation in the last ``plateau_patience`` steps beat the
-        best before it by more than ``plateau_delta`` (0 disables); see :func:`patchsim.attack.eot.stop_reason`.
+    plateau_patience, plateau_delta: stop when the best validation success has risen by no more than
+        ``plateau_delta`` over the last ``plateau_patience`` steps (0 disables); see
+        :func:`patchsim.attack.eot.stop_reason`.
     checkpoint_every: steps between checkpoints. seed: everything random derives from it.
     face_resolution: sticker parameter resolution (pixels across the face's bounding square).
     amp: mixed precision for the model's forward and backward (bfloat16 on the CPU, float16 on CUDA; off by
@@ -78,8 +79,8 @@ class AttackConfig:
     val_every: int = _opt(25, "steps between validations", bounds=(1, 1_000_000))
     val_size: int = _opt(256, "validation conditions (a seed the optimiser never uses)", bounds=(1, 100_000))
     early_stop: float = _opt(0.99, "stop at this validation success (1 disables)", bounds=(0.01, 1.0))
-    plateau_patience: int = _opt(75, "stop when validation success has not risen by more than plateau_delta for this "
-                                 "many steps (0 disables)", bounds=(0, 1_000_000))
+    plateau_patience: int = _opt(75, "stop when the best validation success has risen by no more than plateau_delta "
+                                 "over this many steps (0 disables)", bounds=(0, 1_000_000))
     plateau_delta: float = _opt(0.01, "the smallest rise of validation success that counts as progress",
                                 bounds=(0.0, 1.0))
     checkpoint_every: int = _opt(50, "steps between checkpoints", bounds=(1, 1_000_000))

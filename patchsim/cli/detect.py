@@ -8,7 +8,7 @@ from patchsim.models.detectors.train import FAMILIES
 
 def detector_args(p) -> None:
     """--weights, --labels, --input-size and --score-threshold, for every command that loads a detector."""
-    p.add_argument("--weights", help="weights file (sign-det: default the packaged one; a factory's model)")
+    p.add_argument("--weights", help="weights file (sign-det, sign-yolo: default the packaged one; a factory's model)")
     p.add_argument("--labels", help="labels file for your own detector (one class name per line)")
     p.add_argument("--input-size", type=number(32, 4096, integer=True), nargs=2, metavar=("H", "W"),
                    help="input size images are fitted into (default: the model's own; ONNX files with a static shape give theirs)")
@@ -17,7 +17,7 @@ def detector_args(p) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("detect", help="run a detector on images: detections.json and annotated images")
-    p.add_argument("model", help="sign-det, an ultralytics YOLO export (.onnx / .torchscript) or package.module:factory")
+    p.add_argument("model", help="sign-det, sign-yolo, an ultralytics YOLO export (.onnx / .torchscript) or package.module:factory")
     p.add_argument("images", nargs="+", help="image files or folders of images")
     detector_args(p)
     p.add_argument("--out", required=True, help="output folder")

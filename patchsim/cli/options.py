@@ -75,7 +75,7 @@ def model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None, d
     """--model, --weights, --labels and --defence, shared by the commands that load a model (and --detector where
     ``detectors`` are accepted). ``shown``: the default as the help states it, when it is not a plain value."""
     shown = shown or (f"default {default}" if default else "")
-    what = "shipped model (a classifier, or the detector sign-det)" if detectors else "shipped classifier"
+    what = "shipped model (a classifier, or the detector sign-det or sign-yolo)" if detectors else "shipped classifier"
     p.add_argument("--model", default=default, help=f"{what}, TorchScript/ONNX file or package.module:factory"
                    f"{f' ({shown})' if shown else ''}")
     weights_labels_args(p)
@@ -83,7 +83,7 @@ def model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None, d
     if not detectors:
         return
     p.add_argument("--detector", action="store_true", help="--model is a detector (ultralytics YOLO layout, or "
-                   "torchvision-style for a factory); sign-det is known by name")
+                   "torchvision-style for a factory); sign-det and sign-yolo are known by name")
 
 
 def printer_arg(p, default: str | None = "inkjet") -> None:

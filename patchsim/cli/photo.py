@@ -35,7 +35,7 @@ def add_photo(sub) -> None:
     p.add_argument("--sign", default="stop", help="the sign's class (default stop)")
     p.add_argument("--target", help="target class of the sticker (default: untargeted)")
     p.add_argument("--corners", help="JSON corners file (4 points, or per frame)")
-    p.add_argument("--find-with", metavar="DETECTOR", help="find the sign with a detector (sign-det, or an ultralytics "
+    p.add_argument("--find-with", metavar="DETECTOR", help="find the sign with a detector (sign-det, sign-yolo, or an ultralytics "
                    "export with --find-with-labels) instead of corners, markers or the red octagon")
     p.add_argument("--find-with-labels", help="labels file of the --find-with detector")
     p.add_argument("--fps", type=number(0.1, 1000), help="frame rate of the footage (default: the video's own)")

@@ -24,7 +24,8 @@ def models_table() -> str:
             c = detector_card(name)
             s = (c.get("street") or {}).get("asadi")
             at = s["by_threshold"].get(f"{c['score_threshold']:.2f}") if s and "score_threshold" in c else None
-            fig = f"stop recall {100 * at['recall']:.1f}% on street photos" if at else "no card"
+            fig = (f"stop recall {100 * at['recall']:.1f}% on street photos" if at else
+                   "not trained yet" if not c else "no street figures in its card")
         lines.append(f"{name:{w}s} {len(spec.classes):3d} classes  {fig:24s} {spec.description}")
         lines.append("    classes: " + ", ".join(spec.classes))
     return "\n".join(lines)

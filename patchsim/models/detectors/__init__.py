@@ -1,4 +1,4 @@
-"""Object detectors: the shipped ``sign-det`` and bring-your-own YOLO / torchvision models.
+"""Object detectors: the shipped ``sign-det`` and ``sign-yolo`` and bring-your-own YOLO / torchvision models.
 
 ``load_detector(name_or_path, ...)`` returns a :class:`Detector` in eval mode: it takes ``(B, 3, H, W)``
 float32 RGB in [0, 1] and returns :class:`DenseDetections` (differentiable candidates and raw head
@@ -38,9 +38,9 @@ def load_detector(name_or_path: str | Path, weights: str | Path | None = None, l
     """Load a detector.
 
     Args:
-        name_or_path: ``sign-det`` (shipped), an ultralytics YOLO export (``.onnx``, ``.torchscript``,
+        name_or_path: ``sign-det`` or ``sign-yolo`` (shipped), an ultralytics YOLO export (``.onnx``, ``.torchscript``,
             ``.pt``, ``.ts``), or ``package.module:factory`` for a torchvision-style model.
-        weights: weights for ``sign-det`` (default: the packaged file) or the factory's model.
+        weights: weights for a shipped detector (default: the packaged file) or the factory's model.
         labels: labels file (one class name per line) for your own detectors.
         input_size: (H, W) the images are fitted into (ONNX files with a static shape give their own).
         score_threshold: detection threshold in [0, 1] (default: the model's own).
@@ -62,7 +62,7 @@ def load_detector(name_or_path: str | Path, weights: str | Path | None = None, l
     p = Path(s)
     if p.suffix.lower() in (".onnx", ".torchscript", ".pt", ".ts", ".jit"):
         if weights is not None:
-            raise PatchsimError(f"--weights {weights}: {p.name} carries its own weights; --weights applies to sign-det "
+            raise PatchsimError(f"--weights {weights}: {p.name} carries its own weights; --weights applies to a shipped detector "
                                 "or a package.module:factory")
         return byo.load_ultralytics(p, labels, input_size, score_threshold)
     raise PatchsimError(f"unknown detector {s!r}: give {', '.join(SHIPPED_DETECTORS)}, an ultralytics export "

@@ -85,7 +85,7 @@ class SignYoloNet(nn.Module):
     ``heads=True`` the per-level raw outputs instead: a list of (box ``(B, 4, h, w)`` softplus side
     distances in strides, class logits ``(B, nc, h, w)``), strides :data:`STRIDES`."""
 
-    def __init__(self, num_classes: int, widths: Sequence[int] = (16, 32, 48, 96, 128), neck: int = 48):
+    def __init__(self, num_classes: int, widths: Sequence[int] = (16, 24, 48, 96, 128), neck: int = 32):
         super().__init__()
         w = list(widths)
         self.stem = _conv(3, w[0], 3, 2)  # stride 2
@@ -99,10 +99,8 @@ class SignYoloNet(nn.Module):
         self.top_down = nn.ModuleList(C2f(2 * neck, neck, 1) for _ in range(3))
         self.down = nn.ModuleList(_conv(neck, neck, 3, 2) for _ in range(3))
         self.bottom_up = nn.ModuleList(C2f(2 * neck, neck, 1) for _ in range(3))
-        self.box = nn.ModuleList(nn.Sequential(_conv(neck, neck), _conv(neck, neck), nn.Conv2d(neck, 4, 1))
-                                 for _ in STRIDES)
-        self.cls = nn.ModuleList(nn.Sequential(_conv(neck, neck), _conv(neck, neck), nn.Conv2d(neck, num_classes, 1))
-                                 for _ in STRIDES)
+        self.box = nn.ModuleList(nn.Sequential(_conv(neck, neck), nn.Conv2d(neck, 4, 1)) for _ in STRIDES)
+        self.cls = nn.ModuleList(nn.Sequential(_conv(neck, neck), nn.Conv2d(neck, num_classes, 1)) for _ in STRIDES)
         for c in self.cls:
             nn.init.constant_(c[-1].bias, -math.log(99.0))  # prior 1%: the focal loss starts stable
         for b in self.box:
