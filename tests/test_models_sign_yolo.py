@@ -89,3 +89,21 @@ def test_gradient_reaches_the_input_and_the_loss_trains_on_a_fixed_batch():
     b, s, c = det.detect(x[:1], score_threshold=0.05)[0]
     assert len(b) and int(c[0]) == 0
     assert float(giou(b[:1], torch.tensor([[16.0, 16, 40, 40]]))[0]) > 0.3
+
+
+def test_models_lists_both_detector_families_as_detectors(capsys):
+    """``patchsim models`` names sign-yolo as a detector; untrained, it says so instead of a figure, and
+    loading it names the command that trains it."""
+    from patchsim.cli import main
+    from patchsim.errors import PatchsimError
+    from patchsim.models import get_model_spec
+    from patchsim.models.registry import WEIGHTS_DIR
+
+    assert main(["models"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("sign-")}
+    assert set(lines) == {"sign-det", "sign-yolo"} and all("detector" in ln for ln in lines.values())
+    assert get_model_spec("sign-yolo").kind == "detector"
+    if not (WEIGHTS_DIR / "sign-yolo.safetensors").is_file():
+        assert "not trained yet" in lines["sign-yolo"]
+        with pytest.raises(PatchsimError, match="train-detector --model sign-yolo"):
+            load_detector("sign-yolo")
