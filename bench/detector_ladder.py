@@ -69,9 +69,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         scene = str(digital_scene(tmp))
-        for name, sc, printer in (("digital (identity printer, no effects)", scene, "identity"),
-                                  ("+ inkjet printer", scene, "inkjet")):
-            rec = attack(sc, tmp / name.split()[0].strip("+"), printer, a.mode, a.steps)
+        for name, folder, sc, printer in (("digital (identity printer, no effects)", "digital", scene, "identity"),
+                                          ("+ inkjet printer", "printer", scene, "inkjet")):
+            rec = attack(sc, tmp / folder, printer, a.mode, a.steps)
             rows.append((name, rec["final_success"], rec["steps_run"], rec["wall_s_optimise"]))
             print(rows[-1], flush=True)
         full = Path(a.default_attack) if a.default_attack else tmp / "full"

@@ -99,7 +99,7 @@ def main() -> None:
           "inkjet printer, the scene's realism ranges), distances "
           f"{distance or 'of the scene detector section'}. Held-out disappearance (the sign not detected at IoU 0.5, "
           "score 0.3) on 240 conditions of a seed the optimiser never draws, by distance; the clean sign is missed in "
-          f"{', '.join(f'{100 * r['clean_all']:.0f}%' for r in rows[:1])} of them.\n\n" + "\n".join(table) +
+          f"{100 * rows[0]['clean_all']:.0f}% of them.\n\n" + "\n".join(table) +
           f"\n\nReproduce: `python bench/detector_layout.py --steps {a.steps}"
           + (f" --distance {a.distance}" if a.distance else "") + "`\n")
     print(md)

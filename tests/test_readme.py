@@ -14,10 +14,10 @@ README = ROOT / "README.md"
 QUICK = {"attack": ["--steps", "2", "--no-sim-to-real"]}  # small and fast; both options are in the README / --help
 
 
-def quick_start_commands() -> list[list[str]]:
-    """The ``patchsim ...`` lines of the first code block under "## Quick start"."""
+def quick_start_commands(heading: str = "## Quick start") -> list[list[str]]:
+    """The ``patchsim ...`` lines of the first code block under ``heading``."""
     text = README.read_text()
-    block = text.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    block = text.split(heading, 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     return [shlex.split(line)[1:] for line in block.strip().splitlines() if line.startswith("patchsim ")]
 
 
@@ -42,3 +42,21 @@ def test_quick_start_runs_as_written(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "evaluate" / "metrics.json").is_file()
     assert (tmp_path / "runs" / "attack" / "print.pdf").is_file()
     assert (tmp_path / "runs" / "photos" / "photos.csv").is_file()
+
+
+def test_detector_quick_start_runs_as_written(tmp_path, monkeypatch):
+    """The detector block: the attack (2 steps) takes the scene's detector layout, and evaluate says
+    whether the braking car stops."""
+    import json
+
+    cmds = quick_start_commands("### Attacking a detector")
+    assert [c[0] for c in cmds] == ["attack", "evaluate"] and "sign-det" in cmds[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenes").symlink_to(ROOT / "scenes")
+    quick = {"attack": QUICK["attack"] + ["--val-size", "16"]}  # a detector validates on whole windows: fewer
+    for argv in cmds:
+        assert main(argv + quick.get(argv[0], [])) == 0, argv
+    rec = json.loads((tmp_path / "runs" / "det" / "attack.json").read_text())
+    assert rec["scene_resolved"]["eot"]["distance_m"] == [5.0, 55.0]
+    m = json.loads((tmp_path / "runs" / "det_eval" / "metrics.json").read_text())
+    assert m["header"]["kind"] == "detector" and m["runs"]["attacked"]["braking"] is not None
