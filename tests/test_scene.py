@@ -147,8 +147,11 @@ def test_scene_round_trips_through_its_file_form(name):
     d = scene_to_data(s)
     assert parse_scene(d, s.path) == s
     assert parse_scene(yaml.safe_load(yaml.safe_dump(d)), s.path) == s
-    assert set(d) <= {"name", "sign", "sticker", "camera", "driveby", "grid", "eot", "lighting", "camera_effects",
-                      "crop", "background", "realism"}
+    from patchsim.scene.schema import TOP_KEYS
+
+    assert set(d) <= TOP_KEYS and TOP_KEYS == {"name", "sign", "sticker", "camera", "driveby", "grid", "eot",
+                                               "lighting", "camera_effects", "crop", "background", "realism",
+                                               "detector"}
 
 
 def test_print_uses_the_attacks_own_scene_from_any_directory(tmp_path, monkeypatch):

@@ -66,6 +66,8 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
     """Run the EOT attack ``req`` and export it into ``out`` (``resume``: continue from its checkpoint;
     ``force``: replace an earlier run's outputs)."""
     t0 = time.time()
+    if resume and not (Path(out) / "checkpoint.pt").is_file():  # said before loading or scoring anything
+        raise PatchsimError(f"--resume: no checkpoint at {Path(out) / 'checkpoint.pt'}")
     scene = load_scene(req.scene)
     print_pixels(scene.sign.size_m, req.dpi)  # the export's size, said before any optimising
     model, weights, target, defence = req.model, req.weights, req.target, req.defence
