@@ -80,7 +80,7 @@ def test_gradient_reaches_the_input_and_the_loss_trains_on_a_fixed_batch():
     first = None
     for _ in range(40):
         loss, parts = yolo_loss(det.net.heads(x), t)
-        first = first if first is not None else float(loss)
+        first = first if first is not None else float(loss.detach())
         opt.zero_grad()
         loss.backward()
         opt.step()
