@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from patchsim.errors import PatchsimError
-from patchsim.models.detectors.core import DenseDetections, Detector, cxcywh_to_xyxy
+from patchsim.models.detectors.core import DenseDetections, Detector, cxcywh_to_xyxy, drop_contained
 from patchsim.models.detectors.signdet import SIGN_DET_CLASSES
 
 STRIDES = (4, 8, 16, 32)
@@ -172,8 +172,6 @@ class SignYolo(Detector):
         return DenseDetections(cxcywh_to_xyxy(o[..., :4]), o[..., 4:], out)
 
     def detect(self, x, score_threshold=None, iou_threshold=None):
-        from patchsim.models.detectors.core import drop_contained
-
         return [drop_contained(*f) for f in super().detect(x, score_threshold, iou_threshold)]
 
 
