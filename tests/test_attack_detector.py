@@ -64,6 +64,24 @@ def test_detector_hinge_stops_at_its_bound_and_keeps_a_gradient_when_saturated()
     assert w.item() == pytest.approx(0.75 * per_found, rel=1e-5)
 
 
+def test_distance_weights_weigh_far_views_up_by_the_power_of_their_distance():
+    """(d / nearest) ** p: 10 m and 40 m at p=1 weigh 1 and 4; p=0 gives equal weights; the detector loss
+    with them is the weighted mean of the per-view hinges; bad distances and powers are refused."""
+    d = torch.tensor([10.0, 40.0, 20.0])
+    assert losses.distance_weights(d, 1.0).tolist() == [1.0, 4.0, 2.0]
+    assert losses.distance_weights(d, 2.0).tolist() == [1.0, 16.0, 4.0]
+    assert losses.distance_weights(d, 0.0).tolist() == [1.0, 1.0, 1.0]
+    boxes = torch.tensor([[[10.0, 10, 30, 30]]]).repeat(2, 1, 1)
+    near = losses.near_sign(boxes, torch.tensor([[10.0, 10, 30, 30]]).repeat(2, 1))
+    scores = torch.tensor([[[0.9]], [[0.6]]])
+    per = losses.score_hinge(scores[:, 0, 0], 0.15, down=True)
+    far = losses.detector_loss("disappear", scores, near, 0, None, weights=losses.distance_weights(torch.tensor([5.0, 50.0]), 1.0))
+    assert far.item() == pytest.approx((per[0] + 10 * per[1]).item() / 11, rel=1e-5)
+    for bad_d, bad_p in ((torch.tensor([0.0, 1.0]), 1.0), (torch.ones(2, 1), 1.0), (d, -1.0)):
+        with pytest.raises(PatchsimError):
+            losses.distance_weights(bad_d, bad_p)
+
+
 def test_gradient_reaches_the_sticker_through_the_detector(driveby_scene):
     torch.manual_seed(0)
     det = SignDet().eval()

@@ -55,6 +55,8 @@ class AttackConfig:
         perturbation lives on the coloured field, as ShapeShifter's and RP2's posters keep "STOP" readable).
     goal, window: for detectors, what the sticker makes the detector do (see
         :class:`patchsim.objectives.goals.DetectionGoal`) and the window around the sign it sees while optimising.
+    far_weight: detectors: each view's loss is weighted by ``(distance_m / nearest distance of the batch) **
+        far_weight``, so the far views (where a tracker confirms a sign) count more; 0 weighs views equally.
     real_photos, real_fraction: an attacker photo source (see :mod:`patchsim.realphoto.sources`; never a
         scoring set) and the fraction of every batch taken from it, the printed sticker warped onto
         the photographed signs and relit (RP2's method with REAP's placement); 0 disables.
@@ -97,6 +99,8 @@ class AttackConfig:
                      "Classifiers: auto", ("auto", *DETECTION_GOALS))
     window: int = _opt(192, "detectors: side in input pixels of the frame window around the sign that the detector "
                        "sees (fully convolutional detectors; fixed-size ones see their whole input)", bounds=(64, 2048))
+    far_weight: float = _opt(0.0, "detectors: weight each view's loss by its distance to this power (far views, where a "
+                             "tracker confirms the sign, count more); 0: equal weights", bounds=(0.0, 4.0))
     init_sticker: str | None = _opt(None, "sticker mode: start from this sticker PNG (e.g. the best gradient-free "
                                     "candidate) instead of random colours")
     keep_legend: bool = _opt(False, "poster mode: leave the sign's white legend and border as they are and perturb "

@@ -257,8 +257,9 @@ class EOTAttack:
             dense = self._model(images)
             logits = dense.scores.float()
             near = losses.near_sign(dense.boxes, sign_boxes)
+            weights = losses.distance_weights(cond.distance_m, cfg.far_weight) if cfg.far_weight else None
             total = losses.detector_loss(cfg.goal, logits, near, cfg.true_class, cfg.target,
-                                         self.det_goal.score_threshold)
+                                         self.det_goal.score_threshold, weights)
         else:
             crops = self.renderer.render_crops(cond.to(self.device), sticker, size=self.crop_size).images
             if real_idx is not None and len(real_idx):

@@ -88,6 +88,8 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
         if settings.get("goal", "auto") == "auto":
             settings["goal"] = "disappear" if target_idx is None else "misclassify"
     cfg = from_data(AttackConfig, settings, "attack config")
+    if cfg.far_weight and not net.is_detector:  # never silently ignored
+        raise PatchsimError(f"--far-weight: {cfg.far_weight:g} applies to detector attacks; {model} is a classifier")
     if cfg.init_sticker is not None:  # a readable square image, said before any optimising
         try:
             load_sticker(cfg.init_sticker, 16)

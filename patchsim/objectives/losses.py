@@ -127,6 +127,18 @@ def score_hinge(scores: torch.Tensor, bound: float, down: bool) -> torch.Tensor:
     return (z if down else -z).clamp(min=0)
 
 
+def distance_weights(distance_m: torch.Tensor, power: float) -> torch.Tensor:
+    """Per-view weights ``(B,)`` float32 >= 1 from views' distances ``distance_m`` ``(B,)`` (metres, > 0):
+    ``(distance / nearest) ** power``; ``power`` 0 gives equal weights. Far views are where a tracker
+    confirms a sign, so a detector attack aimed at the tracker weighs them up."""
+    if power < 0:
+        raise PatchsimError(f"far_weight = {power!r} is invalid: must be >= 0")
+    d = distance_m.float()
+    if d.ndim != 1 or not bool((d > 0).all()):
+        raise PatchsimError("distance weights need a (B,) tensor of distances > 0 m")
+    return (d / d.min()) ** power
+
+
 def detector_loss(kind: str, scores: torch.Tensor, near: torch.Tensor, sign_class: int, target: int | None,
                   threshold: float = 0.3, weights: torch.Tensor | None = None) -> torch.Tensor:
     """The detector objective ``kind`` on candidates' ``scores`` ``(B, N, C)`` in [0, 1] with ``near``
