@@ -157,7 +157,9 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
 
     with av.open(str(ev / "driveby.webm")) as c:  # one side-by-side picture per frame
         assert sum(1 for _ in c.decode(video=0)) == 6
-    assert "driveby.webm" in (ev / "report.html").read_text()
+    page = (ev / "report.html").read_text()
+    assert "driveby.webm" in page and "class green, other classes blue" in page  # a detector's colours, not a classifier's
+    assert "red when fooled" not in page
     capsys.readouterr()
     assert main(["evaluate", str(scene), "--model", "gtsrb-cnn", "--goal", "disappear", "--out", str(tmp_path / "e2")]) == 2
     assert "applies to detectors" in capsys.readouterr().err

@@ -244,17 +244,19 @@ def write_strip(path: Path, thumbs: list[tuple[FrameRecord, dict[str, np.ndarray
 def write_html(path: Path, title: str, images: list[str], video: str | None = None, note: str = "",
                metrics: dict[str, SequenceMetrics] | None = None, consistency: dict[str, DetectionRates] | None = None,
                table: tuple[list[str], list[tuple[str, list[str]]]] | None = None, rows_file: str | None = "frames.csv",
-               metrics_file: str = "metrics.json") -> None:
+               metrics_file: str = "metrics.json", video_caption: str | None = None) -> None:
     """report.html: a table of the sequence ``metrics`` with one column per run (e.g. clean and attacked,
     or one real run) and the ``consistency`` checks' rates, or ``table`` (column names, [(row label,
     cells)]) for runs that are not sequences (photo sets); then the video and ``images`` (file names
-    beside the report) and links to metrics.json and ``rows_file``."""
+    beside the report) and links to metrics.json and ``rows_file``. ``video_caption``: what the video's
+    colours mean (None: the classifier video's)."""
     if table is not None:
         columns, body = table
         head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
         rows = [f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
                 for label, cells in body]
-        return _write_page(path, title, head, rows, images, video, note, rows_file, metrics_file)
+        return _write_page(path, title, head, rows, images, video, note, rows_file, metrics_file,
+                           video_caption or VIDEO_CAPTION)
     if not metrics:
         raise PatchsimError("write_html needs sequence metrics or a table")
     runs = list(metrics)
@@ -276,7 +278,7 @@ def write_html(path: Path, title: str, images: list[str], video: str | None = No
         rows.append(f"<tr><td>{kind} check: detection / false alarms</td><td colspan={len(runs)}>"
                     f"{100 * (v.detection_rate or 0):.1f}% / {100 * (v.false_alarm_rate or 0):.1f}%</td></tr>")
     head = "<tr><th></th>" + "".join(f"<th>{html.escape(r)}</th>" for r in runs) + "</tr>"
-    _write_page(path, title, head, rows, images, video, note, rows_file, metrics_file)
+    _write_page(path, title, head, rows, images, video, note, rows_file, metrics_file, video_caption or VIDEO_CAPTION)
 
 
 CAPTIONS = {
@@ -288,6 +290,9 @@ CAPTIONS = {
     "contact_sheet.png": "Every scored sign: the photo's crop clean, with the sticker pasted raw, and printed and relit.",
     "crops.png": "The detector crops of the scored frames with the model's reading.",
     "sign.png": "The sticker on the sign as designed (sticker.png over the face).",
+    "detections.png": "Frames along the approach around the sign, clean (top) and attacked (bottom), with the "
+                      "detector's boxes: the sign's class green, other classes blue.",
+    "detection_vs_distance.png": "Frames with the sign detected against distance, clean and attacked.",
     "curves.png": "The optimiser's run: loss and validation success per step.",
     "twins_sheet.png": "Each sign: the photo, its relit classifier crop and its condition-matched twin rendered by "
                        "patchsim, with the model's reading (red when fooled).",
@@ -295,16 +300,19 @@ CAPTIONS = {
 }
 
 
+VIDEO_CAPTION = "The simulated approach, clean (left) and attacked (right): box green when read right, red when fooled."
+
+
 def _write_page(path: Path, title: str, head: str, rows: list[str], images: list[str], video: str | None,
-                note: str, rows_file: str | None, metrics_file: str = "metrics.json") -> None:
+                note: str, rows_file: str | None, metrics_file: str = "metrics.json",
+                video_caption: str = VIDEO_CAPTION) -> None:
     """The page: title, note, the summary table first, then the video and the figures, each captioned
     (:data:`CAPTIONS`, else the file name)."""
     imgs = "".join(f'<figure><img src="{html.escape(i)}" alt="{html.escape(i)}"><figcaption>'
                    f'{html.escape(CAPTIONS.get(i, i))} <span class="file">({html.escape(i)})</span></figcaption></figure>'
                    for i in images)
     vid = (f'<figure><video src="{html.escape(video)}" controls preload="metadata" width="960"></video><figcaption>'
-           f'The simulated approach, clean (left) and attacked (right): box green when read right, red when '
-           f'fooled. <a href="{html.escape(video)}">{html.escape(video)}</a></figcaption></figure>') if video else ""
+           f'{html.escape(video_caption)} <a href="{html.escape(video)}">{html.escape(video)}</a></figcaption></figure>') if video else ""
     para = f"<p>{html.escape(note)}</p>" if note else ""
     per_row = f', per row: <a href="{html.escape(rows_file)}">{html.escape(rows_file)}</a>' if rows_file else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>

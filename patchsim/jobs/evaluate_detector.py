@@ -79,6 +79,7 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
         cls = Goal.for_scene(scene, det.classes, target if goal_kind != "disappear" else None)
         goal = DetectionGoal(goal_kind, cls.true_class, cls.target, det.score_threshold)
     sticker_rgba = printed_rgba(load_sticker_rgba(req.sticker), pm) if req.sticker else None
+    sign_name = det.classes[goal.watched]  # its boxes drawn green in the video and the sheet
     g = torch.Generator().manual_seed(req.seed)
     cond, fps = (sample_driveby(scene, g), scene.driveby.fps) if req.mode == "driveby" else (sample_grid(scene, g), None)
     records: list[DetectionFrame] = []
@@ -94,7 +95,7 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
             if rec.frame in shots:
                 thumbs.append((rec, views))
             if video is not None:
-                video.write([video_half(views[run][0], views[run][1], rec, run, video.scale) for run in DET_RUNS])
+                video.write([video_half(views[run][0], views[run][1], rec, run, video.scale, sign_name) for run in DET_RUNS])
     except BaseException:
         if video is not None:
             video.abort()
@@ -106,7 +107,7 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
                                req.settings.k, req.settings.n, braking=car)
     report.write_frames_csv(out / "frames.csv", [r.to_row() for r in records])
     plot_detection_vs_distance(out / "detection_vs_distance.png", runs)
-    write_detection_sheet(out / "detections.png", thumbs)
+    write_detection_sheet(out / "detections.png", thumbs, sign_name)
     header = EvaluationHeader(
         kind="detector", scene=str(scene.path), mode=req.mode, model=req.model, sticker=req.sticker, seed=req.seed,
         target=det.classes[goal.target] if goal.target is not None else None, printer=pm.name, frames=len(records),
@@ -119,7 +120,7 @@ def run_detection_evaluation(req, out: Path, progress: bool = True) -> Detection
     write_metrics(out / "metrics.json", rec)
     report.write_html(out / "report.html", f"patchsim evaluate: {scene.name}, {req.model} ({goal.kind}), {req.mode}",
                       ["detection_vs_distance.png", "detections.png"], "driveby.webm" if video else None,
-                      table=_table(rec))
+                      table=_table(rec), video_caption=VIDEO_CAPTION)
     return rec
 
 
@@ -159,9 +160,14 @@ def plot_detection_vs_distance(path: Path, runs: dict[str, DetectionSequence]) -
     plot_vs_distance(path, curves, "sign detected (% of frames)")
 
 
-def video_half(image: np.ndarray, dets: list, rec: DetectionFrame, run: str, scale: float) -> np.ndarray:
-    """One half of a drive-by video picture: the frame at the video's size with the detector's boxes, the
-    run, whether the goal counts it as fooled, and the distance."""
+SIGN_BOX = (40, 200, 60)  # the watched sign class's boxes; other classes keep detect's colours
+VIDEO_CAPTION = ("The simulated approach, clean (left) and attacked (right), with the detector's boxes: the sign's "
+                 "class green, other classes blue; the top line is red when the goal counts the frame as fooled.")
+
+
+def video_half(image: np.ndarray, dets: list, rec: DetectionFrame, run: str, scale: float, sign_name: str) -> np.ndarray:
+    """One half of a drive-by video picture: the frame at the video's size with the detector's boxes
+    (``sign_name``'s green), the run, whether the goal counts it as fooled, and the distance."""
     import cv2
 
     from patchsim.jobs.detect import draw_detections
@@ -169,7 +175,8 @@ def video_half(image: np.ndarray, dets: list, rec: DetectionFrame, run: str, sca
     from patchsim.models.detectors import Detection
 
     img = cv2.resize(image, VIDEO_SIZE, interpolation=cv2.INTER_AREA)
-    img = draw_detections(img, [Detection(tuple(v * scale for v in d.box), d.score, d.label) for d in dets])
+    img = draw_detections(img, [Detection(tuple(v * scale for v in d.box), d.score, d.label) for d in dets],
+                          {sign_name: SIGN_BOX})
     r = rec.run(run)
     colour = (220, 40, 40) if r.fooled else (40, 200, 60)
     said = ("sign detected" if r.detected else "sign missed") + (", fooled" if r.fooled else "")
@@ -178,9 +185,9 @@ def video_half(image: np.ndarray, dets: list, rec: DetectionFrame, run: str, sca
     return img
 
 
-def write_detection_sheet(path: Path, thumbs: list) -> None:
+def write_detection_sheet(path: Path, thumbs: list, sign_name: str) -> None:
     """detections.png: for frames along the approach, the region around the sign, clean above attacked,
-    with the detector's boxes drawn and the distance written."""
+    with the detector's boxes drawn (``sign_name``'s green) and the distance written."""
     import cv2
 
     from patchsim.jobs.detect import draw_detections
@@ -201,7 +208,7 @@ def write_detection_sheet(path: Path, thumbs: list) -> None:
             k = CELL / int(side)
             crop = cv2.resize(img[t:t + int(side), l:l + int(side)], (CELL, CELL), interpolation=cv2.INTER_AREA)
             moved = [Detection(tuple((v - o) * k for v, o in zip(d.box, (l, t, l, t))), d.score, d.label) for d in dets]
-            crop = draw_detections(crop, moved)
+            crop = draw_detections(crop, moved, {sign_name: SIGN_BOX})
             cv2.putText(crop, f"{run} {rec.distance_m:.0f} m", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
                         cv2.LINE_AA)
             cells.append(crop)

@@ -160,7 +160,7 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
             sched.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if (step + 1) % 50 == 0:
-                history.append({"step": step + 1, "loss": round(float(loss), 4), **{k: round(v, 4) for k, v in parts.items()}})
+                history.append({"step": step + 1, "loss": round(loss.item(), 4), **{k: round(v, 4) for k, v in parts.items()}})
             if (step + 1) % 500 == 0:
                 write_checkpoint(ckpt, snapshot(step + 1))
             if stop.requested:
