@@ -51,9 +51,9 @@ def digital_scene(folder: Path) -> Path:
     return path
 
 
-def attack(scene: str, out: Path, printer: str, mode: str, steps: int | None) -> dict:
+def attack(scene: str, out: Path, printer: str, mode: str, steps: int | None, extra: list[str], sim_to_real: bool) -> dict:
     argv = ["attack", scene, "--model", "sign-det", "--goal", "disappear", "--printer", printer, "--mode", mode,
-            "--no-sim-to-real", "--out", str(out)] + (["--steps", str(steps)] if steps else [])
+            "--out", str(out)] + (["--steps", str(steps)] if steps else []) + extra + ([] if sim_to_real else ["--no-sim-to-real"])
     if patchsim(argv) != 0:
         raise SystemExit(f"attack failed: {' '.join(argv)}")
     return json.loads((out / "attack.json").read_text())
@@ -64,19 +64,22 @@ def main() -> None:
     ap.add_argument("--mode", default="sticker", choices=("sticker", "poster"))
     ap.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the attack's own)")
     ap.add_argument("--default-attack", help="an existing rung-3 attack folder to reuse")
+    ap.add_argument("--keep-legend", action="store_true", help="poster: leave the white legend and border untouched")
+    ap.add_argument("--far-weight", type=float, default=0.0, help="the attacks' --far-weight")
     a = ap.parse_args()
+    extra = (["--keep-legend"] if a.keep_legend else []) + (["--far-weight", str(a.far_weight)] if a.far_weight else [])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         scene = str(digital_scene(tmp))
         for name, folder, sc, printer in (("digital (identity printer, no effects)", "digital", scene, "identity"),
                                           ("+ inkjet printer", "printer", scene, "inkjet")):
-            rec = attack(sc, tmp / folder, printer, a.mode, a.steps)
+            rec = attack(sc, tmp / folder, printer, a.mode, a.steps, extra, sim_to_real=False)
             rows.append((name, rec["final_success"], rec["steps_run"], rec["wall_s_optimise"]))
             print(rows[-1], flush=True)
         full = Path(a.default_attack) if a.default_attack else tmp / "full"
         rec = json.loads((full / "attack.json").read_text()) if a.default_attack else attack(
-            "stop_driveby", full, "inkjet", a.mode, a.steps)
+            "stop_driveby", full, "inkjet", a.mode, a.steps, extra, sim_to_real=True)
         rows.append(("+ lighting and camera ranges (the default attack)", rec["final_success"], rec["steps_run"],
                      rec["wall_s_optimise"]))
         ev = tmp / "ev"
@@ -97,13 +100,13 @@ def main() -> None:
               f"{100 * mid:.1f}% / {100 * hi:.1f}% (ASR {100 * asr:.1f}%) | - | - |" for src, n, c, lo, mid, hi, asr in photos]
     by_distance = ", ".join(f"{lo:g}-{hi:g} m {100 * d:.0f}%" for lo, hi, d in bins)
     md = (f"# Detector attack ladder: {a.mode}\n\n`sign-det`, goal disappear, `scenes/stop_driveby.yaml`'s "
-          f"{'detector layout (its `detector` section: a centred 340 mm square, 24.8% of the face; distances 5-55 m)' if a.mode == 'sticker' else 'whole face (L-inf 0.12)'}; each rung "
+          f"{'detector layout (its `detector` section: a centred 340 mm square, 24.8% of the face; distances 5-55 m)' if a.mode == 'sticker' else 'whole face (L-inf 0.12)' + (', the white legend and border untouched' if a.keep_legend else '')}{f', views weighted by (distance / nearest) ** {a.far_weight:g}' if a.far_weight else ''}; each rung "
           f"adds one thing the real world has. Rungs 1-3: validation disappearance (conditions the optimiser "
           f"never draws); rung 4: the independent simulator's drive-by, 40-5 m (clean sign missed in "
           f"{100 * clean:.1f}% of frames); rung 5: the default attack's sticker on the scoring photo sets, printed "
           f"and relit (success over the signs; the band over the validated relighting models, worst first).\n\n"
           + "\n".join(table) + f"\n\nDrive-by frames with the sign still detected, by distance: {by_distance}.\n" +
-          f"\nReproduce: `python bench/detector_ladder.py --mode {a.mode}`\n")
+          f"\nReproduce: `python bench/detector_ladder.py {' '.join(sys.argv[1:])}`\n")
     print(md)
     write_result(f"detector_ladder_{a.mode}", md, {"rows": [dict(zip(("rung", "disappearance", "steps", "wall_s"), r))
                                                             for r in rows], "clean_missed": clean,
