@@ -165,6 +165,11 @@ VIDEO_CAPTION = ("The simulated approach, clean (left) and attacked (right), wit
                  "class green, other classes blue; the top line is red when the goal counts the frame as fooled.")
 
 
+def on_top(dets: list, sign_name: str) -> list:
+    """``dets`` with the sign's class last, so its box is drawn over any other class's at the same place."""
+    return sorted(dets, key=lambda d: d.label == sign_name)
+
+
 def video_half(image: np.ndarray, dets: list, rec: DetectionFrame, run: str, scale: float, sign_name: str) -> np.ndarray:
     """One half of a drive-by video picture: the frame at the video's size with the detector's boxes
     (``sign_name``'s green), the run, whether the goal counts it as fooled, and the distance."""
@@ -175,7 +180,7 @@ def video_half(image: np.ndarray, dets: list, rec: DetectionFrame, run: str, sca
     from patchsim.models.detectors import Detection
 
     img = cv2.resize(image, VIDEO_SIZE, interpolation=cv2.INTER_AREA)
-    img = draw_detections(img, [Detection(tuple(v * scale for v in d.box), d.score, d.label) for d in dets],
+    img = draw_detections(img, [Detection(tuple(v * scale for v in d.box), d.score, d.label) for d in on_top(dets, sign_name)],
                           {sign_name: SIGN_BOX})
     r = rec.run(run)
     colour = (220, 40, 40) if r.fooled else (40, 200, 60)
@@ -207,7 +212,8 @@ def write_detection_sheet(path: Path, thumbs: list, sign_name: str) -> None:
             l, t = int(np.clip(cx - side / 2, 0, max(0, w - side))), int(np.clip(cy - side / 2, 0, max(0, h - side)))
             k = CELL / int(side)
             crop = cv2.resize(img[t:t + int(side), l:l + int(side)], (CELL, CELL), interpolation=cv2.INTER_AREA)
-            moved = [Detection(tuple((v - o) * k for v, o in zip(d.box, (l, t, l, t))), d.score, d.label) for d in dets]
+            moved = [Detection(tuple((v - o) * k for v, o in zip(d.box, (l, t, l, t))), d.score, d.label)
+                     for d in on_top(dets, sign_name)]
             crop = draw_detections(crop, moved, {sign_name: SIGN_BOX})
             cv2.putText(crop, f"{run} {rec.distance_m:.0f} m", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
                         cv2.LINE_AA)
