@@ -9,7 +9,7 @@ from patchsim.checks import env_limit
 from patchsim.errors import PatchsimError
 from patchsim.objectives.goals import DETECTION_GOALS
 from patchsim.checks import check_number
-
+from patchsim.printing.vinyl import STYLES, parse_style
 
 
 
@@ -51,6 +51,9 @@ class AttackConfig:
     amp: mixed precision for the model's forward and backward (bfloat16 on the CPU, float16 on CUDA; off by
         default; the renderer, the sticker and the loss stay float32).
     init_sticker: a sticker PNG to start from (sticker mode; None: random colours).
+    style, vinyl_palette: sticker mode: how the sticker is made: "inkjet" (free colour, printed), "vinyl[:K]"
+        (K solid colours cut from vinyl, default 4) or "graffiti" (black and white vinyl), and the vinyl palette
+        JSON (None: the shipped FHWA sign colours; see :mod:`patchsim.printing.vinyl`).
     keep_legend: poster mode only: face pixels of the white legend and border are left unchanged (the
         perturbation lives on the coloured field, as ShapeShifter's and RP2's posters keep "STOP" readable).
     goal, window: for detectors, what the sticker makes the detector do (see
@@ -103,6 +106,10 @@ class AttackConfig:
                              "tracker confirms the sign, count more); 0: equal weights", bounds=(0.0, 4.0))
     init_sticker: str | None = _opt(None, "sticker mode: start from this sticker PNG (e.g. the best gradient-free "
                                     "candidate) instead of random colours")
+    style: str = _opt("inkjet", "sticker mode: inkjet (free colour, printed), vinyl[:K] (K solid vinyl colours, cut; "
+                      "default 4) or graffiti (black and white vinyl)")
+    vinyl_palette: str | None = _opt(None, "vinyl styles: palette JSON of the vinyl colours (default: the shipped FHWA "
+                                     "sign colours)")
     keep_legend: bool = _opt(False, "poster mode: leave the sign's white legend and border as they are and perturb "
                              "only its coloured field (the sign still reads as itself to people)")
     amp: bool = _opt(False, "run the model in mixed precision (bfloat16 on CPU, float16 on CUDA); the renderer and "
@@ -135,6 +142,16 @@ class AttackConfig:
             raise bad("real_fraction", "needs real_photos (--real-photos SOURCE)")
         if self.real_photos and self.real_fraction == 0:  # never silently ignored
             raise bad("real_photos", "is used only with real_fraction > 0 (--real-fraction F, e.g. 0.25)")
+        try:
+            vinyl = parse_style(self.style)[0] != "inkjet"
+        except PatchsimError:
+            raise bad("style", f"must be one of {', '.join(STYLES)}") from None
+        if vinyl and self.mode != "sticker":
+            raise bad("style", "applies to --mode sticker")
+        if vinyl and self.init_sticker is not None:
+            raise bad("init_sticker", "applies to inkjet stickers")
+        if self.vinyl_palette is not None and not vinyl:
+            raise bad("vinyl_palette", "applies to --style vinyl or graffiti")
         if self.init_sticker is not None and self.mode != "sticker":
             raise bad("init_sticker", "applies to --mode sticker")
         if self.target is not None and self.target == self.true_class:

@@ -20,6 +20,7 @@ from patchsim.models import freeze
 from patchsim.io.outputs import writes_folder
 from patchsim.objectives.goals import Goal
 from patchsim.printing.printer import printer_from_spec
+from patchsim.printing.vinyl import style_palette
 from patchsim.scene import load_scene, scene_to_data
 from patchsim.errors import PatchsimError
 from patchsim.io.stickers import load_sticker
@@ -59,7 +60,7 @@ class AttackRequest:
 
 
 @writes_folder("attack", ("sticker.png", "sticker_as_printed.png", "sign.png", "sticker.pdf", "attack.json",
-                          "curves.png", "checkpoint.pt", "print.pdf", "report.html") + PHOTO_SHEETS, resumable=True,
+                          "curves.png", "checkpoint.pt", "print.pdf", "report.html", "cut_*.svg") + PHOTO_SHEETS, resumable=True,
                inputs=lambda a: [a["req"].settings.get("init_sticker")])
 def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force: bool = False,
                progress: bool = True) -> AttackRecord:
@@ -95,7 +96,11 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
             load_sticker(cfg.init_sticker, 16)
         except PatchsimError as e:
             raise PatchsimError(f"--init-sticker: {e}") from None
-    pm = printer_from_spec(req.printer)
+    vinyl = cfg.style != "inkjet"
+    if vinyl and req.printer not in (None, "vinyl"):
+        raise PatchsimError(f"--printer: {req.printer} prints inkjet stickers; --style {cfg.style} is cut from vinyl "
+                            "(its colours are the vinyl's own: leave --printer out)")
+    pm = printer_from_spec("vinyl" if vinyl else req.printer)
     real = None
     if cfg.real_fraction > 0:
         from patchsim.realphoto.batches import prepare_real_photos
@@ -115,7 +120,7 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
         from patchsim.evaluate.sim_to_real import sim_to_real as table_of
 
         # the sticker 2048 px across: finer than any photo of it; the same images are export's previews
-        preview = images_at(scene, result.sticker, attack.clean.cpu(), cfg.mode, PREVIEW_PX)
+        preview = images_at(scene, result.sticker, attack.clean.cpu(), cfg.mode, PREVIEW_PX, nearest=vinyl)
         out.mkdir(parents=True, exist_ok=True)
         goal = attack.det_goal if attack.detector else Goal(cfg.true_class, cfg.target)
         table = table_of(scene, net, goal, held_out_success(attack, result.sticker), preview[0], pm, sheets_dir=out)
@@ -125,7 +130,8 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
     if cfg.goal == "misclassify":
         what = f"{net.classes[true_idx]} read as {target_name}"
     info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=req.dpi, paper=req.paper, printer=pm,
-                         preview=preview, title=f"{net.name if defence else model} -> {what}")
+                         preview=preview, title=f"{net.name if defence else model} -> {what}",
+                         vinyl=style_palette(cfg.style, cfg.vinyl_palette) if vinyl else None)
     record = AttackRecord(
         scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,
         model_sha256=attack.model_sha256, classes=tuple(net.classes), true_class=true_idx,
