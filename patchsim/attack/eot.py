@@ -247,6 +247,8 @@ class EOTAttack:
             total = total + cfg.nps_weight * losses.nps_loss(sticker, self.palette, self.mask)
         if cfg.tv_weight:
             total = total + cfg.tv_weight * losses.tv_loss(sticker, self.mask)
+        if cfg.l1_weight:
+            total = total + cfg.l1_weight * losses.l1_loss(sticker, self.clean, self.mask)
         if cfg.l2_weight:
             total = total + cfg.l2_weight * losses.l2_loss(sticker, self.clean, self.mask)
         return total, logits

@@ -3,14 +3,22 @@ print-ready outputs, the sim-to-real table, attack.json and report.html."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
+from patchsim.attack.mask_search import search_mask
+from patchsim.io.images import read_image, write_png
+from patchsim.scene.types import StickerConfig
+from patchsim.signs import draw_face_array
 from patchsim.printing.export import export_attack, print_pixels
 from patchsim.records import from_data
 from patchsim.jobs.attack_record import AttackPhotos, AttackRecord, write_attack_record
@@ -60,7 +68,7 @@ class AttackRequest:
 
 
 @writes_folder("attack", ("sticker.png", "sticker_as_printed.png", "sign.png", "sticker.pdf", "attack.json",
-                          "curves.png", "checkpoint.pt", "print.pdf", "report.html", "cut_*.svg") + PHOTO_SHEETS, resumable=True,
+                          "curves.png", "checkpoint.pt", "print.pdf", "report.html", "cut_*.svg", "mask.png", "mask_outline.png") + PHOTO_SHEETS, resumable=True,
                inputs=lambda a: [a["req"].settings.get("init_sticker")])
 def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force: bool = False,
                progress: bool = True) -> AttackRecord:
@@ -106,6 +114,8 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
         from patchsim.realphoto.batches import prepare_real_photos
 
         real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin, relight=cfg.real_relight)
+    if cfg.mask != "scene":  # RP2's first stage: where the sticker goes, then the sticker inside it
+        scene = auto_mask_scene(scene, net, cfg, pm, Path(out), req.device, resume, progress)
     attack = EOTAttack(scene, net, cfg, printer=pm, real=real, device=req.device)
     out = Path(out)
     clean_rate, _ = attack.score(None, attack.val_cond)
@@ -149,3 +159,23 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
     log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps,
              record.wall_s_total)
     return record
+
+
+def auto_mask_scene(scene, net, cfg: AttackConfig, pm, out: Path, device, resume: bool, progress: bool):
+    """``scene`` with its sticker layout replaced by the mask ``--mask auto`` finds (written to
+    ``out/mask.png``, white = sticker, with ``mask_outline.png``: the face with the mask's outline); a
+    resumed run reuses the mask it found before."""
+    path = out / "mask.png"
+    if resume and path.is_file():
+        mask = read_image(path)[..., 0] >= 128
+    else:
+        found = search_mask(scene, net, cfg, printer=pm, device=device, progress=progress)
+        mask = cv2.resize(found.astype(np.uint8), (1024, 1024), interpolation=cv2.INTER_NEAREST) > 0
+        out.mkdir(parents=True, exist_ok=True)
+        write_png(path, np.repeat(mask[..., None].astype(np.uint8) * 255, 3, 2))
+        face = draw_face_array(scene.sign.class_name, 1024)[..., :3].copy()
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(face, contours, -1, (40, 220, 60), 6)
+        write_png(out / "mask_outline.png", face)
+        log.info("mask search: %d pieces, %.1f%% of the bounding square", len(contours), 100 * mask.mean())
+    return dataclasses.replace(scene, sticker=StickerConfig((), str(path.resolve())))
