@@ -20,7 +20,6 @@ import torch
 
 from patchsim.errors import PatchsimError
 from patchsim.io.images import atomic_write_bytes
-from patchsim.realphoto.relight_regions import design_srgb
 
 VINYL_FILE = Path(__file__).resolve().parents[1] / "data" / "vinyl_palette.json"
 STYLES = ("inkjet", "vinyl", "vinyl:K", "graffiti")  # as the command line names them
@@ -51,14 +50,14 @@ class VinylPalette:
 
 def load_vinyl_palette(path: str | Path | None = None) -> VinylPalette:
     """A vinyl palette from JSON (default: the shipped one): ``{"about": ..., "colours": [{"name": ...,
-    "srgb": [r, g, b]} or {"name": ..., "fhwa_family": ...}]}``; a family's colour is its FHWA box's
-    nominal colour (:func:`patchsim.realphoto.relight_regions.design_srgb`)."""
+    "srgb": [r, g, b]}, ...]}`` (sRGB in [0, 1]; the shipped colours are FHWA boxes' nominal colours, see
+    its ``about``)."""
     p = Path(path) if path else VINYL_FILE
     try:
         doc = json.loads(p.read_text())
         rows = doc["colours"]
         names = tuple(str(r["name"]) for r in rows)
-        srgb = tuple(tuple(float(v) for v in (r["srgb"] if "srgb" in r else design_srgb(r["fhwa_family"]))) for r in rows)
+        srgb = tuple(tuple(float(v) for v in r["srgb"]) for r in rows)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise PatchsimError(f"cannot read vinyl palette {p}: {e}") from None
     if len(names) < 2 or len(set(names)) != len(names) or any(len(c) != 3 for c in srgb):
