@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from patchsim.checks import env_limit
 from patchsim.errors import PatchsimError
 from patchsim.objectives.goals import DETECTION_GOALS
 from patchsim.checks import check_number
-
+from patchsim.printing.vinyl import STYLES, parse_style
 
 
 
@@ -22,6 +23,27 @@ def _opt(default, help: str, choices: tuple | None = None, bounds: tuple[float, 
     if bounds:
         meta["bounds"] = bounds
     return field(default=default, metadata=meta)
+
+
+DEFAULT_AREA = 0.10  # fraction of the face a plain --mask auto covers
+MAX_AREA = 0.5
+
+
+def parse_mask(spec: str) -> float | None:
+    """The face fraction ``--mask`` asks for: "scene" -> None (the scene's own layout); "auto" ->
+    :data:`DEFAULT_AREA`; "auto:F" -> F, a fraction in (0, :data:`MAX_AREA`] ("auto:3.5%" reads as 0.035)."""
+    if spec == "scene":
+        return None
+    m = re.fullmatch(r"auto(?::([0-9]*\.?[0-9]+)(%?))?", spec or "")
+    if not m:
+        raise PatchsimError(f"mask {spec!r} is invalid: must be scene, auto or auto:AREA (a face fraction such as 0.035 "
+                            "or 3.5%)")
+    if m.group(1) is None:
+        return DEFAULT_AREA
+    area = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
+    if not 0.0 < area <= MAX_AREA:
+        raise PatchsimError(f"mask {spec!r} is invalid: the area must be a face fraction in (0, {MAX_AREA:g}]")
+    return area
 
 
 MAX_BATCH = 1024  # EOT conditions per step; 4096 peaks at 5 GB on the CPU (PATCHSIM_MAX_BATCH raises it)
@@ -38,8 +60,8 @@ class AttackConfig:
     loss: "ce" (cross-entropy) or "margin" (CW-style, confidence ``kappa``).
     steps, batch: optimiser steps and EOT conditions per step. lr: Adam learning rate, cosine-annealed
         to ``lr * lr_floor``.
-    nps_weight, tv_weight, l2_weight: regulariser weights (non-printability, total variation, L2 to the
-        clean face). palette: printable-colour JSON (None: shipped default).
+    nps_weight, tv_weight, l2_weight, l1_weight: regulariser weights (non-printability, total variation,
+        L2 and L1 to the clean face). palette: printable-colour JSON (None: shipped default).
     norm, eps: poster budget: "linf" (max per-channel change) or "l2" (RMS change over the face).
     val_every, val_size: validation cadence (steps) and size (conditions, drawn once with a seed the
         optimiser never uses). early_stop: stop when validation success reaches this (1.0 disables).
@@ -51,6 +73,12 @@ class AttackConfig:
     amp: mixed precision for the model's forward and backward (bfloat16 on the CPU, float16 on CUDA; off by
         default; the renderer, the sticker and the loss stay float32).
     init_sticker: a sticker PNG to start from (sticker mode; None: random colours).
+    mask, mask_pieces, mask_steps: sticker mode: "scene" (the scene's sticker layout) or "auto[:AREA]": RP2's mask
+        search (:mod:`patchsim.attack.mask_search`), ``mask_steps`` of an L1-regularised whole-face stage cut into at
+        most ``mask_pieces`` blobs covering AREA of the face.
+    style, vinyl_palette: sticker mode: how the sticker is made: "inkjet" (free colour, printed), "vinyl[:K]"
+        (K solid colours cut from vinyl, default 4) or "graffiti" (black and white vinyl), and the vinyl palette
+        JSON (None: the shipped FHWA sign colours; see :mod:`patchsim.printing.vinyl`).
     keep_legend: poster mode only: face pixels of the white legend and border are left unchanged (the
         perturbation lives on the coloured field, as ShapeShifter's and RP2's posters keep "STOP" readable).
     goal, window: for detectors, what the sticker makes the detector do (see
@@ -75,6 +103,7 @@ class AttackConfig:
     nps_weight: float = _opt(0.02, "non-printability weight", bounds=(0.0, 1000.0))
     tv_weight: float = _opt(0.02, "total-variation weight", bounds=(0.0, 1000.0))
     l2_weight: float = _opt(0.0, "weight of the L2 distance to the clean face", bounds=(0.0, 1000.0))
+    l1_weight: float = _opt(0.0, "weight of the L1 distance to the clean face (sparse changes)", bounds=(0.0, 1000.0))
     palette: str | None = _opt(None, "printable palette JSON (default: the printer's own palette)")
     norm: str = _opt("linf", "poster budget norm", ("linf", "l2"))
     eps: float = _opt(0.12, "poster budget", bounds=(1e-4, 1.0))
@@ -103,6 +132,15 @@ class AttackConfig:
                              "tracker confirms the sign, count more); 0: equal weights", bounds=(0.0, 4.0))
     init_sticker: str | None = _opt(None, "sticker mode: start from this sticker PNG (e.g. the best gradient-free "
                                     "candidate) instead of random colours")
+    mask: str = _opt("scene", "sticker mode: where the sticker goes: scene (the scene's layout) or auto[:AREA] (RP2's "
+                     "mask search: an L1-regularised whole-face stage, cut into --mask-pieces blobs of AREA of the face, "
+                     "default 0.1)")
+    mask_pieces: int = _opt(4, "--mask auto: the most pieces the mask is cut into", bounds=(1, 64))
+    mask_steps: int = _opt(100, "--mask auto: steps of the whole-face L1 stage", bounds=(1, 100_000))
+    style: str = _opt("inkjet", "sticker mode: inkjet (free colour, printed), vinyl[:K] (K solid vinyl colours, cut; "
+                      "default 4) or graffiti (black and white vinyl)")
+    vinyl_palette: str | None = _opt(None, "vinyl styles: palette JSON of the vinyl colours (default: the shipped FHWA "
+                                     "sign colours)")
     keep_legend: bool = _opt(False, "poster mode: leave the sign's white legend and border as they are and perturb "
                              "only its coloured field (the sign still reads as itself to people)")
     amp: bool = _opt(False, "run the model in mixed precision (bfloat16 on CPU, float16 on CUDA); the renderer and "
@@ -135,6 +173,22 @@ class AttackConfig:
             raise bad("real_fraction", "needs real_photos (--real-photos SOURCE)")
         if self.real_photos and self.real_fraction == 0:  # never silently ignored
             raise bad("real_photos", "is used only with real_fraction > 0 (--real-fraction F, e.g. 0.25)")
+        try:
+            auto_mask = parse_mask(self.mask) is not None
+        except PatchsimError as e:
+            raise bad("mask", str(e).split(": ", 1)[1]) from None
+        if auto_mask and self.mode != "sticker":
+            raise bad("mask", "applies to --mode sticker")
+        try:
+            vinyl = parse_style(self.style)[0] != "inkjet"
+        except PatchsimError:
+            raise bad("style", f"must be one of {', '.join(STYLES)}") from None
+        if vinyl and self.mode != "sticker":
+            raise bad("style", "applies to --mode sticker")
+        if vinyl and self.init_sticker is not None:
+            raise bad("init_sticker", "applies to inkjet stickers")
+        if self.vinyl_palette is not None and not vinyl:
+            raise bad("vinyl_palette", "applies to --style vinyl or graffiti")
         if self.init_sticker is not None and self.mode != "sticker":
             raise bad("init_sticker", "applies to --mode sticker")
         if self.target is not None and self.target == self.true_class:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from patchsim.objectives import losses
 from patchsim.attack.config import AttackConfig
+from patchsim.attack.parametrise import StickerParametrisation
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.models.target import check_target
 from patchsim.objectives.goals import Goal
@@ -27,7 +28,6 @@ from patchsim.render import Conditions, Renderer, draw_visible
 from patchsim.io.interrupts import read_checkpoint, stop_on_interrupt, write_checkpoint
 from patchsim.scene import Scene, scene_fingerprint
 from patchsim.device import resolve_device
-from patchsim.io.stickers import load_sticker
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,7 @@ class EOTAttack:
             self.mask = renderer.sticker_mask
         if float(self.mask.sum()) == 0:
             raise PatchsimError("the sticker mask is empty: nothing to optimise")
+        self.params = StickerParametrisation.build(cfg, self.renderer.printer, self.clean, self.mask)
         self.val_cond = draw_visible(scene, renderer, cfg.val_size, torch.Generator().manual_seed(cfg.seed + VAL_SEED_OFFSET))
 
     def _setup_detector(self, model, cfg: AttackConfig, renderer: Renderer) -> None:
@@ -181,41 +182,15 @@ class EOTAttack:
         face = (out.corners - out.boxes[:, None, :2]) * self.window_scale
         return out.images, torch.cat([face.min(1).values, face.max(1).values], -1)
 
-    # ---- parameterisation ------------------------------------------------------------------------------
+    # ---- parameterisation (patchsim.attack.parametrise) ----------------------------------------------------
     def init_params(self, g: torch.Generator) -> torch.Tensor:
-        """Starting parameters ``(1, 3, N, N)``: random (drawn on the CPU generator ``g``: the same start on
-        every device), or with ``cfg.init_sticker`` the parameters whose sticker is that PNG's colours
-        (as near as the printer's gamut allows; ``g`` is drawn from all the same, so the rest of the run's
-        draws do not depend on the start)."""
-        n = self.cfg.face_resolution
-        scale = 0.5 if self.cfg.mode == "sticker" else 0.01
-        w = torch.randn(1, 3, n, n, generator=g) * scale
-        if self.cfg.init_sticker is not None:
-            target = load_sticker(self.cfg.init_sticker, n)[None].to(self.device)
-            w = torch.logit(target.clamp(0.02, 0.98)).detach().requires_grad_()
-            if not self.renderer.printer.is_identity:  # invert the printer's parametrisation by least squares
-                opt = torch.optim.Adam([w], lr=0.1)
-                for _ in range(200):
-                    loss = (self.renderer.printer.parametrise(torch.sigmoid(w)) - target).pow(2).mean()
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-            return w.detach().requires_grad_()
-        return w.to(self.device).requires_grad_()
+        """Starting parameters (see :meth:`StickerParametrisation.init`)."""
+        return self.params.init(g, self.device)
 
     def sticker_from_params(self, w: torch.Tensor) -> torch.Tensor:
-        """Sticker colours ``(1, 3, N, N)`` in [0, 1] (the colours sent to the printer) from the
-        unconstrained parameters. In sticker mode they lie inside the renderer's printer gamut."""
-        if self.cfg.mode == "sticker":
-            # the colours sent to the printer: inside its gamut for a colour-managed printer (sticker.png
-            # then shows what the paper will); the renderer applies the printer to them
-            return self.renderer.printer.parametrise(torch.sigmoid(w))
-        if self.cfg.norm == "linf":
-            delta = self.cfg.eps * torch.tanh(w)
-        else:
-            rms = torch.sqrt((w**2 * self.mask).sum() / (3 * self.mask.sum()) + 1e-12)
-            delta = w * torch.clamp(self.cfg.eps / rms, max=1.0)
-        return (self.clean + delta * self.mask).clamp(0, 1)
+        """Sticker colours ``(1, 3, N, N)`` in [0, 1] from the parameters (see
+        :meth:`StickerParametrisation.colours`)."""
+        return self.params.colours(w)
 
     def _model(self, crops: torch.Tensor, optimise: bool = False) -> torch.Tensor:
         """Logits ``(B, K)`` float32 of ``crops``; with ``cfg.amp`` the model runs under autocast (bfloat16 on
@@ -268,10 +243,12 @@ class EOTAttack:
                 crops = torch.cat([crops, composite_real(self.real, real_idx, self.renderer.printer(sticker), self.mask)])
             logits = self._model(crops, optimise=True)
             total = self.objective(logits)
-        if cfg.nps_weight:
+        if cfg.nps_weight and self.params.palette is None:  # vinyl colours are the material's: nothing to map
             total = total + cfg.nps_weight * losses.nps_loss(sticker, self.palette, self.mask)
         if cfg.tv_weight:
             total = total + cfg.tv_weight * losses.tv_loss(sticker, self.mask)
+        if cfg.l1_weight:
+            total = total + cfg.l1_weight * losses.l1_loss(sticker, self.clean, self.mask)
         if cfg.l2_weight:
             total = total + cfg.l2_weight * losses.l2_loss(sticker, self.clean, self.mask)
         return total, logits

@@ -23,7 +23,7 @@ def _add_attack(sub) -> None:
     p.add_argument("--out", default="runs/attack", help="output folder (default runs/attack)")
     p.add_argument("--force", action="store_true", help="replace what an earlier run of this command wrote to --out")
     _config_args(p)
-    printer_arg(p)
+    printer_arg(p, default=None)  # the job picks inkjet, or vinyl for vinyl styles
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--paper", choices=["A4", "letter"], default="A4")
     p.add_argument("--dpi", type=number(*DPI_RANGE), default=300.0, help="print resolution (default 300)")

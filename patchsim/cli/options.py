@@ -89,4 +89,5 @@ def model_args(p, default: str | None = "gtsrb-cnn", shown: str | None = None, d
 def printer_arg(p, default: str | None = "inkjet") -> None:
     """--printer, for every command that prints a sticker (in simulation or for real)."""
     p.add_argument("--printer", default=default, help="how the sticker prints: 'inkjet' (default, consumer inkjet on "
-                   "matte paper or vinyl), 'identity' (no printer effect), or a profile JSON from patchsim calibrate")
+                   "matte paper or printable vinyl), 'identity' (no printer effect), 'vinyl' (cut solid-colour vinyl, the "
+                   "default of attack --style vinyl / graffiti) or a profile JSON from patchsim calibrate")

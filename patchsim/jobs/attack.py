@@ -3,14 +3,22 @@ print-ready outputs, the sim-to-real table, attack.json and report.html."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
+from patchsim.attack.mask_search import search_mask
+from patchsim.io.images import read_image, write_png
+from patchsim.scene.types import StickerConfig
+from patchsim.signs import draw_face_array
 from patchsim.printing.export import export_attack, print_pixels
 from patchsim.records import from_data
 from patchsim.jobs.attack_record import AttackPhotos, AttackRecord, write_attack_record
@@ -20,6 +28,7 @@ from patchsim.models import freeze
 from patchsim.io.outputs import writes_folder
 from patchsim.objectives.goals import Goal
 from patchsim.printing.printer import printer_from_spec
+from patchsim.printing.vinyl import style_palette
 from patchsim.scene import load_scene, scene_to_data
 from patchsim.errors import PatchsimError
 from patchsim.io.stickers import load_sticker
@@ -59,7 +68,7 @@ class AttackRequest:
 
 
 @writes_folder("attack", ("sticker.png", "sticker_as_printed.png", "sign.png", "sticker.pdf", "attack.json",
-                          "curves.png", "checkpoint.pt", "print.pdf", "report.html") + PHOTO_SHEETS, resumable=True,
+                          "curves.png", "checkpoint.pt", "print.pdf", "report.html", "cut_*.svg", "mask.png", "mask_outline.png") + PHOTO_SHEETS, resumable=True,
                inputs=lambda a: [a["req"].settings.get("init_sticker")])
 def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force: bool = False,
                progress: bool = True) -> AttackRecord:
@@ -95,12 +104,18 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
             load_sticker(cfg.init_sticker, 16)
         except PatchsimError as e:
             raise PatchsimError(f"--init-sticker: {e}") from None
-    pm = printer_from_spec(req.printer)
+    vinyl = cfg.style != "inkjet"
+    if vinyl and req.printer not in (None, "vinyl"):
+        raise PatchsimError(f"--printer: {req.printer} prints inkjet stickers; --style {cfg.style} is cut from vinyl "
+                            "(its colours are the vinyl's own: leave --printer out)")
+    pm = printer_from_spec("vinyl" if vinyl else req.printer)
     real = None
     if cfg.real_fraction > 0:
         from patchsim.realphoto.batches import prepare_real_photos
 
         real = prepare_real_photos(cfg.real_photos, net.input_size[0], scene.crop.margin, relight=cfg.real_relight)
+    if cfg.mask != "scene":  # RP2's first stage: where the sticker goes, then the sticker inside it
+        scene = auto_mask_scene(scene, net, cfg, pm, Path(out), req.device, resume, progress)
     attack = EOTAttack(scene, net, cfg, printer=pm, real=real, device=req.device)
     out = Path(out)
     clean_rate, _ = attack.score(None, attack.val_cond)
@@ -115,7 +130,7 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
         from patchsim.evaluate.sim_to_real import sim_to_real as table_of
 
         # the sticker 2048 px across: finer than any photo of it; the same images are export's previews
-        preview = images_at(scene, result.sticker, attack.clean.cpu(), cfg.mode, PREVIEW_PX)
+        preview = images_at(scene, result.sticker, attack.clean.cpu(), cfg.mode, PREVIEW_PX, nearest=vinyl)
         out.mkdir(parents=True, exist_ok=True)
         goal = attack.det_goal if attack.detector else Goal(cfg.true_class, cfg.target)
         table = table_of(scene, net, goal, held_out_success(attack, result.sticker), preview[0], pm, sheets_dir=out)
@@ -125,7 +140,8 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
     if cfg.goal == "misclassify":
         what = f"{net.classes[true_idx]} read as {target_name}"
     info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=req.dpi, paper=req.paper, printer=pm,
-                         preview=preview, title=f"{net.name if defence else model} -> {what}")
+                         preview=preview, title=f"{net.name if defence else model} -> {what}",
+                         vinyl=style_palette(cfg.style, cfg.vinyl_palette) if vinyl else None)
     record = AttackRecord(
         scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,
         model_sha256=attack.model_sha256, classes=tuple(net.classes), true_class=true_idx,
@@ -143,3 +159,23 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
     log.info("final validation success %.3f after %d steps (%.0f s)", result.final_success, result.steps,
              record.wall_s_total)
     return record
+
+
+def auto_mask_scene(scene, net, cfg: AttackConfig, pm, out: Path, device, resume: bool, progress: bool):
+    """``scene`` with its sticker layout replaced by the mask ``--mask auto`` finds (written to
+    ``out/mask.png``, white = sticker, with ``mask_outline.png``: the face with the mask's outline); a
+    resumed run reuses the mask it found before."""
+    path = out / "mask.png"
+    if resume and path.is_file():
+        mask = read_image(path)[..., 0] >= 128
+    else:
+        found = search_mask(scene, net, cfg, printer=pm, device=device, progress=progress)
+        mask = cv2.resize(found.astype(np.uint8), (1024, 1024), interpolation=cv2.INTER_NEAREST) > 0
+        out.mkdir(parents=True, exist_ok=True)
+        write_png(path, np.repeat(mask[..., None].astype(np.uint8) * 255, 3, 2))
+        face = draw_face_array(scene.sign.class_name, 1024)[..., :3].copy()
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(face, contours, -1, (40, 220, 60), 6)
+        write_png(out / "mask_outline.png", face)
+        log.info("mask search: %d pieces, %.1f%% of the bounding square", len(contours), 100 * mask.mean())
+    return dataclasses.replace(scene, sticker=StickerConfig((), str(path.resolve())))

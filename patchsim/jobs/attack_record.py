@@ -176,5 +176,5 @@ def load_attack_dir(p: str | Path) -> AttackDir:
     if not sticker.is_file():
         raise PatchsimError(f"{d}: sticker.png missing")
     name = rec.printer_profile.name
-    printer = name if name in ("inkjet", "identity") or (name and Path(name).is_file()) else "inkjet"
+    printer = name if name in ("inkjet", "identity", "vinyl") or (name and Path(name).is_file()) else "inkjet"
     return AttackDir(d, rec.scene_object(), sticker, rec.model, rec.weights, rec.target_name, printer, rec)

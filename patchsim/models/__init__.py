@@ -11,6 +11,7 @@ from patchsim.errors import PatchsimError
 from patchsim.models.architectures import Classifier
 from patchsim.models.classes import resolve_class
 from patchsim.models.detectors import SHIPPED_DETECTORS
+from patchsim.models.ensemble import Ensemble, ensemble_names
 from patchsim.models.registry import SHIPPED, ModelSpec, card, fingerprint, freeze, load_shipped
 
 __all__ = ["CODE_SUFFIXES", "Classifier", "ModelSpec", "SHIPPED", "card", "check_recorded_model", "fingerprint", "freeze", "model_file",
@@ -76,6 +77,11 @@ def load_model(name_or_path: str | Path, weights: str | Path | None = None, labe
     """A classifier (:func:`load`) or, for a detector (:func:`is_detector`), a
     :class:`~patchsim.models.detectors.Detector` (:func:`~patchsim.models.detectors.load_detector`).
     (:func:`patchsim.defences.load_defended` puts a classifier behind a defence.)"""
+    names = ensemble_names(str(name_or_path)) if not Path(str(name_or_path)).exists() else None
+    if names is not None:
+        if weights is not None or labels is not None:  # never silently ignored
+            raise PatchsimError(f"--weights / --labels: {name_or_path} is an ensemble; its models are named, not given files")
+        return Ensemble([load_model(n, detector=detector, input_size=input_size) for n in names], names)
     if is_detector(name_or_path, detector):
         from patchsim.models.detectors import load_detector
 

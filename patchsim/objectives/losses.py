@@ -92,6 +92,12 @@ def l2_loss(sticker: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> t
     return (((sticker - clean) ** 2) * mask).sum() / (3 * mask.sum().clamp(min=1e-8))
 
 
+def l1_loss(sticker: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mask-weighted mean absolute distance of the sticker from the clean face colours (RP2's sparsity term)."""
+    check_shape(sticker, ["B", 3, "N", "M"], "sticker")
+    return ((sticker - clean).abs() * mask).sum() / (3 * mask.sum().clamp(min=1e-8))
+
+
 # ---- detector objectives: candidates (B, N, 4) xyxy and scores (B, N, C), sign boxes (B, 4) -----------------
 def near_sign(boxes: torch.Tensor, sign_boxes: torch.Tensor, grow: float = 0.5, min_iou: float = 0.1) -> torch.Tensor:
     """Which candidates ``(B, N)`` bool speak about the sign: their centre lies in its box grown by

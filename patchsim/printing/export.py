@@ -18,6 +18,7 @@ from patchsim.printing.pdf import DPI_RANGE, Sheet, write_pieces_pdf
 from patchsim.checks import check_number
 from patchsim.errors import PatchsimError
 from patchsim.printing.pieces import find_pieces
+from patchsim.printing.vinyl import write_cut_files
 from patchsim.io.images import pyplot, save_figure, write_png
 from patchsim.signs import load_face, sticker_alpha
 from patchsim.io.stickers import printed_rgba
@@ -77,25 +78,36 @@ def bilinear_matrix(n_out: int, n_in: int) -> torch.Tensor:
     return a.float()
 
 
+def nearest_matrix(n_out: int, n_in: int) -> torch.Tensor:
+    """``(n_out, n_in)`` weights of 1-D nearest-neighbour resampling (each output pixel takes the input
+    pixel under its centre): flat vinyl colours stay flat at print resolution."""
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * n_in / n_out).floor().long().clamp(max=n_in - 1)
+    a = torch.zeros(n_out, n_in)
+    a[torch.arange(n_out), src] = 1.0
+    return a
+
+
 TILE_ROWS = 512  # print images are built this many rows at a time: memory stays O(rows x width)
 
 
 def print_images(scene, sticker: torch.Tensor, clean_lowres: torch.Tensor, mode: str, dpi: float = 300.0,
-                 with_sign: bool = True):
+                 with_sign: bool = True, nearest: bool = False):
     """(sticker RGBA, sign RGBA) uint8 ``(P, P, 4)`` and the sticker's alpha uint8 ``(P, P)`` at print
     resolution ``dpi`` (checked); the sign is None without ``with_sign`` (sticker mode then never draws
     the face at print resolution). See :func:`images_at`."""
-    return images_at(scene, sticker, clean_lowres, mode, print_pixels(scene.sign.size_m, dpi), with_sign)
+    return images_at(scene, sticker, clean_lowres, mode, print_pixels(scene.sign.size_m, dpi), with_sign, nearest)
 
 
 PREVIEW_PX = 2048  # sign.png and sticker_as_printed.png: previews for the eye, not for printing
 
 
-def images_at(scene, sticker: torch.Tensor, clean_lowres: torch.Tensor, mode: str, n: int, with_sign: bool = True):
+def images_at(scene, sticker: torch.Tensor, clean_lowres: torch.Tensor, mode: str, n: int, with_sign: bool = True,
+              nearest: bool = False):
     """:func:`print_images` at ``n`` px across the face's bounding square. ``sticker`` ``(1, 3, N, N)``
     holds the colours sent to the printer. In poster mode the optimised perturbation is added to the
     full-resolution clean face. Built in bands of :data:`TILE_ROWS` rows from uint8 arrays, so that a
-    300-DPI print (8858 px across for a 0.75 m sign) never holds a full-resolution float copy."""
+    300-DPI print (8858 px across for a 0.75 m sign) never holds a full-resolution float copy. ``nearest``:
+    the sticker's pixels resampled nearest-neighbour (flat vinyl colours) instead of bilinearly."""
     from patchsim.signs import draw_face_array
 
     with_sign = with_sign or mode == "poster"
@@ -112,7 +124,7 @@ def images_at(scene, sticker: torch.Tensor, clean_lowres: torch.Tensor, mode: st
         else:
             alpha = sticker_alpha(scene, n)
             low = sticker.detach().float()[0]
-        a_y = bilinear_matrix(n, low.shape[-1])
+        a_y = (nearest_matrix if nearest else bilinear_matrix)(n, low.shape[-1])
         right = torch.einsum("cij,xj->cix", low, a_y)  # (3, N, n): columns resampled once
         sticker_rgba = np.empty((n, n, 4), np.uint8)
         sign_rgba = np.empty((n, n, 4), np.uint8) if with_sign else None
@@ -189,19 +201,23 @@ def write_curves(path: Path, history: list, title: str) -> None:
 
 
 def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mode: str, dpi: float = 300.0,
-                  paper: str = "A4", printer=None, title: str = "patchsim", preview=None) -> ExportInfo:
+                  paper: str = "A4", printer=None, title: str = "patchsim", preview=None, vinyl=None) -> ExportInfo:
     """Write the print outputs of an attack into ``out``: sticker.png (the colours to send to the
     printer, at ``dpi``), sticker.pdf (true size on ``paper``, ``dpi``), the previews
     sticker_as_printed.png and sign.png (:data:`PREVIEW_PX` across, their DPI set for true size) and
     curves.png (titled ``title``). ``printer``: the :class:`PrinterModel` the attack assumed (for
     ``sticker_as_printed.png`` and the gamut check; None: identity). ``preview``: :func:`images_at`'s
-    output at the preview size when the caller has it already. Returns what was written."""
+    output at the preview size when the caller has it already. ``vinyl``: the
+    :class:`~patchsim.printing.vinyl.VinylPalette` of a vinyl sticker, which is resampled nearest-neighbour
+    and also written as one SVG cut file per colour (:func:`~patchsim.printing.vinyl.write_cut_files`).
+    Returns what was written."""
     from patchsim.printing.printer import PrinterModel
 
     printer = printer or PrinterModel(name="identity")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    st = print_images(scene, result.sticker, clean_lowres, mode, dpi, with_sign=False)[0]
+    nearest = vinyl is not None
+    st = print_images(scene, result.sticker, clean_lowres, mode, dpi, with_sign=False, nearest=nearest)[0]
     with ThreadPoolExecutor(1) as pool:  # the PNG encoder releases the GIL: encode while the PDF is built
         png = pool.submit(write_png, out / "sticker.png", st, dpi)
         pieces, pages = write_sticker_pdf(out / "sticker.pdf", scene, st, paper, title)
@@ -212,12 +228,17 @@ def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mo
     if preview is not None and preview[0].shape[0] == n_small and preview[1] is not None:
         small, sign, mask = preview
     else:
-        small, sign, mask = images_at(scene, result.sticker, clean_lowres, mode, n_small)
+        small, sign, mask = images_at(scene, result.sticker, clean_lowres, mode, n_small, nearest=nearest)
     small_dpi = n_small * 0.0254 / scene.sign.size_m
     write_png(out / "sticker_as_printed.png", printed_rgba(small, printer), dpi=small_dpi)  # the one printing function
     write_png(out / "sign.png", sign, dpi=small_dpi)
     area = float(mask.sum(dtype=np.float64)) / float(max(sign[..., 3].sum(dtype=np.float64), 1e-9))
     write_curves(out / "curves.png", result.history, title)
+    if vinyl is not None:  # the sticker's own pixel grid: what the optimiser rendered is what is cut
+        n = result.sticker.shape[-1]
+        rgb = result.sticker[0].permute(1, 2, 0).mul(255).round().byte().numpy()
+        cuts = write_cut_files(out, rgb, sticker_alpha(scene, n) >= 128, vinyl, scene.sign.size_m * 1000)
+        log.info("wrote %d vinyl cut files (%s)", len(cuts), ", ".join(c.name for c in cuts))
     log.info("wrote sticker.png, sign.png, sticker.pdf (%d pages), curves.png to %s", pages, out)
     return ExportInfo(printer=printer.name, sticker_in_gamut=round(in_gamut, 4), dpi=float(dpi),
                       paper=paper, pdf_pages=pages, sticker_area_fraction=round(area, 4),

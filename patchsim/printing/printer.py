@@ -191,16 +191,17 @@ def inkjet_printer() -> PrinterModel:
     return PrinterModel(p["matrix"], p["gain"], p["offset"], p["gamma"], name="inkjet", mode="managed")
 
 
-PRINTER_CHOICES = "'inkjet' (default: consumer inkjet on matte paper), 'identity', or a profile JSON from patchsim calibrate"
+PRINTER_CHOICES = ("'inkjet' (default: consumer inkjet on matte paper), 'identity', 'vinyl' (cut solid-colour vinyl: its "
+                   "colours are the material's own), or a profile JSON from patchsim calibrate")
 
 
 def printer_from_spec(spec: str | None) -> PrinterModel:
-    """``--printer``: None or 'inkjet' -> :func:`inkjet_printer`; 'identity' -> no printer effect; else
+    """``--printer``: None or 'inkjet' -> :func:`inkjet_printer`; 'identity' or 'vinyl' -> no printer effect; else
     a profile JSON file. An unknown name or a missing file is a one-line error."""
     if spec is None or spec == "inkjet":
         return inkjet_printer()
-    if spec == "identity":
-        return PrinterModel(name="identity")
+    if spec in ("identity", "vinyl"):  # cut vinyl: flat colours, no inks mixed, no dithering
+        return PrinterModel(name=spec)
     if not Path(spec).is_file():
         raise PatchsimError(f"--printer {spec!r}: no such profile file; allowed: {PRINTER_CHOICES}")
     return PrinterModel.load(spec)
