@@ -163,3 +163,17 @@ def test_byo_onnx_detector_through_detect_attack_and_evaluate(tmp_path, yolo_onn
     capsys.readouterr()
     assert main(["evaluate", str(scene), "--model", "gtsrb-cnn", "--goal", "disappear", "--out", str(tmp_path / "e2")]) == 2
     assert "applies to detectors" in capsys.readouterr().err
+
+
+def test_the_signs_boxes_are_drawn_over_other_classes():
+    """A no_entry box at the same place as the stop box must not hide it: the sign's class is drawn last."""
+    import numpy as np
+
+    from patchsim.jobs.detect import draw_detections
+    from patchsim.jobs.evaluate_detector import SIGN_BOX, on_top
+    from patchsim.models.detectors import Detection
+
+    dets = [Detection((10.0, 10.0, 50.0, 50.0), 0.7, "stop"), Detection((10.0, 10.0, 50.0, 50.0), 0.6, "no_entry")]
+    assert [d.label for d in on_top(dets, "stop")] == ["no_entry", "stop"]
+    img = draw_detections(np.zeros((64, 64, 3), np.uint8), on_top(dets, "stop"), {"stop": SIGN_BOX})
+    assert tuple(img[30, 10]) == SIGN_BOX  # the shared left edge shows the sign's colour
