@@ -60,3 +60,15 @@ def test_detector_quick_start_runs_as_written(tmp_path, monkeypatch):
     assert rec["scene_resolved"]["eot"]["distance_m"] == [5.0, 55.0]
     m = json.loads((tmp_path / "runs" / "det_eval" / "metrics.json").read_text())
     assert m["header"]["kind"] == "detector" and m["runs"]["attacked"]["braking"] is not None
+
+
+def test_vinyl_block_runs_as_written_and_writes_cut_files(tmp_path, monkeypatch):
+    """The vinyl block: both attacks (2 steps) write a cut file per colour they use."""
+    cmds = quick_start_commands("### Stickers you cut from vinyl")
+    assert [c[0] for c in cmds] == ["attack", "attack"] and "--style" in cmds[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenes").symlink_to(ROOT / "scenes")
+    for argv in cmds:
+        assert main(argv + QUICK["attack"] + ["--val-size", "8"]) == 0, argv
+    assert list((tmp_path / "runs" / "vinyl").glob("cut_*.svg"))
+    assert {p.name for p in (tmp_path / "runs" / "bw").glob("cut_*.svg")} <= {"cut_black.svg", "cut_white.svg"}
