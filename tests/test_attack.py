@@ -232,6 +232,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch,
         return out
 
     monkeypatch.setattr(EOTAttack, "_step", step_then_ctrl_c)
+    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a job started in the background
     out = tmp_path / "a"
     cmd = ["attack", "stop_driveby", "--steps", "5", "--batch", "2", "--val-size", "4", "--dpi", "30",
            "--no-sim-to-real", "--out", str(out)]
@@ -241,7 +242,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch,
     assert "continue with: patchsim attack stop_driveby --steps 5" in err and err.rstrip().endswith("--resume")
     assert (out / "checkpoint.pt").is_file() and not (out / "attack.json").exists()
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
     monkeypatch.setattr(EOTAttack, "_step", real_step)
     assert main(cmd) == 2  # the folder holds the interrupted run: not silently restarted
     assert main(cmd + ["--resume"]) == 0
