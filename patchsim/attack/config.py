@@ -73,9 +73,9 @@ class AttackConfig:
     amp: mixed precision for the model's forward and backward (bfloat16 on the CPU, float16 on CUDA; off by
         default; the renderer, the sticker and the loss stay float32).
     init_sticker: a sticker PNG to start from (sticker mode; None: random colours).
-    mask, mask_pieces, mask_steps: sticker mode: "scene" (the scene's sticker layout) or "auto[:AREA]": RP2's mask
-        search (:mod:`patchsim.attack.mask_search`), ``mask_steps`` of an L1-regularised whole-face stage cut into at
-        most ``mask_pieces`` blobs covering AREA of the face.
+    mask, mask_pieces, mask_steps, mask_l1: sticker mode: "scene" (the scene's sticker layout) or "auto[:AREA]":
+        RP2's mask search (:mod:`patchsim.attack.mask_search`), ``mask_steps`` of a whole-face stage with L1 weight
+        ``mask_l1`` cut into at most ``mask_pieces`` blobs covering AREA of the face.
     style, vinyl_palette: sticker mode: how the sticker is made: "inkjet" (free colour, printed), "vinyl[:K]"
         (K solid colours cut from vinyl, default 4) or "graffiti" (black and white vinyl), and the vinyl palette
         JSON (None: the shipped FHWA sign colours; see :mod:`patchsim.printing.vinyl`).
@@ -137,6 +137,8 @@ class AttackConfig:
                      "default 0.1)")
     mask_pieces: int = _opt(4, "--mask auto: the most pieces the mask is cut into", bounds=(1, 64))
     mask_steps: int = _opt(100, "--mask auto: steps of the whole-face L1 stage", bounds=(1, 100_000))
+    mask_l1: float = _opt(10.0, "--mask auto: weight of the L1 penalty in the whole-face stage (what makes its change "
+                          "sparse)", bounds=(0.0, 1000.0))
     style: str = _opt("inkjet", "sticker mode: inkjet (free colour, printed), vinyl[:K] (K solid vinyl colours, cut; "
                       "default 4) or graffiti (black and white vinyl)")
     vinyl_palette: str | None = _opt(None, "vinyl styles: palette JSON of the vinyl colours (default: the shipped FHWA "

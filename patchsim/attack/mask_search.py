@@ -46,7 +46,7 @@ def mask_from_saliency(saliency: np.ndarray, face: np.ndarray, area: float, piec
 
 def search_mask(scene, model, cfg: AttackConfig, printer=None, device="auto", progress: bool = False) -> np.ndarray:
     """RP2's first stage for ``cfg`` (``cfg.mask`` auto): a whole-face poster perturbation (L-inf 0.5,
-    L1 weight ``cfg.l1_weight``) optimised ``cfg.mask_steps`` steps over the scene's EOT conditions for
+    L1 weight ``cfg.mask_l1``: without it Adam moves every pixel alike and the change says little) optimised ``cfg.mask_steps`` steps over the scene's EOT conditions for
     ``model``'s goal, its per-pixel size summed over colour channels as the saliency, cut by
     :func:`mask_from_saliency`. Returns the mask, bool ``(N, N)`` over the face's bounding square
     (``N`` = ``cfg.face_resolution``)."""
@@ -56,7 +56,7 @@ def search_mask(scene, model, cfg: AttackConfig, printer=None, device="auto", pr
     stage = dataclasses.replace(cfg, mode="poster", norm="linf", eps=0.5, style="inkjet", vinyl_palette=None,
                                 init_sticker=None, keep_legend=False, mask="scene", steps=cfg.mask_steps,
                                 val_every=cfg.mask_steps, val_size=min(cfg.val_size, 32), early_stop=1.0,
-                                plateau_patience=0, nps_weight=0.0, tv_weight=0.0)
+                                plateau_patience=0, nps_weight=0.0, tv_weight=0.0, l1_weight=cfg.mask_l1)
     attack = EOTAttack(scene, model, stage, printer=printer, device=device)
     result = attack.run(progress=progress)
     delta = (result.sticker - attack.clean.cpu()).abs().sum(1)[0].numpy()
