@@ -107,3 +107,17 @@ def test_models_lists_both_detector_families_as_detectors(capsys):
         assert "not trained yet" in lines["sign-yolo"]
         with pytest.raises(PatchsimError, match="train-detector --model sign-yolo"):
             load_detector("sign-yolo")
+
+
+def test_training_data_workers_leave_stop_signals_to_the_main_process():
+    """SIGTERM / Ctrl-C sent to the whole process group must not kill the data worker before the main
+    process saves its checkpoint: the worker's init ignores both."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import signal; from patchsim.models.detectors.train import workers_ignore_stop_signals as f; f(0); "
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True"]
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # this process is untouched

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,14 @@ FAMILIES = {
                         "letterboxed into 640 x 640 (sides rounded up to multiples of 32); NMS 0.5, detections inside "
                         "a larger one of their class dropped"),
 }
+
+
+def workers_ignore_stop_signals(_worker_id: int) -> None:
+    """A data worker ignores Ctrl-C and SIGTERM: they reach the whole process group (a terminal's Ctrl-C, a
+    scheduler's or ``pkill``'s SIGTERM), and a worker killed by one ended the run before the main process
+    could save its checkpoint. The main process stops the run at its next step and shuts the workers down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class _Batches(torch.utils.data.Dataset):
@@ -141,6 +150,7 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
         start, history = state["step"], list(state["history"])
         t0 -= state["seconds"]
     loader = torch.utils.data.DataLoader(_Batches(synth, seed, cfg["batch"], family), batch_size=None, num_workers=workers,
+                                         worker_init_fn=workers_ignore_stop_signals,
                                          sampler=range(start, cfg["steps"]), prefetch_factor=2 if workers else None,
                                          persistent_workers=False)
 
