@@ -16,7 +16,7 @@ import numpy as np
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.eot import EOTAttack
 from patchsim.attack.mask_search import search_mask
-from patchsim.io.images import read_image, write_png
+from patchsim.io.images import write_png
 from patchsim.scene.types import StickerConfig
 from patchsim.signs import draw_face_array
 from patchsim.printing.export import export_attack, print_pixels
@@ -166,9 +166,7 @@ def auto_mask_scene(scene, net, cfg: AttackConfig, pm, out: Path, device, resume
     ``out/mask.png``, white = sticker, with ``mask_outline.png``: the face with the mask's outline); a
     resumed run reuses the mask it found before."""
     path = out / "mask.png"
-    if resume and path.is_file():
-        mask = read_image(path)[..., 0] >= 128
-    else:
+    if not (resume and path.is_file()):  # a resumed run's scene points at the mask it found before
         found = search_mask(scene, net, cfg, printer=pm, device=device, progress=progress)
         mask = cv2.resize(found.astype(np.uint8), (1024, 1024), interpolation=cv2.INTER_NEAREST) > 0
         out.mkdir(parents=True, exist_ok=True)
