@@ -26,6 +26,12 @@ def test_a_vinyl_sticker_is_k_vinyl_colours_and_its_gradient_reaches_every_colou
     assert w.shape == (1, 9, 32, 32)  # a logit per palette colour
     sticker = a.sticker_from_params(w)
     inside = a.mask[0, 0] > 0
+    from patchsim.signs import cut_pixels, sticker_mask
+
+    soft = sticker_mask(driveby_scene, 32)[0]
+    assert ((soft > 0) & (soft < 1)).any()  # the layout's edges cut through pixels at this size
+    assert torch.equal(a.mask[0, 0], cut_pixels(soft).float())  # what is rendered is what is cut: whole pixels
+    assert torch.equal(a.renderer.sticker_mask, a.mask)
     px = sticker[0][:, inside].T.detach()
     palette = style_palette("vinyl").tensor()
     assert float((px[:, None] - palette[None]).abs().amax(-1).min(1).values.max()) < 1e-6
@@ -82,9 +88,9 @@ def test_vinyl_attack_writes_true_size_cut_files_that_cover_the_sticker(tmp_path
         assert mine.any() and (at_centres[mine] == colour).all()  # cut in the colour the sticker has there
         covered += mine
     from patchsim.scene import load_scene
-    from patchsim.signs import sticker_alpha
+    from patchsim.signs import cut_pixels, sticker_mask
 
-    want = sticker_alpha(load_scene("stop_driveby"), 32) >= 128  # the optimiser's sticker pixels
+    want = cut_pixels(sticker_mask(load_scene("stop_driveby"), 32)[0]).numpy()  # the pixels the attack rendered
     assert np.array_equal(covered > 0, want) and covered.max() == 1  # every one in exactly one colour
     rgb = sticker[..., :3][sticker[..., 3] > 0].reshape(-1, 3).astype(float)
     colours = np.round(np.asarray(palette.srgb) * 255)

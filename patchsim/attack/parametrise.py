@@ -16,19 +16,21 @@ import torch
 
 from patchsim.attack.config import AttackConfig
 from patchsim.io.stickers import load_sticker
-from patchsim.printing.vinyl import parse_style, style_palette, vinyl_colours
+from patchsim.printing.vinyl import VinylPalette, parse_style, style_palette, vinyl_colours
 
 
 @dataclass(frozen=True)
 class StickerParametrisation:
     """What turns parameters into sticker colours: the attack's ``cfg`` (mode, style, budget, start), the
     renderer's ``printer``, the ``clean`` face ``(1, 3, N, N)`` and the sticker ``mask`` ``(1, 1, N, N)``
-    (both on the attack's device); ``palette`` ``(P, 3)`` and ``k`` for vinyl styles (None otherwise)."""
+    (both on the attack's device); for vinyl styles ``vinyl`` (the :class:`VinylPalette`, names and all, which
+    the export's cut files use), its colours ``palette`` ``(P, 3)`` on the device and ``k`` (None otherwise)."""
 
     cfg: AttackConfig
     printer: torch.nn.Module
     clean: torch.Tensor
     mask: torch.Tensor
+    vinyl: VinylPalette | None = None
     palette: torch.Tensor | None = None
     k: int | None = None
 
@@ -36,8 +38,8 @@ class StickerParametrisation:
     def build(cls, cfg: AttackConfig, printer, clean: torch.Tensor, mask: torch.Tensor) -> "StickerParametrisation":
         """The parametrisation of ``cfg``'s mode and style (the vinyl palette loaded here)."""
         kind, k = parse_style(cfg.style)
-        palette = style_palette(cfg.style, cfg.vinyl_palette) if kind != "inkjet" else None
-        return cls(cfg, printer, clean, mask, palette.tensor().to(clean.device) if palette else None, k)
+        vinyl = style_palette(cfg.style, cfg.vinyl_palette) if kind != "inkjet" else None
+        return cls(cfg, printer, clean, mask, vinyl, vinyl.tensor().to(clean.device) if vinyl else None, k)
 
     def init(self, g: torch.Generator, device: torch.device) -> torch.Tensor:
         """Starting parameters, a leaf tensor on ``device`` with ``requires_grad``: random (drawn on the CPU

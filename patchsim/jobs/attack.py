@@ -28,7 +28,6 @@ from patchsim.models import freeze
 from patchsim.io.outputs import writes_folder
 from patchsim.objectives.goals import Goal
 from patchsim.printing.printer import printer_from_spec
-from patchsim.printing.vinyl import style_palette
 from patchsim.scene import load_scene, scene_to_data
 from patchsim.errors import PatchsimError
 from patchsim.io.stickers import load_sticker
@@ -141,7 +140,7 @@ def run_attack(req: AttackRequest, out: str | Path, resume: bool = False, force:
         what = f"{net.classes[true_idx]} read as {target_name}"
     info = export_attack(out, scene, result, attack.clean.cpu(), cfg.mode, dpi=req.dpi, paper=req.paper, printer=pm,
                          preview=preview, title=f"{net.name if defence else model} -> {what}",
-                         vinyl=style_palette(cfg.style, cfg.vinyl_palette) if vinyl else None)
+                         vinyl=attack.params.vinyl)
     record = AttackRecord(
         scene=str(scene.path), scene_resolved=scene_to_data(scene), model=model, weights=weights,
         model_sha256=attack.model_sha256, classes=tuple(net.classes), true_class=true_idx,

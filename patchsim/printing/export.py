@@ -20,7 +20,7 @@ from patchsim.errors import PatchsimError
 from patchsim.printing.pieces import find_pieces
 from patchsim.printing.vinyl import write_cut_files
 from patchsim.io.images import pyplot, save_figure, write_png
-from patchsim.signs import load_face, sticker_alpha
+from patchsim.signs import cut_pixels, load_face, sticker_alpha, sticker_mask
 from patchsim.io.stickers import printed_rgba
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def export_attack(out: str | Path, scene, result, clean_lowres: torch.Tensor, mo
     if vinyl is not None:  # the sticker's own pixel grid: what the optimiser rendered is what is cut
         n = result.sticker.shape[-1]
         rgb = result.sticker[0].permute(1, 2, 0).mul(255).round().byte().numpy()
-        cuts = write_cut_files(out, rgb, sticker_alpha(scene, n) >= 128, vinyl, scene.sign.size_m * 1000)
+        cuts = write_cut_files(out, rgb, cut_pixels(sticker_mask(scene, n)[0].numpy()), vinyl, scene.sign.size_m * 1000)
         log.info("wrote %d vinyl cut files (%s)", len(cuts), ", ".join(c.name for c in cuts))
     log.info("wrote sticker.png, sign.png, sticker.pdf (%d pages), curves.png to %s", pages, out)
     return ExportInfo(printer=printer.name, sticker_in_gamut=round(in_gamut, 4), dpi=float(dpi),

@@ -1,10 +1,10 @@
 """Sign catalogue: canonical faces, silhouettes, physical sizes, GTSRB ids; faces from real images."""
 
 from patchsim.signs.catalogue import SIGNS, SignSpec, draw_face, draw_face_array, get_sign, shape_mask
-from patchsim.signs.sticker_mask import sticker_alpha, sticker_mask
+from patchsim.signs.sticker_mask import cut_pixels, sticker_alpha, sticker_mask
 from patchsim.signs.texture import face_from_photo, face_from_rgba
 
-__all__ = ["SIGNS", "SignSpec", "draw_face", "draw_face_array", "get_sign", "shape_mask", "sticker_alpha", "sticker_mask",
+__all__ = ["SIGNS", "SignSpec", "draw_face", "draw_face_array", "get_sign", "shape_mask", "cut_pixels", "sticker_alpha", "sticker_mask",
            "face_from_photo", "face_from_rgba", "load_face"]
 
 

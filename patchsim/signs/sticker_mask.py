@@ -11,6 +11,17 @@ from patchsim.signs.catalogue import draw_face_array
 from patchsim.signs.raster import polygon_mask
 
 
+CUT_COVERAGE = 0.5
+"""A pixel belongs to a sticker cut from vinyl when at least this fraction of it is covered: the one rule
+both the attack's render of a vinyl sticker and its cut files follow."""
+
+
+def cut_pixels(coverage):
+    """The pixels a cut sticker covers: ``coverage`` (tensor or array, any shape, in [0, 1]) >= :data:`CUT_COVERAGE`,
+    as a bool of the same kind and shape."""
+    return coverage >= CUT_COVERAGE
+
+
 def sticker_mask(scene, resolution: int = 256) -> torch.Tensor:
     """Anti-aliased sticker coverage over the face's bounding square: float32 ``(1, N, N)`` in [0, 1].
 
