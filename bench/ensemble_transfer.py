@@ -3,8 +3,10 @@ against one model? The same attack (scene, target, area, seed) against a single 
 ensemble, both scored on a left-out model: the independent drive-by and the scoring photo sets printed and
 relit (worst / default / best over the validated relighting models).
 
-Run: python bench/ensemble_transfer.py [--single gtsrb-cnn] [--ensemble gtsrb-cnn,gtsrb-cnn-hardened]
-        [--left-out gtsrb-resnet] [--target speed_limit_80] [--reuse single=DIR] [--reuse ensemble=DIR]
+Run: python bench/ensemble_transfer.py [--single gtsrb-cnn] [--ensemble gtsrb-cnn,gtsrb-cnn-hardened ...]
+        [--left-out gtsrb-resnet] [--target speed_limit_80] [--reuse single=DIR] [--reuse ENSEMBLE=DIR]
+(--ensemble may be given several times: each ensemble a row; --reuse MODELS=DIR scores an attack folder made
+against those models instead of re-running it.)
 Writes docs/results/ensemble_transfer.md (+ .json)."""
 
 from __future__ import annotations
@@ -45,26 +47,28 @@ def score(sticker: Path, model: str, target: str, tmp: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--single", default="gtsrb-cnn")
-    ap.add_argument("--ensemble", default="gtsrb-cnn,gtsrb-cnn-hardened")
+    ap.add_argument("--ensemble", action="append", default=None, help="a,b,...: an ensemble (repeatable)")
     ap.add_argument("--left-out", default="gtsrb-resnet")
     ap.add_argument("--target", default="speed_limit_80")
-    ap.add_argument("--reuse", action="append", default=[], help="single=DIR or ensemble=DIR: an attack folder to score")
+    ap.add_argument("--reuse", action="append", default=[], help="single=DIR or a,b,...=DIR: an attack folder to score")
     a = ap.parse_args()
-    reuse = dict(r.split("=", 1) for r in a.reuse)
-    if a.left_out in a.ensemble.split(",") or a.left_out == a.single:
-        raise SystemExit(f"--left-out {a.left_out} must be a model neither sticker was made against")
+    ensembles = a.ensemble or ["gtsrb-cnn,gtsrb-cnn-hardened"]
+    reuse = {(a.single if k == "single" else k): v for k, v in (r.split("=", 1) for r in a.reuse)}
+    if any(a.left_out in e.split(",") for e in ensembles) or a.left_out == a.single:
+        raise SystemExit(f"--left-out {a.left_out} must be a model no sticker was made against")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for kind, model in (("single", a.single), ("ensemble", a.ensemble)):
-            folder = Path(reuse[kind]) if kind in reuse else tmp / kind
-            if kind not in reuse:
+        for i, model in enumerate([a.single, *ensembles]):
+            kind = "single" if i == 0 else "ensemble"
+            folder = Path(reuse[model]) if model in reuse else tmp / f"attack{i}"
+            if model not in reuse:
                 run("attack", "stop_driveby", "--model", model, "--target", a.target, "--no-sim-to-real", "--out", str(folder))
             rec = json.loads((folder / "attack.json").read_text())
             if rec["model"] != model or rec["target_name"] != a.target:
                 raise SystemExit(f"{folder}: made against {rec['model']} -> {rec['target_name']}, not {model} -> {a.target}")
-            rows[kind] = {"model": model, "folder": str(folder), "area": rec["export"]["sticker_area_fraction"],
-                          "validation": rec["final_success"], **score(folder / "sticker.png", a.left_out, a.target, tmp / f"s_{kind}")}
+            rows[model] = {"model": model, "kind": kind, "folder": str(folder), "area": rec["export"]["sticker_area_fraction"],
+                           "validation": rec["final_success"], **score(folder / "sticker.png", a.left_out, a.target, tmp / f"s{i}")}
 
     def pct(v):
         return f"{100 * v:.1f}%"
@@ -72,11 +76,11 @@ def main() -> None:
     table = ["| sticker made against | area | its own validation | drive-by on " + a.left_out + " | " +
              " | ".join(f"{s} relit worst / default / best" for s in SETS) + " |", "| --- | --- | --- | --- | " +
              " | ".join("---" for _ in SETS) + " |"]
-    for kind, r in rows.items():
-        table.append(f"| {r['model']} ({kind}) | {pct(r['area'])} | {pct(r['validation'])} | {pct(r['driveby'])} | " +
+    for r in rows.values():
+        table.append(f"| {r['model']} ({r['kind']}) | {pct(r['area'])} | {pct(r['validation'])} | {pct(r['driveby'])} | " +
                      " | ".join(f"**{pct(r[s][0])}** / {pct(r[s][1])} / {pct(r[s][2])}" for s in SETS) + " |")
     md = (f"# Ensemble transfer\n\nTargeted `{a.target}`, `scenes/stop_driveby.yaml`'s 14.5% square, the same seed; each "
-          f"sticker scored on `{a.left_out}`, a model neither was made against (the independent drive-by, and the scoring "
+          f"sticker scored on `{a.left_out}`, a model none was made against (the independent drive-by, and the scoring "
           "photo sets printed by the inkjet model and relit; worst / default / best over the validated relighting "
           "models).\n\n" + "\n".join(table) + f"\n\nReproduce: `python bench/ensemble_transfer.py {' '.join(sys.argv[1:])}`\n")
     print(md)

@@ -5,8 +5,9 @@ and scored by its sim-to-real table: held-out renders, the independent drive-by,
 case relit on each scoring set (rp2, street:asadi, street:praveen; the band over the validated
 relighting models).
 
-Writes docs/results/frontier.{md,json,png}. Run: python bench/frontier.py [--out runs/frontier]
-[--areas 5,10,15,25,40] [--goals targeted,untargeted]   (about 3 min per attack on 2 cores)"""
+Writes docs/results/frontier.{md,json,png}; with --style S (vinyl[:K], graffiti) the same frontier for
+that sticker style, docs/results/frontier_S.{md,json,png}. Run: python bench/frontier.py [--out runs/frontier]
+[--areas 5,10,15,25,40] [--goals targeted,untargeted] [--style inkjet]   (about 3 min per attack on 2 cores)"""
 
 from __future__ import annotations
 
@@ -43,11 +44,12 @@ def scene_with_area(fraction: float, folder: Path) -> Path:
     return path
 
 
-def run(folder: Path, area: float, goal: str) -> dict:
-    out = folder / f"{goal}_{round(100 * area)}"
+def run(folder: Path, area: float, goal: str, style: str = "inkjet") -> dict:
+    prefix = "" if style == "inkjet" else style.replace(":", "") + "_"
+    out = folder / f"{prefix}{goal}_{round(100 * area)}"
     if not (out / "attack.json").exists():
         scene = scene_with_area(area, folder)
-        cmd = [sys.executable, "-m", "patchsim.cli", "attack", str(scene), "--out", str(out), "--force"]
+        cmd = [sys.executable, "-m", "patchsim.cli", "attack", str(scene), "--out", str(out), "--force", "--style", style]
         cmd += ["--untargeted"] if goal == "untargeted" else []
         print("$ " + " ".join(cmd[2:]), flush=True)
         subprocess.run(cmd, check=True)
@@ -62,7 +64,7 @@ def run(folder: Path, area: float, goal: str) -> dict:
     return row
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, style: str = "inkjet") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,7 +87,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_xlabel("sticker area, % of the face")
         ax.set_ylabel("fooled, %")
         ax.set_ylim(0, 101)
-        ax.set_title(f"gtsrb-cnn, {goal}" + (" (speed_limit_80)" if goal == "targeted" else ""), fontsize=9)
+        ax.set_title(f"gtsrb-cnn, {style} sticker, {goal}" + (" (speed_limit_80)" if goal == "targeted" else ""), fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
@@ -97,12 +99,14 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/frontier"))
     ap.add_argument("--areas", default="5,10,15,25,40")
     ap.add_argument("--goals", default="targeted,untargeted")
+    ap.add_argument("--style", default="inkjet", help="the sticker style of every attack: inkjet, vinyl[:K], graffiti")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = [run(args.out, float(a) / 100, g) for g in args.goals.split(",") for a in args.areas.split(",")]
+    rows = [run(args.out, float(a) / 100, g, args.style) for g in args.goals.split(",") for a in args.areas.split(",")]
+    name = "frontier" if args.style == "inkjet" else "frontier_" + args.style.replace(":", "")
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    md = ["# How big must a sticker be?", "",
-          "gtsrb-cnn on `stop_driveby`, the default layout (one square over the lower half of \"STO\") scaled about its "
+    md = ["# How big must a sticker be?" + ("" if args.style == "inkjet" else f" ({args.style} stickers)"), "",
+          f"gtsrb-cnn, `--style {args.style}`, on `stop_driveby`, the default layout (one square over the lower half of \"STO\") scaled about its "
           "centre; each row one `patchsim attack` (default settings) and its sim-to-real table. Relit cells: **worst "
           "plausible case** (band default-best) over the relighting models that passed validation "
           "(relight_validation.md); the worst is the headline.", "",
@@ -118,9 +122,9 @@ def main() -> int:
     md += ["", f"Which model gives the worst plausible case, over the {len(cells)} cells where the band has width: {worst}. Where the band is wide, the ceiling is the relighting "
                "model's uncertainty, not the sticker's area: a per-channel map fitted on a sign's red and white extrapolates "
                "the sticker's dark and saturated colours far apart, and one surviving model's guess decides the headline.",
-           "", "![frontier](frontier.png)"]
-    write_result("frontier", "\n".join(md), {"rows": rows})
-    plot(rows, RESULTS / "frontier.png")
+           "", f"![frontier]({name}.png)"]
+    write_result(name, "\n".join(md), {"style": args.style, "rows": rows})
+    plot(rows, RESULTS / f"{name}.png", args.style)
     print("\n".join(md))
     return 0
 
