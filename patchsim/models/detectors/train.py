@@ -159,6 +159,7 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
                 "scheduler": sched.state_dict(), "history": history, "seconds": time.time() - t0}
 
     model.train()
+    t_loop = time.time()
     with stop_on_interrupt() as stop, deterministic(dev) as conditions:
         bar = tqdm(loader, total=cfg["steps"] - start, desc=name, disable=None)
         for step, (x, t) in enumerate(bar, start=start):
@@ -171,6 +172,9 @@ def train_detector(out: str | Path, seed: int = 0, steps: int | None = None, dat
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if (step + 1) % 50 == 0:
                 history.append({"step": step + 1, "loss": round(loss.item(), 4), **{k: round(v, 4) for k, v in parts.items()}})
+                if bar.disable:  # no terminal for the bar (a background run, a log file): say where it is
+                    log.info("%s: step %d of %d, loss %.3f, %.1f s/step", name, step + 1, cfg["steps"], loss.item(),
+                             (time.time() - t_loop) / (step + 1 - start))
             if (step + 1) % 500 == 0:
                 write_checkpoint(ckpt, snapshot(step + 1))
             if stop.requested:
