@@ -107,6 +107,13 @@ def test_models_lists_both_detector_families_as_detectors(capsys):
         assert "not trained yet" in lines["sign-yolo"]
         with pytest.raises(PatchsimError, match="train-detector --model sign-yolo"):
             load_detector("sign-yolo")
+    else:  # trained and shipped: the listing gives its card's street recall, the loader its card's threshold
+        import json
+
+        card = json.loads((WEIGHTS_DIR / "sign-yolo.json").read_text())
+        recall = card["street"]["asadi"]["by_threshold"][f"{card['score_threshold']:.2f}"]["recall"]
+        assert f"stop recall {100 * recall:.1f}%" in lines["sign-yolo"]
+        assert load_detector("sign-yolo").score_threshold == card["score_threshold"]
 
 
 def test_training_data_workers_leave_stop_signals_to_the_main_process():
