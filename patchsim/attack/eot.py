@@ -318,7 +318,9 @@ class EOTAttack:
             rate, _ = self.score(self.sticker_from_params(w.detach()), self.val_cond)
             history.append(ValidationPoint(done, rate, loss.item(), round(time.time() - t0, 2)))
             bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{rate:.3f}")
-            log.debug("step %d loss %.4f val success %.4f", done, loss.item(), rate)
+            # no terminal for the bar (a background run, a log file): the log says where the run is
+            (log.info if bar.disable else log.debug)("step %d of %d: loss %.4f, validation success %.4f", done,
+                                                     cfg.steps, loss.item(), rate)
             reason = stop_reason(history, cfg) if done < cfg.steps else None
         if checkpoint is not None and (done % cfg.checkpoint_every == 0 or reason or done == cfg.steps):
             self._save_checkpoint(checkpoint, done, time.time() - t0, history, w, opt, sched, g)
