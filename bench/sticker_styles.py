@@ -29,6 +29,7 @@ from patchsim.cli import main as patchsim  # noqa: E402
 STYLES = {  # name: the attack's options (the scene's own 14.5% layout unless the style sets its mask)
     "inkjet": [],
     "vinyl": ["--style", "vinyl"],
+    "vinyl8": ["--style", "vinyl:8"],
     "graffiti": ["--style", "graffiti"],
     "mask-auto": ["--mask", "auto:0.145"],
     "poster-keep-legend": ["--mode", "poster", "--keep-legend"],
