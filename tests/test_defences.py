@@ -242,6 +242,31 @@ def test_sticker_bank_steps_make_the_sticker_stronger(driveby_scene):
         assert loss(model(adv)) < loss(model(adv0))
 
 
+def test_semantic_bank_stickers_start_as_another_signs_face_and_random_banks_are_unchanged(driveby_scene):
+    """With ``semantic_fraction`` 1 every new entry starts from another catalogue sign's face: under its
+    rectangle the printed sticker is that face's colours (through the printer); with 0 the draws and the
+    entries are exactly those of a bank built without the option."""
+    from patchsim.defences.sticker_bank import StickerBank
+    from patchsim.errors import PatchsimError
+    from patchsim.signs import draw_face
+
+    classes = [f"c{i}" for i in range(3)] + ["stop", "no_entry", "yield"]
+    sem = StickerBank(driveby_scene, classes, 4, 0.12, torch.Generator().manual_seed(1), face_resolution=32,
+                      semantic_fraction=1.0)
+    for e in sem.entries:
+        assert e.start is not None and e.start != e.sign
+        face = draw_face(e.start, 32)
+        want = (face[:3] * face[3:] + 1 - face[3:]).clamp(0.02, 0.98)
+        assert torch.allclose(torch.sigmoid(e.params[0]), want, atol=1e-5)
+    plain = StickerBank(driveby_scene, classes, 4, 0.12, torch.Generator().manual_seed(1), face_resolution=32)
+    zero = StickerBank(driveby_scene, classes, 4, 0.12, torch.Generator().manual_seed(1), face_resolution=32,
+                       semantic_fraction=0.0)
+    for a, b in zip(plain.entries, zero.entries):
+        assert a.start is None and b.start is None and a.rect == b.rect and torch.equal(a.params, b.params)
+    with pytest.raises(PatchsimError, match="semantic_fraction"):
+        StickerBank(driveby_scene, classes, 1, 0.12, torch.Generator(), face_resolution=32, semantic_fraction=1.5)
+
+
 @needs_shared("gtsrb", "test.npz")
 def test_certify_command_writes_its_record(tmp_path, capsys):
     import json

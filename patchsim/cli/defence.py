@@ -18,6 +18,9 @@ def register(sub) -> None:
                    "rendered stickers use (default stop_driveby)")
     p.add_argument("--steps", type=number(1, 1_000_000, integer=True), default=d.steps,
                    help=f"fine-tuning steps (default {d.steps})")
+    p.add_argument("--semantic-fraction", type=number(0.0, 1.0), default=d.semantic_fraction,
+                   help="share of the bank's stickers that start from another sign's face (semantic stickers; "
+                        f"default {d.semantic_fraction:g}: random colours only)")
     p.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0)
     p.add_argument("--data", help="folder holding GTSRB train.npz and test.npz (default ../shared/data/gtsrb)")
     p.add_argument("--limit", type=number(1, 10_000_000, integer=True), help="train on a seeded random N of the training images (smoke runs)")
@@ -49,7 +52,7 @@ def _cmd_harden(args) -> int:
     from patchsim.jobs.harden import HardenRecipe, harden
 
     c = harden(args.model, args.out, weights=args.weights, scene=args.scene, seed=args.seed, data_dir=args.data,
-               recipe=HardenRecipe(steps=args.steps), limit=args.limit, resume=args.resume, device=args.device,
+               recipe=HardenRecipe(steps=args.steps, semantic_fraction=args.semantic_fraction), limit=args.limit, resume=args.resume, device=args.device,
                printer=args.printer, force=args.force)
     print(f"{args.out}: GTSRB test {100 * c['test_acc']:.2f}%, clean renders {100 * c['clean_render_acc']:.1f}%, "
           f"8 px occlusion attack {100 * c['roa_8px_test_acc']:.1f}%")

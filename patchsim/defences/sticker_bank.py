@@ -20,14 +20,16 @@ from patchsim.errors import PatchsimError
 from patchsim.models.classes import resolve_class
 from patchsim.render import Renderer
 from patchsim.scene import Scene
-from patchsim.signs import SIGNS, shape_mask
+from patchsim.signs import SIGNS, draw_face, shape_mask
 
 
 @dataclass
 class BankEntry:
     """One sticker: ``sign`` (catalogue name), ``true_class`` / ``target`` (model class indices; target
     None: untargeted), ``rect`` (u0, v0, u1, v1) in face units [0, 1], ``params`` ``(1, 3, N, N)``
-    unconstrained (colours = the printer's parametrisation of their sigmoid) and ``uses``."""
+    unconstrained (colours = the printer's parametrisation of their sigmoid) and ``uses``; ``start``: the
+    catalogue sign whose face the sticker started from (a semantic sticker: that face's fragment under the
+    rectangle), or None for random colours."""
 
     sign: str
     true_class: int
@@ -35,19 +37,35 @@ class BankEntry:
     rect: tuple[float, float, float, float]
     params: torch.Tensor
     uses: int = 0
+    start: str | None = None
+
+
+def semantic_params(sign: str, n: int) -> torch.Tensor:
+    """Bank parameters ``(1, 3, n, n)`` whose sticker is catalogue ``sign``'s face (``n`` px across its
+    bounding square; transparent corners white): the logit of its colours, kept within [0.02, 0.98] so
+    the attack steps can still move them. The printer's parametrisation is applied on top, as for any entry."""
+    face = draw_face(sign, n)
+    rgb = face[:3] * face[3:] + (1 - face[3:])
+    return torch.logit(rgb.clamp(0.02, 0.98))[None]
 
 
 class StickerBank:
     """``size`` entries over the catalogue signs that ``classes`` knows, rendered with ``scene``'s camera,
     ranges and crop (``face_resolution`` sticker pixels, ``printer``). ``max_area``: the largest sticker
     as a fraction of the face's bounding square (e.g. the scene's own sticker area); ``min_area`` the
-    smallest. All draws use the CPU generator passed in."""
+    smallest. ``semantic_fraction`` in [0, 1]: the share of new entries that start from another catalogue
+    sign's face instead of random colours (semantic stickers: a fragment of, e.g., no_entry's face under the
+    rectangle, which gradient attacks from random colours miss). All draws use the CPU generator passed in;
+    with ``semantic_fraction`` 0 the draws are those of a bank without it."""
 
     def __init__(self, scene: Scene, classes: list[str], size: int, max_area: float, g: torch.Generator,
                  face_resolution: int = 64, printer=None, device: torch.device | str = "cpu",
-                 min_area: float = 0.03, renew_every: int = 20):
+                 min_area: float = 0.03, renew_every: int = 20, semantic_fraction: float = 0.0):
         if not 0 < min_area <= max_area < 1:
             raise PatchsimError(f"sticker areas must satisfy 0 < min_area <= max_area < 1, got {min_area}, {max_area}")
+        if not 0.0 <= semantic_fraction <= 1.0:
+            raise PatchsimError(f"semantic_fraction = {semantic_fraction!r} is invalid: must be in [0, 1]")
+        self.semantic_fraction = float(semantic_fraction)
         self.scene, self.classes, self.device = scene, list(classes), torch.device(device)
         self.min_area, self.max_area, self.renew_every = float(min_area), float(max_area), int(renew_every)
         self.signs = [s.name for s in SIGNS.values() if s.gtsrb_id is not None and s.name in self.classes]
@@ -76,7 +94,12 @@ class StickerBank:
             target = int(torch.randint(len(self.classes) - 1, (1,), generator=g))
             target += int(target >= true)
         params = torch.randn(1, 3, self.n, self.n, generator=g) * 0.5
-        return BankEntry(sign, true, target, (u0, v0, u0 + w, v0 + h), params.to(self.device))
+        start = None
+        if self.semantic_fraction > 0 and float(torch.rand(1, generator=g)) < self.semantic_fraction:
+            others = [s for s in SIGNS if s != sign]
+            start = others[int(torch.randint(len(others), (1,), generator=g))]
+            params = semantic_params(start, self.n)
+        return BankEntry(sign, true, target, (u0, v0, u0 + w, v0 + h), params.to(self.device), start=start)
 
     def mask(self, e: BankEntry) -> torch.Tensor:
         """The entry's sticker coverage ``(1, 1, N, N)``: its rectangle clipped to the sign's silhouette."""

@@ -42,8 +42,9 @@ class HardenRecipe:
     """Settings of adversarial fine-tuning. ``steps`` optimiser steps of AdamW (``lr``, cosine to 5%);
     per step ``batch`` GTSRB images (half clean, half under a ``roa_steps``-step occlusion attack) and
     ``render_entries`` x ``render_conditions`` rendered crops with stickers from a bank of ``bank_size``
-    (each use ``sticker_steps`` attack steps of ``sticker_step_size``), plus their clean renders
-    (``render_entries`` 0: occlusion rectangles only, no renderer)."""
+    (each use ``sticker_steps`` attack steps of ``sticker_step_size``; a ``semantic_fraction`` of new bank
+    stickers start from another sign's face), plus their clean renders (``render_entries`` 0: occlusion
+    rectangles only, no renderer)."""
 
     steps: int = 1500
     batch: int = 128
@@ -57,8 +58,11 @@ class HardenRecipe:
     sticker_steps: int = 2
     sticker_step_size: float = 0.25
     face_resolution: int = 64
+    semantic_fraction: float = 0.0
 
     def __post_init__(self):
+        if not isinstance(self.semantic_fraction, (int, float)) or not 0.0 <= self.semantic_fraction <= 1.0:
+            raise PatchsimError(f"harden recipe: semantic_fraction = {self.semantic_fraction!r} is invalid: must be in [0, 1]")
         for k in ("steps", "batch", "roa_steps", "bank_size", "render_entries", "render_conditions", "sticker_steps"):
             v = getattr(self, k)
             if not isinstance(v, int) or v < (0 if k in ("roa_steps", "sticker_steps", "render_entries") else 1):
@@ -162,7 +166,7 @@ def harden(model: str, out: str | Path, weights: str | None = None, scene: str =
     g = torch.Generator().manual_seed(seed)
     aug = augmentation(seed)
     bank = StickerBank(sc, clf.classes, recipe.bank_size, max_area, g, recipe.face_resolution,
-                       pm, dev) if recipe.render_entries else None
+                       pm, dev, semantic_fraction=recipe.semantic_fraction) if recipe.render_entries else None
     opt = torch.optim.AdamW(clf.parameters(), lr=recipe.lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, recipe.steps) / recipe.steps)))
