@@ -20,7 +20,6 @@ from tqdm import tqdm
 from patchsim.objectives import losses
 from patchsim.attack.config import AttackConfig
 from patchsim.attack.parametrise import StickerParametrisation
-from patchsim.printing.vinyl import parse_style
 from patchsim.signs import cut_pixels
 from patchsim.errors import Interrupted, PatchsimError
 from patchsim.models.target import check_target
@@ -149,7 +148,7 @@ class EOTAttack:
             if cfg.keep_legend:  # the white legend and border stay as printed; only the coloured field changes
                 self.mask = self.mask * (renderer.face[:, :3].amin(1, keepdim=True) < LEGEND_WHITE).float()
             self.renderer = renderer = renderer.with_sticker_mask(self.mask)  # the whole face is the sticker
-        elif parse_style(cfg.style)[0] != "inkjet":  # a cut sticker covers whole pixels: render what is cut
+        elif cfg.style != "inkjet":  # a cut sticker covers whole pixels: render what is cut
             self.mask = cut_pixels(renderer.sticker_mask).float()
             self.renderer = renderer = renderer.with_sticker_mask(self.mask)
         else:
